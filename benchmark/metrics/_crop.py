@@ -1,0 +1,101 @@
+"""Input checks and the union bounding-box crop every metric family works on."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class CaseArrays:
+    """Both masks cropped to their union bounding box plus a background margin.
+
+    Attributes:
+        pred: Cropped predicted mask, C-contiguous bool.
+        ref: Cropped reference mask, C-contiguous bool.
+        spacing_mm: Voxel spacing in array axis order.
+        full_shape: Shape of the uncropped volume (TN and slice counts need it).
+    """
+
+    pred: np.ndarray
+    ref: np.ndarray
+    spacing_mm: tuple[float, float, float]
+    full_shape: tuple[int, int, int]
+
+    @property
+    def voxel_volume_mm3(self) -> float:
+        return float(np.prod(self.spacing_mm))
+
+
+def check_inputs(
+    pred: np.ndarray, ref: np.ndarray, spacing_mm: Sequence[float]
+) -> tuple[np.ndarray, np.ndarray, tuple[float, float, float]]:
+    """Validate two 3D masks and their spacing; return boolean arrays and the spacing as floats."""
+    pred, ref = np.asarray(pred), np.asarray(ref)
+    if pred.shape != ref.shape:
+        raise ValueError(
+            f"pred has shape {pred.shape} but ref has shape {ref.shape}: both masks must lie on the same "
+            "voxel grid (resample the prediction onto the reference grid first)."
+        )
+    if pred.ndim != 3:
+        raise ValueError(f"Masks have {pred.ndim} dimensions {pred.shape}: expected 3D volumes (i, j, k).")
+    spacing = tuple(float(s) for s in spacing_mm)
+    if len(spacing) != 3 or not all(math.isfinite(s) and s > 0 for s in spacing):
+        raise ValueError(
+            f"spacing_mm={tuple(spacing_mm)!r}: expected three positive finite voxel sizes in mm, "
+            "in array axis order (for NIfTI: header.get_zooms()[:3])."
+        )
+    return _as_bool(pred, "pred"), _as_bool(ref, "ref"), spacing  # type: ignore[return-value]
+
+
+def _as_bool(mask: np.ndarray, name: str) -> np.ndarray:
+    if mask.dtype == bool:
+        return mask
+    if np.issubdtype(mask.dtype, np.floating) and np.isnan(mask).any():
+        raise ValueError(f"{name} contains NaN: expected a binary mask (threshold probabilities first).")
+    if not np.isin(mask, (0, 1)).all():
+        values = np.unique(mask)[:5]
+        raise ValueError(
+            f"{name} has values other than 0 and 1 (e.g. {values.tolist()}): expected a binary mask; "
+            "threshold probabilities or select one label first."
+        )
+    return mask.astype(bool)
+
+
+def union_bbox(pred: np.ndarray, ref: np.ndarray) -> tuple[slice, ...] | None:
+    """Tight bounding box of ``pred | ref`` as slices, or None when both are empty."""
+    union = np.logical_or(pred, ref)
+    bounds = []
+    for axis in range(union.ndim):
+        other = tuple(a for a in range(union.ndim) if a != axis)
+        hits = np.flatnonzero(union.any(axis=other))
+        if hits.size == 0:
+            return None
+        bounds.append(slice(int(hits[0]), int(hits[-1]) + 1))
+    return tuple(bounds)
+
+
+def crop_case(
+    pred: np.ndarray, ref: np.ndarray, spacing_mm: tuple[float, float, float], margin: int
+) -> CaseArrays:
+    """Crop both masks to their union bounding box plus ``margin`` background voxels on every side.
+
+    Voxels beyond the volume edge are background, as in scipy's ``binary_erosion(border_value=0)``
+    used by medpy and MONAI, so a lesion touching the edge has boundary voxels there.
+    """
+    full_shape = tuple(int(n) for n in pred.shape)
+    box = union_bbox(pred, ref)
+    if box is None:
+        empty = np.zeros((1, 1, 1), dtype=bool)
+        return CaseArrays(empty, empty.copy(), spacing_mm, full_shape)  # type: ignore[arg-type]
+    inner = tuple(slice(margin, margin + (s.stop - s.start)) for s in box)
+    out_shape = tuple(s.stop - s.start + 2 * margin for s in box)
+    crops = []
+    for mask in (pred, ref):
+        padded = np.zeros(out_shape, dtype=bool)
+        padded[inner] = mask[box]
+        crops.append(padded)
+    return CaseArrays(crops[0], crops[1], spacing_mm, full_shape)  # type: ignore[arg-type]
