@@ -1,0 +1,125 @@
+"""Named datasets: where they live, their layout, their default protocol, and the function that lists their cases."""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from .case import Case
+
+
+class DatasetNotFoundError(FileNotFoundError):
+    """The dataset's files are not where msbench looked for them."""
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """What a dataset is and how to find it.
+
+    Attributes:
+        name: Registry name (``isbi2015``).
+        title: Human title.
+        layout: The on-disk layout the loader expects, as shown to users in errors.
+        env_var: Environment variable that sets the data root (``--data-root`` overrides it).
+        protocols: Named protocols with a committed split; the first is the default.
+        references: Reference masks the dataset provides; the first is the primary reference.
+        loader: ``"module:function"`` taking the root directory and returning the cases.
+        citation: Where the data comes from.
+    """
+
+    name: str
+    title: str
+    layout: str
+    env_var: str
+    protocols: tuple[str, ...]
+    references: tuple[str, ...]
+    loader: str
+    citation: str = ""
+    prepare: str | None = None
+    """Optional ``"module:function"`` making the data exist (the phantom generates itself): (root, resolution_mm) -> root."""
+
+    @property
+    def default_protocol(self) -> str:
+        return self.protocols[0]
+
+    @property
+    def primary_reference(self) -> str:
+        return self.references[0]
+
+    def resolve_root(self, root: Path | str | None) -> Path:
+        """The data root: the explicit argument, else the environment variable."""
+        if root is not None:
+            return Path(root).expanduser()
+        value = os.environ.get(self.env_var)
+        if not value:
+            raise DatasetNotFoundError(self.missing_message(None))
+        return Path(value).expanduser()
+
+    def missing_message(self, root: Path | None, problem: str = "") -> str:
+        where = (
+            f"looked in {root}" if root is not None else f"no data root given and ${self.env_var} is not set"
+        )
+        lines = [
+            f"dataset {self.name!r} not found: {where}.",
+            *([problem] if problem else []),
+            f"Expected layout ({self.title}):",
+            *(f"    {line}" for line in self.layout.strip().splitlines()),
+            f"Point msbench at it with --data-root DIR or the environment variable {self.env_var}=DIR.",
+            "No data? Use the embedded synthetic phantom instead: --dataset synth-ms",
+        ]
+        return "\n".join(lines)
+
+    def prepare_root(self, root: Path | str | None, *, resolution_mm: float, progress: bool = True) -> Path:
+        """The data root, made to exist first for generated datasets."""
+        if self.prepare is None:
+            return self.resolve_root(root)
+        module_name, attr = self.prepare.split(":")
+        make = getattr(importlib.import_module(module_name), attr)
+        given = Path(root) if root is not None else os.environ.get(self.env_var)
+        return Path(make(Path(given) if given else None, resolution_mm=resolution_mm, progress=progress))
+
+    def load_cases(self, root: Path | str | None = None) -> list[Case]:
+        """Lists and validates the dataset's cases (images are not read)."""
+        module_name, attr = self.loader.split(":")
+        loader: Callable[[Path], list[Case]] = getattr(importlib.import_module(module_name), attr)
+        return loader(self.resolve_root(root))
+
+
+_REGISTRY: dict[str, DatasetSpec] = {}
+
+
+def register_dataset(spec: DatasetSpec) -> DatasetSpec:
+    if spec.name in _REGISTRY:
+        raise ValueError(f"dataset {spec.name!r} is registered twice.")
+    _REGISTRY[spec.name] = spec
+    return spec
+
+
+def list_datasets() -> list[str]:
+    _ensure_builtin()
+    return sorted(_REGISTRY)
+
+
+def get_dataset(name: str) -> DatasetSpec:
+    _ensure_builtin()
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        close = difflib.get_close_matches(name, _REGISTRY, n=1)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        raise KeyError(
+            f"unknown dataset {name!r}.{hint} Known datasets: {', '.join(sorted(_REGISTRY))}."
+        ) from None
+
+
+def _ensure_builtin() -> None:
+    if not _REGISTRY:
+        importlib.import_module("msbench.datasets._builtin")
+
+
+def dataset_names(names: Sequence[str]) -> list[DatasetSpec]:
+    return [get_dataset(n) for n in names]

@@ -1,0 +1,30 @@
+"""The ``synth-ms`` dataset: the embedded phantom, generated once per (seed, resolution) into a cache and reused."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from .case import Case
+from .isbi2015 import load_training
+
+CACHE_ENV = "MSBENCH_CACHE"
+
+
+def default_root(seed: int = 0, resolution_mm: float = 1.0) -> Path:
+    """Cache folder of the phantom for one seed and grid: ``$MSBENCH_CACHE`` or ``~/.cache/msbench``."""
+    base = Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "msbench").expanduser()
+    return base / "synth-ms" / f"seed{seed}-{resolution_mm:g}mm"
+
+
+def prepare(root: Path | None, *, seed: int = 0, resolution_mm: float = 1.0, progress: bool = True) -> Path:
+    """Makes sure the phantom exists (generating it if needed) and returns its root."""
+    from .phantom import generate_synth_ms
+
+    target = Path(root) if root is not None else default_root(seed, resolution_mm)
+    return generate_synth_ms(target, seed=seed, resolution_mm=resolution_mm, progress=progress)
+
+
+def load(root: Path) -> list[Case]:
+    """Lists the phantom's cases: the ISBI 2015 training layout plus the phantom's truth masks."""
+    return load_training(root, dataset="synth-ms")

@@ -1,0 +1,99 @@
+"""The one contract every method meets: build from a card, fit on training cases, predict whole volumes.
+
+The harness hands an adapter whole volumes on their native grid (``Case`` objects). Whatever the method's slicing
+(2D, 2.5D, 3D patches, resampled crops), ``predict`` returns a full-volume boolean mask on the case's own grid and,
+when the method has one, a probability map on the same grid.
+"""
+
+from __future__ import annotations
+
+import importlib
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from .card import MethodCard, Recipe
+
+if TYPE_CHECKING:
+    from msbench.datasets.case import Case
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """A method's output for one case, on the case's grid: boolean mask and optional probability map."""
+
+    mask: np.ndarray
+    probability: np.ndarray | None = None
+
+
+@dataclass(frozen=True)
+class FitContext:
+    """What the harness fixes for one (method, fold, seed) fit.
+
+    Attributes:
+        workdir: Folder owned by this fit: checkpoints, logs, any files the method writes.
+        seed: Seed for every random choice of the fit.
+        device: ``cpu`` or ``cuda`` / ``cuda:N``.
+        budget: ``smoke``, ``quick`` or ``paper``.
+        recipe: The card's recipe for that budget.
+        hparams: Final hyper-parameters (defaults, budget overrides, tuned or user values).
+        modalities: Input modalities, canonical names, FLAIR first.
+        reference: The reference mask used for training and validation (rater 1 by default).
+        progress: Show progress bars.
+    """
+
+    workdir: Path
+    seed: int
+    device: str
+    budget: str
+    recipe: Recipe
+    hparams: Mapping[str, Any]
+    modalities: tuple[str, ...] = ("flair",)
+    reference: str = "mask1"
+    progress: bool = True
+
+
+@dataclass
+class FitReport:
+    """What a fit tells the harness: the chosen epoch, validation Dice, the per-epoch log, anything it chose."""
+
+    chosen_epoch: int | None = None
+    val_dice: float | None = None
+    history: list[dict[str, Any]] = field(default_factory=list)
+    chosen: dict[str, Any] = field(default_factory=dict)
+    n_parameters: int | None = None
+
+
+class Adapter(ABC):
+    """Base class of method adapters."""
+
+    def __init__(self, card: MethodCard, context: FitContext) -> None:
+        self.card = card
+        self.context = context
+
+    @abstractmethod
+    def fit(self, train: Sequence[Case], val: Sequence[Case]) -> FitReport:
+        """Trains (or calibrates) on ``train``; ``val`` is the only data allowed for model selection."""
+
+    @abstractmethod
+    def predict(self, case: Case) -> Prediction:
+        """Segments one whole case; the mask has ``case.shape`` and dtype bool."""
+
+
+def build_adapter(card: MethodCard, context: FitContext) -> Adapter:
+    """Imports the card's adapter class and builds it."""
+    module_name, attr = card.adapter.split(":")
+    try:
+        cls = getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError) as err:
+        raise ImportError(
+            f"method {card.name!r}: cannot import its adapter {card.adapter!r} ({err})."
+        ) from err
+    adapter = cls(card, context)
+    if not isinstance(adapter, Adapter):
+        raise TypeError(f"method {card.name!r}: {card.adapter} is not an msbench Adapter.")
+    return adapter

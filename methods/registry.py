@@ -1,0 +1,66 @@
+"""The method registry: name -> card. Cards are torch-free; adapters are imported only when built."""
+
+from __future__ import annotations
+
+import difflib
+import fnmatch
+import importlib
+
+from .card import MethodCard
+
+_CARDS: dict[str, MethodCard] = {}
+
+BUILTIN_CARD_MODULES = ("msbench.methods.threshold.card",)
+"""Modules whose import registers the built-in cards (each calls ``register``)."""
+
+
+def register(card: MethodCard) -> MethodCard:
+    """Adds a card to the registry; a duplicate name is an error."""
+    if card.name in _CARDS and _CARDS[card.name] is not card:
+        raise ValueError(f"method {card.name!r} is registered twice.")
+    _CARDS[card.name] = card
+    return card
+
+
+def _load_builtin() -> None:
+    for module in BUILTIN_CARD_MODULES:
+        importlib.import_module(module)
+
+
+def list_methods(pattern: str = "*") -> list[str]:
+    """Registered method names matching an fnmatch pattern."""
+    _load_builtin()
+    return sorted(n for n in _CARDS if fnmatch.fnmatch(n, pattern))
+
+
+def get_card(name: str) -> MethodCard:
+    """The card of a registered method; an unknown name fails with the known ones."""
+    _load_builtin()
+    try:
+        return _CARDS[name]
+    except KeyError:
+        close = difflib.get_close_matches(name, _CARDS, n=1)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        raise KeyError(
+            f"unknown method {name!r}.{hint} Known methods: {', '.join(sorted(_CARDS))}."
+        ) from None
+
+
+def resolve_methods(spec: str) -> list[str]:
+    """``all``, a comma-separated list, or fnmatch patterns -> registered names, in order, without repeats."""
+    names: list[str] = []
+    for part in (p.strip() for p in spec.split(",")):
+        if not part:
+            continue
+        found = (
+            list_methods()
+            if part == "all"
+            else (list_methods(part) if any(ch in part for ch in "*?[") else [part])
+        )
+        if not found:
+            raise KeyError(f"no method matches {part!r}. Known methods: {', '.join(list_methods())}.")
+        for name in found:
+            get_card(name)
+            if name not in names:
+                names.append(name)
+    return names
