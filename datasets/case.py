@@ -77,9 +77,7 @@ class Case:
     def load_mask(self, reference: str = "mask1") -> np.ndarray:
         """Loads one reference mask as a C-contiguous bool array."""
         if reference not in self.masks:
-            raise KeyError(
-                f"case {self.case_id!r} has no reference {reference!r}; it has {sorted(self.masks)}."
-            )
+            raise KeyError(f"case {self.case_id!r} has no reference {reference!r}; it has {sorted(self.masks)}.")
         path = self.masks[reference]
         data = _read_float32(path)
         if np.isnan(data).any():

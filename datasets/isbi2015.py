@@ -55,9 +55,7 @@ def load_training(root: Path, dataset: str = "isbi2015") -> list[Case]:
             raters = masks.get(timepoint, {})
             for rater in ("mask1", "mask2"):
                 if rater not in raters:
-                    raise ValueError(
-                        f"{patient_dir / 'masks'}: missing {case_id}_{rater}.nii for case {case_id}."
-                    )
+                    raise ValueError(f"{patient_dir / 'masks'}: missing {case_id}_{rater}.nii for case {case_id}.")
             ordered = {r: raters[r] for r in ("mask1", "mask2", "truth") if r in raters}
             cases.append(Case(case_id, patient_dir.name, int(timepoint), found, ordered, dataset=dataset))
     return cases

@@ -40,7 +40,7 @@ class DatasetSpec:
     loader: str
     citation: str = ""
     prepare: str | None = None
-    """Optional ``"module:function"`` making the data exist (the phantom generates itself): (root, resolution_mm) -> root."""
+    """Optional ``"module:function"`` making the data exist: (root, resolution_mm) -> root."""
 
     @property
     def default_protocol(self) -> str:
@@ -60,9 +60,7 @@ class DatasetSpec:
         return Path(value).expanduser()
 
     def missing_message(self, root: Path | None, problem: str = "") -> str:
-        where = (
-            f"looked in {root}" if root is not None else f"no data root given and ${self.env_var} is not set"
-        )
+        where = f"looked in {root}" if root is not None else f"no data root given and ${self.env_var} is not set"
         lines = [
             f"dataset {self.name!r} not found: {where}.",
             *([problem] if problem else []),
@@ -111,9 +109,7 @@ def get_dataset(name: str) -> DatasetSpec:
     except KeyError:
         close = difflib.get_close_matches(name, _REGISTRY, n=1)
         hint = f" Did you mean {close[0]!r}?" if close else ""
-        raise KeyError(
-            f"unknown dataset {name!r}.{hint} Known datasets: {', '.join(sorted(_REGISTRY))}."
-        ) from None
+        raise KeyError(f"unknown dataset {name!r}.{hint} Known datasets: {', '.join(sorted(_REGISTRY))}.") from None
 
 
 def _ensure_builtin() -> None:

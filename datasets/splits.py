@@ -74,9 +74,7 @@ def load_split(dataset: str, protocol: str, cases: Sequence[Case]) -> Split:
             f"{path}: the split does not match the data on disk. Missing on disk: {sorted(expected - have)[:10]}; "
             f"not in the split: {sorted(have - expected)[:10]}. Check --data-root, or regenerate the data."
         )
-    folds = tuple(
-        Fold(f["index"], tuple(f["train"]), tuple(f["val"]), tuple(f["test"])) for f in data["folds"]
-    )
+    folds = tuple(Fold(f["index"], tuple(f["train"]), tuple(f["val"]), tuple(f["test"])) for f in data["folds"])
     return Split(
         dataset=dataset,
         protocol=protocol,
@@ -99,10 +97,7 @@ def isbi2015_folds(case_ids: Sequence[str]) -> list[dict[str, object]]:
             {
                 "index": k,
                 "patients": by_role,
-                **{
-                    role: sorted(c for c in case_ids if c.rsplit("_", 1)[0] in ps)
-                    for role, ps in by_role.items()
-                },
+                **{role: sorted(c for c in case_ids if c.rsplit("_", 1)[0] in ps) for role, ps in by_role.items()},
             }
         )
     return folds

@@ -90,9 +90,7 @@ def build_adapter(card: MethodCard, context: FitContext) -> Adapter:
     try:
         cls = getattr(importlib.import_module(module_name), attr)
     except (ImportError, AttributeError) as err:
-        raise ImportError(
-            f"method {card.name!r}: cannot import its adapter {card.adapter!r} ({err})."
-        ) from err
+        raise ImportError(f"method {card.name!r}: cannot import its adapter {card.adapter!r} ({err}).") from err
     adapter = cls(card, context)
     if not isinstance(adapter, Adapter):
         raise TypeError(f"method {card.name!r}: {card.adapter} is not an msbench Adapter.")

@@ -41,9 +41,7 @@ def get_card(name: str) -> MethodCard:
     except KeyError:
         close = difflib.get_close_matches(name, _CARDS, n=1)
         hint = f" Did you mean {close[0]!r}?" if close else ""
-        raise KeyError(
-            f"unknown method {name!r}.{hint} Known methods: {', '.join(sorted(_CARDS))}."
-        ) from None
+        raise KeyError(f"unknown method {name!r}.{hint} Known methods: {', '.join(sorted(_CARDS))}.") from None
 
 
 def resolve_methods(spec: str) -> list[str]:
@@ -52,11 +50,7 @@ def resolve_methods(spec: str) -> list[str]:
     for part in (p.strip() for p in spec.split(",")):
         if not part:
             continue
-        found = (
-            list_methods()
-            if part == "all"
-            else (list_methods(part) if any(ch in part for ch in "*?[") else [part])
-        )
+        found = list_methods() if part == "all" else (list_methods(part) if any(ch in part for ch in "*?[") else [part])
         if not found:
             raise KeyError(f"no method matches {part!r}. Known methods: {', '.join(list_methods())}.")
         for name in found:
