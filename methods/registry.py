@@ -5,10 +5,13 @@ from __future__ import annotations
 import difflib
 import fnmatch
 import importlib
+import importlib.util
+import pkgutil
 
 from .card import MethodCard
 
 _CARDS: dict[str, MethodCard] = {}
+_LOADED = False
 
 BUILTIN_CARD_MODULES = ("msbench.methods.threshold.card",)
 """Modules whose import registers the built-in cards (each calls ``register``)."""
@@ -23,8 +26,16 @@ def register(card: MethodCard) -> MethodCard:
 
 
 def _load_builtin() -> None:
-    for module in BUILTIN_CARD_MODULES:
-        importlib.import_module(module)
+    """Imports ``msbench.methods.<pkg>.card`` for every method package; each card module calls ``register``."""
+    global _LOADED
+    if _LOADED:
+        return
+    import msbench.methods as package
+
+    for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda i: i.name):
+        if info.ispkg and importlib.util.find_spec(f"msbench.methods.{info.name}.card") is not None:
+            importlib.import_module(f"msbench.methods.{info.name}.card")
+    _LOADED = True
 
 
 def list_methods(pattern: str = "*") -> list[str]:
