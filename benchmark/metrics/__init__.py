@@ -5,7 +5,7 @@ Axis order is the NIfTI voxel order (i, j, k) as nibabel returns it; the axial s
 
 from __future__ import annotations
 
-from ._case import evaluate_case
+from ._case import evaluate_case, evaluate_case_with_lesions
 from .specs import CSV_COLUMNS, METRIC_SPECS, SUITE_VERSION, MetricParams, MetricSpec
 
 __all__ = [
@@ -15,4 +15,5 @@ __all__ = [
     "MetricParams",
     "MetricSpec",
     "evaluate_case",
+    "evaluate_case_with_lesions",
 ]

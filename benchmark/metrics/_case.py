@@ -6,10 +6,21 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ._crop import check_inputs, crop_case
+from ._crop import CaseArrays, check_inputs, crop_case
+from ._lesions import (
+    anima_min_voxels,
+    anima_scores,
+    covered_voxels,
+    isbi_scores,
+    label_lesions,
+    lesion_rows,
+)
+from ._slices import slice_scores
 from ._surface import surface_scores
 from ._voxel import confusion_counts, voxel_scores
 from .specs import MetricParams
+
+LesionRow = dict[str, float | int | str | bool]
 
 
 def evaluate_case(
@@ -19,7 +30,7 @@ def evaluate_case(
     *,
     params: MetricParams | None = None,
 ) -> dict[str, float | int]:
-    """Score one predicted mask against one reference mask.
+    """Score one predicted mask against one reference mask with every metric of the suite.
 
     Args:
         pred: Predicted lesion mask, 3D, boolean or 0/1, axes in NIfTI voxel order (i, j, k) as nibabel
@@ -29,16 +40,74 @@ def evaluate_case(
         params: Connectivity, size filter and thresholds; defaults to ``MetricParams()``.
 
     Returns:
-        Flat record: raw counts (int), scores (float, NaN when undefined) and flags, keyed as in
-        ``METRIC_SPECS``.
+        Flat record keyed as in ``METRIC_SPECS``: raw counts (int), scores (float, NaN when undefined,
+        see ``SUITE_VERSION``) and the flags ``both_empty`` and ``surface_undefined``.
+
+    Raises:
+        ValueError: Shapes differ, the masks are not 3D or not binary, or the spacing is invalid.
     """
-    params = params or MetricParams()
+    record, _ = _evaluate(pred, ref, spacing_mm, params or MetricParams(), with_lesions=False)
+    return record
+
+
+def evaluate_case_with_lesions(
+    pred: np.ndarray,
+    ref: np.ndarray,
+    spacing_mm: Sequence[float],
+    *,
+    params: MetricParams | None = None,
+) -> tuple[dict[str, float | int], list[LesionRow]]:
+    """Like :func:`evaluate_case`, plus the per-lesion table.
+
+    Returns:
+        (record, rows). One row per reference and per predicted lesion of each family (``family`` is
+        "isbi" or "anima", ``source`` is "ref" or "pred") with ``lesion_id``, ``volume_vox``,
+        ``volume_mm3``, ``centroid_i/j/k`` (voxel indices), ``matched`` (ISBI: any overlap; Anima:
+        detected) and ``overlap_vox``/``overlap_fraction`` (its voxels covered by the other mask).
+    """
+    return _evaluate(pred, ref, spacing_mm, params or MetricParams(), with_lesions=True)
+
+
+def _evaluate(
+    pred: np.ndarray, ref: np.ndarray, spacing_mm: Sequence[float], params: MetricParams, *, with_lesions: bool
+) -> tuple[dict[str, float | int], list[LesionRow]]:
     pred, ref, spacing = check_inputs(pred, ref, spacing_mm)
     case = crop_case(pred, ref, spacing, params.surface_margin_vox)
     counts = confusion_counts(case.pred, case.ref, n_total=int(np.prod(case.full_shape)))
     record: dict[str, float | int] = voxel_scores(counts, case.voxel_volume_mm3)
     record.update(surface_scores(case.pred, case.ref, spacing, params.hd_percentile))
+    rows = _lesion_families(case, params, record, with_lesions)
+    record.update(
+        slice_scores(case.pred, case.ref, case.full_shape[2], params.slice_coverage, params.slice_connectivity)
+    )
     n_pred, n_ref = counts.tp + counts.fp, counts.tp + counts.fn
     record["both_empty"] = int(n_pred == 0 and n_ref == 0)
     record["surface_undefined"] = int(n_pred == 0 or n_ref == 0)
-    return record
+    return record, rows
+
+
+def _lesion_families(
+    case: CaseArrays, params: MetricParams, record: dict[str, float | int], with_lesions: bool
+) -> list[LesionRow]:
+    """Add both lesion families to ``record``; return the per-lesion rows when asked."""
+    ref_isbi = label_lesions(case.ref, params.connectivity)
+    pred_isbi = label_lesions(case.pred, params.connectivity)
+    record.update(isbi_scores(ref_isbi, pred_isbi, case.ref, case.pred))
+
+    min_voxels = anima_min_voxels(params.anima_min_volume_mm3, case.voxel_volume_mm3)
+    ref_anima = label_lesions(case.ref, params.anima_connectivity, min_voxels)
+    pred_anima = label_lesions(case.pred, params.anima_connectivity, min_voxels)
+    scores, ref_detected, pred_detected = anima_scores(ref_anima, pred_anima, params.alpha, params.beta, params.gamma)
+    record.update(scores)
+    if not with_lesions:
+        return []
+
+    vv, origin = case.voxel_volume_mm3, case.origin
+    ref_cov, pred_cov = covered_voxels(ref_isbi, case.pred), covered_voxels(pred_isbi, case.ref)
+    ref_cov_a, pred_cov_a = covered_voxels(ref_anima, pred_anima.mask), covered_voxels(pred_anima, ref_anima.mask)
+    return [
+        *lesion_rows("isbi", "ref", ref_isbi, ref_cov > 0, ref_cov, origin, vv),
+        *lesion_rows("isbi", "pred", pred_isbi, pred_cov > 0, pred_cov, origin, vv),
+        *lesion_rows("anima", "ref", ref_anima, ref_detected, ref_cov_a, origin, vv),
+        *lesion_rows("anima", "pred", pred_anima, pred_detected, pred_cov_a, origin, vv),
+    ]

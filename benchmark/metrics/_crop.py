@@ -18,12 +18,14 @@ class CaseArrays:
         ref: Cropped reference mask, C-contiguous bool.
         spacing_mm: Voxel spacing in array axis order.
         full_shape: Shape of the uncropped volume (TN and slice counts need it).
+        origin: Index in the full volume of the crop's first voxel (negative inside the margin).
     """
 
     pred: np.ndarray
     ref: np.ndarray
     spacing_mm: tuple[float, float, float]
     full_shape: tuple[int, int, int]
+    origin: tuple[int, int, int] = (0, 0, 0)
 
     @property
     def voxel_volume_mm3(self) -> float:
@@ -78,9 +80,7 @@ def union_bbox(pred: np.ndarray, ref: np.ndarray) -> tuple[slice, ...] | None:
     return tuple(bounds)
 
 
-def crop_case(
-    pred: np.ndarray, ref: np.ndarray, spacing_mm: tuple[float, float, float], margin: int
-) -> CaseArrays:
+def crop_case(pred: np.ndarray, ref: np.ndarray, spacing_mm: tuple[float, float, float], margin: int) -> CaseArrays:
     """Crop both masks to their union bounding box plus ``margin`` background voxels on every side.
 
     Voxels beyond the volume edge are background, as in scipy's ``binary_erosion(border_value=0)``
@@ -98,4 +98,5 @@ def crop_case(
         padded = np.zeros(out_shape, dtype=bool)
         padded[inner] = mask[box]
         crops.append(padded)
-    return CaseArrays(crops[0], crops[1], spacing_mm, full_shape)  # type: ignore[arg-type]
+    origin = tuple(s.start - margin for s in box)
+    return CaseArrays(crops[0], crops[1], spacing_mm, full_shape, origin)  # type: ignore[arg-type]

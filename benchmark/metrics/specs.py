@@ -53,6 +53,7 @@ class MetricParams:
         beta: Anima: a covering component may have at most this fraction of its voxels outside the other mask.
         gamma: Anima: the covering components checked account for this fraction of the overlap.
         slice_coverage: Slice level: a reference 2D component counts as found when covered at least this much.
+        slice_connectivity: In-plane connectivity of the 2D reference components (4 or 8).
         surface_margin_vox: Voxels of background kept around the union bounding box for surface distances.
         hd_percentile: Percentile of the directed distances for ``hd95_mm``.
     """
@@ -64,6 +65,7 @@ class MetricParams:
     beta: float = 0.70
     gamma: float = 0.65
     slice_coverage: float = 0.10
+    slice_connectivity: int = 8
     surface_margin_vox: int = 2
     hd_percentile: float = 95.0
 
@@ -76,6 +78,8 @@ class MetricParams:
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f"MetricParams.{name}={value!r}: expected a fraction in [0, 1].")
+        if self.slice_connectivity not in (4, 8):
+            raise ValueError(f"MetricParams.slice_connectivity={self.slice_connectivity!r}: expected 4 or 8.")
         if self.surface_margin_vox < 1:
             raise ValueError(
                 f"MetricParams.surface_margin_vox={self.surface_margin_vox!r}: expected >= 1 so that "
@@ -84,9 +88,7 @@ class MetricParams:
         if not 0.0 < self.hd_percentile <= 100.0:
             raise ValueError(f"MetricParams.hd_percentile={self.hd_percentile!r}: expected (0, 100].")
         if self.anima_min_volume_mm3 < 0:
-            raise ValueError(
-                f"MetricParams.anima_min_volume_mm3={self.anima_min_volume_mm3!r}: expected >= 0"
-            )
+            raise ValueError(f"MetricParams.anima_min_volume_mm3={self.anima_min_volume_mm3!r}: expected >= 0")
 
     def as_dict(self) -> dict[str, float | int | str]:
         """Parameters plus the suite version, flat, ready to store next to the numbers."""
