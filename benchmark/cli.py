@@ -1,0 +1,221 @@
+"""The ``msbench`` command line: a thin layer over the Python API (every command calls one function)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+app = typer.Typer(
+    help="msbench: one protocol for MS lesion segmentation methods.", no_args_is_help=True, add_completion=False
+)
+datasets_app = typer.Typer(help="List, inspect and generate datasets.", no_args_is_help=True)
+methods_app = typer.Typer(help="List and inspect registered methods.", no_args_is_help=True)
+app.add_typer(datasets_app, name="datasets")
+app.add_typer(methods_app, name="methods")
+
+out = Console()
+err = Console(stderr=True)
+
+
+def _csv_ints(text: str | None) -> tuple[int, ...] | None:
+    if text is None:
+        return None
+    try:
+        return tuple(int(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise typer.BadParameter(f"expected comma-separated integers, got {text!r}") from None
+
+
+def _csv_strs(text: str | None) -> tuple[str, ...] | None:
+    return None if text is None else tuple(v.strip() for v in text.split(",") if v.strip())
+
+
+def _fail(message: str) -> None:
+    err.print(f"[red]error:[/red] {message}", highlight=False)
+    raise typer.Exit(2)
+
+
+@app.command()
+def run(
+    method: Annotated[str, typer.Option(help="'all', a comma-separated list, or patterns like 'fcdensenet*'.")],
+    dataset: Annotated[str, typer.Option(help="Registered dataset (see 'msbench datasets list').")] = "synth-ms",
+    budget: Annotated[str, typer.Option(help="smoke, quick or paper.")] = "smoke",
+    results: Annotated[Path, typer.Option(help="Results store folder.")] = Path("results"),
+    data_root: Annotated[Path | None, typer.Option(help="Dataset folder (else its MSBENCH_*_ROOT variable).")] = None,
+    protocol: Annotated[str | None, typer.Option(help="Split protocol (default: the dataset's first).")] = None,
+    folds: Annotated[str | None, typer.Option(help="Comma-separated fold indices (default: all).")] = None,
+    seeds: Annotated[str | None, typer.Option(help="Comma-separated seeds (default: the budget's).")] = None,
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "auto",
+    modalities: Annotated[str | None, typer.Option(help="e.g. flair or flair,t1,t2 (default: each method's).")] = None,
+    progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
+) -> None:
+    """Run methods under one protocol; resumable (finished folds are reused), failures recorded."""
+    from msbench.datasets import DatasetNotFoundError
+
+    from .runner import RunRequest, run_benchmark
+
+    request = RunRequest(
+        methods=method,
+        dataset=dataset,
+        results=results,
+        budget=budget,
+        protocol=protocol,
+        data_root=data_root,
+        folds=_csv_ints(folds),
+        seeds=_csv_ints(seeds),
+        device=device,
+        modalities=_csv_strs(modalities),
+        progress=progress,
+    )
+    try:
+        outcomes = run_benchmark(request)
+    except (DatasetNotFoundError, KeyError, ValueError) as error:
+        _fail(str(error).strip("'\""))
+        return
+    table = Table(title=f"msbench run: {dataset} / {budget} -> {results}")
+    for column in ("method", "status", "folds ok", "reused", "failed", "mean Dice (rater 1)", "run"):
+        table.add_column(column)
+    for o in outcomes:
+        dice = "-" if o.dice_mean is None else f"{o.dice_mean:.3f}"
+        colour = {"ok": "green", "partial": "yellow"}.get(o.status, "red")
+        table.add_row(
+            o.method, f"[{colour}]{o.status}[/]", str(o.n_ok), str(o.n_reused), str(o.n_failed), dice, o.run_id
+        )
+    out.print(table)
+    failed = [o for o in outcomes if o.n_failed]
+    for o in failed:
+        for line in o.errors:
+            err.print(f"[red]{o.method}[/red] {line}", highlight=False)
+    if failed:
+        raise typer.Exit(1)
+
+
+@app.command()
+def evaluate(
+    pred: Annotated[Path, typer.Argument(help="Predicted mask (NIfTI) or folder of masks.")],
+    ref: Annotated[Path, typer.Argument(help="Reference mask (NIfTI) or folder, matched by file name.")],
+    out_csv: Annotated[Path, typer.Option("--out", help="Per-case metric table (CSV).")],
+    lesions_out: Annotated[Path | None, typer.Option(help="Per-lesion table (CSV).")] = None,
+    connectivity: Annotated[int, typer.Option(help="Lesion connectivity: 6, 18 or 26.")] = 18,
+) -> None:
+    """Score predictions against references with the same metric code the runner uses."""
+    from .evaluate import evaluate_to_csv
+
+    try:
+        table = evaluate_to_csv(pred, ref, out_csv, lesions_out=lesions_out, connectivity=connectivity)
+    except (FileNotFoundError, ValueError) as error:
+        _fail(str(error))
+        return
+    cols = [c for c in ("case", "dice", "ppv", "sensitivity", "hd95_mm", "ltpr", "lfpr") if c in table.columns]
+    out.print(table[cols].to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+    out.print(f"wrote {out_csv}" + (f" and {lesions_out}" if lesions_out else ""))
+
+
+@app.command()
+def leaderboard(
+    results: Annotated[Path, typer.Option(help="Results store folder written by 'msbench run'.")] = Path("results"),
+    port: Annotated[int, typer.Option(help="Port of the Streamlit server.")] = 8501,
+    headless: Annotated[bool, typer.Option(help="Do not open a browser.")] = True,
+) -> None:
+    """Start the Streamlit leaderboard over a results store."""
+    from msbench.leaderboard import launch
+
+    if not results.is_dir():
+        _fail(f"results folder {results} does not exist; run 'msbench run ... --results {results}' first.")
+    raise typer.Exit(launch(results, port=port, headless=headless))
+
+
+@datasets_app.command("list")
+def datasets_list() -> None:
+    """List the registered datasets, their layouts' variables and protocols."""
+    from msbench.datasets.info import describe_datasets
+
+    out.print(describe_datasets().to_string(index=False))
+
+
+@datasets_app.command("info")
+def datasets_info(
+    name: Annotated[str, typer.Argument(help="Dataset name.")],
+    root: Annotated[Path | None, typer.Option(help="Dataset folder (else its environment variable).")] = None,
+) -> None:
+    """Cases, patients, time points, modalities, shape, spacing, lesion count and load per case."""
+    from msbench.datasets.info import dataset_info
+
+    try:
+        table = dataset_info(name, root)
+    except (FileNotFoundError, KeyError, ValueError) as error:
+        _fail(str(error).strip("'\""))
+        return
+    out.print(table.to_string(index=False))
+
+
+@datasets_app.command("synth")
+def datasets_synth(
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder to write the phantom into.")],
+    seed: Annotated[int, typer.Option(help="Phantom seed (same seed, same bytes).")] = 0,
+    resolution: Annotated[float, typer.Option(help="Voxel size in mm (1 = the ISBI 2015 grid).")] = 1.0,
+    patients: Annotated[int, typer.Option(help="Number of patients.")] = 5,
+) -> None:
+    """Write the synth-ms phantom in the ISBI 2015 training layout."""
+    from msbench.datasets.phantom import generate_synth_ms
+
+    root = generate_synth_ms(out_dir, seed=seed, resolution_mm=resolution, n_patients=patients, progress=True)
+    out.print(f"synth-ms written to {root}")
+
+
+@datasets_app.command("realism")
+def datasets_realism(
+    root: Annotated[Path | None, typer.Option(help="A generated phantom (default: generate one).")] = None,
+    real: Annotated[
+        Path | None, typer.Option(help="Folder of real masks (default: ../shared/data/open_ms_data).")
+    ] = None,
+    png: Annotated[Path, typer.Option(help="Where to write the figure.")] = Path("synth-ms-realism.png"),
+    seed: Annotated[int, typer.Option(help="Seed of the phantom generated when --root is not given.")] = 0,
+) -> None:
+    """Compare the phantom's lesion statistics with the reference figures and real masks."""
+    from msbench.datasets.phantom import realism_report
+
+    report = realism_report(root, real_dir=real, seed=seed)
+    out.print(report.to_text())
+    out.print(f"figure: {report.write_png(png)}")
+
+
+@methods_app.command("list")
+def methods_list() -> None:
+    """List registered methods with their input kind, modalities and paper."""
+    from msbench.methods import get_card, list_methods
+
+    table = Table()
+    for column in ("name", "input", "modalities", "trainable", "title"):
+        table.add_column(column)
+    for name in list_methods():
+        card = get_card(name)
+        table.add_row(name, card.input_kind, ",".join(card.modalities), "yes" if card.trainable else "no", card.title)
+    out.print(table)
+
+
+@methods_app.command("show")
+def methods_show(name: Annotated[str, typer.Argument(help="Method name.")]) -> None:
+    """Print a method's card: citation, claims, defaults, search space, recipes, choices, parameter count."""
+    from msbench.methods.show import describe_method
+
+    try:
+        text = describe_method(name)
+    except KeyError as error:
+        _fail(str(error).strip("'\""))
+        return
+    out.print(text, highlight=False)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app(prog_name="msbench")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,107 @@
+"""Run manifests: everything needed to trace a number back to the code, data, config and machine that made it."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+import subprocess
+import sys
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+MANIFEST_SCHEMA_VERSION = 1
+
+TRACKED_PACKAGES = (
+    "msbench",
+    "numpy",
+    "scipy",
+    "pandas",
+    "nibabel",
+    "connected-components-3d",
+    "edt",
+    "torch",
+    "torchvision",
+    "monai",
+    "nnunetv2",
+    "timm",
+    "segmentation-models-pytorch",
+    "optuna",
+)
+
+
+def config_hash(config: Mapping[str, Any]) -> str:
+    """Stable hash of a JSON-able config (sorted keys)."""
+    text = json.dumps(config, sort_keys=True, default=str, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def data_fingerprint(paths: Iterable[Path]) -> str:
+    """BLAKE2b over the names and bytes of every data file a run reads."""
+    digest = hashlib.blake2b(digest_size=20)
+    for path in sorted(set(Path(p) for p in paths)):
+        digest.update(path.name.encode())
+        with path.open("rb") as handle:
+            while chunk := handle.read(1 << 22):
+                digest.update(chunk)
+    return digest.hexdigest()
+
+
+def git_state() -> dict[str, Any]:
+    """Commit and dirty flag of the msbench checkout, or None when not run from one."""
+    here = Path(__file__).resolve().parent
+    try:
+        commit = subprocess.run(
+            ["git", "-C", str(here), "rev-parse", "HEAD"], capture_output=True, text=True, check=True, timeout=10
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(here), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=10,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return {"commit": None, "dirty": None}
+    return {"commit": commit, "dirty": bool(dirty)}
+
+
+def library_versions() -> dict[str, str | None]:
+    versions: dict[str, str | None] = {"python": platform.python_version()}
+    for name in TRACKED_PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    return versions
+
+
+def device_info(device: str) -> dict[str, Any]:
+    info: dict[str, Any] = {"requested": device, "platform": platform.platform(), "machine": platform.machine()}
+    try:
+        import os
+
+        info["cpu_count"] = os.cpu_count()
+        if device.startswith("cuda"):
+            import torch
+
+            info["gpu"] = torch.cuda.get_device_name(torch.device(device))
+            info["cuda"] = torch.version.cuda
+        else:
+            import torch
+
+            info["torch_threads"] = torch.get_num_threads()
+    except ImportError:
+        pass
+    return info
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def command_line() -> list[str]:
+    return [Path(sys.argv[0]).name, *sys.argv[1:]]
