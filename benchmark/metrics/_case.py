@@ -75,7 +75,7 @@ def _evaluate(
     case = crop_case(pred, ref, spacing, params.surface_margin_vox)
     counts = confusion_counts(case.pred, case.ref, n_total=int(np.prod(case.full_shape)))
     record: dict[str, float | int] = voxel_scores(counts, case.voxel_volume_mm3)
-    record.update(surface_scores(case.pred, case.ref, spacing, params.hd_percentile))
+    record.update(surface_scores(case.pred, case.ref, spacing, params.hd_percentile, params.surface_margin_vox))
     rows = _lesion_families(case, params, record, with_lesions)
     record.update(
         slice_scores(case.pred, case.ref, case.full_shape[2], params.slice_coverage, params.slice_connectivity)
@@ -90,21 +90,23 @@ def _lesion_families(
     case: CaseArrays, params: MetricParams, record: dict[str, float | int], with_lesions: bool
 ) -> list[LesionRow]:
     """Add both lesion families to ``record``; return the per-lesion rows when asked."""
-    ref_isbi = label_lesions(case.ref, params.connectivity)
-    pred_isbi = label_lesions(case.pred, params.connectivity)
-    record.update(isbi_scores(ref_isbi, pred_isbi, case.ref, case.pred))
+    ref_fg, pred_fg = np.flatnonzero(case.ref), np.flatnonzero(case.pred)
+    ref_isbi = label_lesions(case.ref, ref_fg, params.connectivity)
+    pred_isbi = label_lesions(case.pred, pred_fg, params.connectivity)
+    record.update(isbi_scores(ref_isbi, pred_isbi))
 
     min_voxels = anima_min_voxels(params.anima_min_volume_mm3, case.voxel_volume_mm3)
-    ref_anima = label_lesions(case.ref, params.anima_connectivity, min_voxels)
-    pred_anima = label_lesions(case.pred, params.anima_connectivity, min_voxels)
+    ref_anima = label_lesions(case.ref, ref_fg, params.anima_connectivity, min_voxels)
+    pred_anima = label_lesions(case.pred, pred_fg, params.anima_connectivity, min_voxels)
     scores, ref_detected, pred_detected = anima_scores(ref_anima, pred_anima, params.alpha, params.beta, params.gamma)
     record.update(scores)
     if not with_lesions:
         return []
 
     vv, origin = case.voxel_volume_mm3, case.origin
-    ref_cov, pred_cov = covered_voxels(ref_isbi, case.pred), covered_voxels(pred_isbi, case.ref)
-    ref_cov_a, pred_cov_a = covered_voxels(ref_anima, pred_anima.mask), covered_voxels(pred_anima, ref_anima.mask)
+    ref_cov, pred_cov = covered_voxels(ref_isbi, pred_fg), covered_voxels(pred_isbi, ref_fg)
+    ref_cov_a = covered_voxels(ref_anima, pred_anima.kept_fg)
+    pred_cov_a = covered_voxels(pred_anima, ref_anima.kept_fg)
     return [
         *lesion_rows("isbi", "ref", ref_isbi, ref_cov > 0, ref_cov, origin, vv),
         *lesion_rows("isbi", "pred", pred_isbi, pred_cov > 0, pred_cov, origin, vv),

@@ -69,15 +69,14 @@ def _as_bool(mask: np.ndarray, name: str) -> np.ndarray:
 
 def union_bbox(pred: np.ndarray, ref: np.ndarray) -> tuple[slice, ...] | None:
     """Tight bounding box of ``pred | ref`` as slices, or None when both are empty."""
-    union = np.logical_or(pred, ref)
-    bounds = []
-    for axis in range(union.ndim):
-        other = tuple(a for a in range(union.ndim) if a != axis)
-        hits = np.flatnonzero(union.any(axis=other))
-        if hits.size == 0:
-            return None
-        bounds.append(slice(int(hits[0]), int(hits[-1]) + 1))
-    return tuple(bounds)
+    plane = np.logical_or(pred.any(axis=2), ref.any(axis=2))
+    rows, cols = np.flatnonzero(plane.any(axis=1)), np.flatnonzero(plane.any(axis=0))
+    if rows.size == 0:
+        return None
+    box_i, box_j = slice(int(rows[0]), int(rows[-1]) + 1), slice(int(cols[0]), int(cols[-1]) + 1)
+    depth = np.logical_or(pred[box_i, box_j].any(axis=(0, 1)), ref[box_i, box_j].any(axis=(0, 1)))
+    layers = np.flatnonzero(depth)
+    return box_i, box_j, slice(int(layers[0]), int(layers[-1]) + 1)
 
 
 def crop_case(pred: np.ndarray, ref: np.ndarray, spacing_mm: tuple[float, float, float], margin: int) -> CaseArrays:

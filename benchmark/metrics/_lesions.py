@@ -13,39 +13,51 @@ from ._nan import f1, ratio
 
 @dataclass(frozen=True)
 class Lesions:
-    """Connected components of one mask.
+    """Connected components of one mask, read through its foreground voxels.
 
     Attributes:
-        labels: Label image (0 = background, lesions 1..n), same shape as the mask.
-        sizes: Voxel count per label; ``sizes[0]`` is unused.
+        labels: Raw label image from cc3d (0 = background), same shape as the mask.
+        remap: Raw label -> kept lesion id (1..n), 0 for a lesion removed by the size filter.
+        fg: Flat indices of the mask's foreground voxels.
+        sizes: Voxel count per kept lesion id; ``sizes[0]`` is 0.
     """
 
     labels: np.ndarray
+    remap: np.ndarray
+    fg: np.ndarray
     sizes: np.ndarray
 
     @property
     def n(self) -> int:
         return int(self.sizes.size - 1)
 
+    def ids_at(self, flat_index: np.ndarray) -> np.ndarray:
+        """Kept lesion id (0 for background or a removed lesion) at the given flat indices."""
+        return self.remap[self.labels.ravel()[flat_index]]
+
     @property
-    def mask(self) -> np.ndarray:
-        return self.labels > 0
+    def kept_fg(self) -> np.ndarray:
+        """Flat indices of the voxels of kept lesions."""
+        return self.fg[self.ids_at(self.fg) > 0]
 
 
-def label_lesions(mask: np.ndarray, connectivity: int, min_voxels: int = 1) -> Lesions:
-    """Label the 3D connected components of ``mask``, dropping those smaller than ``min_voxels``."""
+def label_lesions(mask: np.ndarray, fg: np.ndarray, connectivity: int, min_voxels: int = 1) -> Lesions:
+    """Label the 3D connected components of ``mask``, dropping those smaller than ``min_voxels``.
+
+    Args:
+        mask: Boolean mask.
+        fg: ``np.flatnonzero(mask)``, computed once per case; every count reads through it.
+        connectivity: 6, 18 or 26.
+        min_voxels: Smallest kept lesion size in voxels.
+    """
     labels, n = cc3d.connected_components(mask, connectivity=connectivity, return_N=True)
-    sizes = np.bincount(labels.ravel(), minlength=n + 1)
-    if min_voxels > 1 and n > 0:
-        keep = sizes >= min_voxels
-        keep[0] = False
-        relabel = np.zeros(n + 1, dtype=labels.dtype)
-        relabel[keep] = np.arange(1, int(keep.sum()) + 1, dtype=labels.dtype)
-        labels = relabel[labels]
-        sizes = np.concatenate(([0], sizes[keep]))
-    sizes = sizes.astype(np.int64)
-    sizes[0] = 0
-    return Lesions(labels=labels, sizes=sizes)
+    raw_sizes = np.bincount(labels.ravel()[fg], minlength=n + 1)
+    keep = raw_sizes >= max(min_voxels, 1)
+    keep[0] = False
+    remap = np.zeros(n + 1, dtype=np.int64)
+    remap[keep] = np.arange(1, int(keep.sum()) + 1)
+    sizes = np.concatenate(([0], raw_sizes[keep])).astype(np.int64)
+    return Lesions(labels=labels, remap=remap, fg=fg, sizes=sizes)
 
 
 def anima_min_voxels(min_volume_mm3: float, voxel_volume_mm3: float) -> int:
@@ -53,19 +65,21 @@ def anima_min_voxels(min_volume_mm3: float, voxel_volume_mm3: float) -> int:
     return math.floor(min_volume_mm3 / voxel_volume_mm3) + 1
 
 
-def covered_voxels(lesions: Lesions, other: np.ndarray) -> np.ndarray:
-    """Per label, how many of its voxels lie in the boolean mask ``other``; index 0 unused."""
-    return np.bincount(lesions.labels[other].ravel(), minlength=lesions.n + 1).astype(np.int64)
+def covered_voxels(lesions: Lesions, other_fg: np.ndarray) -> np.ndarray:
+    """Per lesion id, how many of its voxels lie at the flat indices ``other_fg``; index 0 unused."""
+    counts = np.bincount(lesions.ids_at(other_fg), minlength=lesions.n + 1).astype(np.int64)
+    counts[0] = 0
+    return counts
 
 
-def isbi_scores(ref: Lesions, pred: Lesions, ref_mask: np.ndarray, pred_mask: np.ndarray) -> dict[str, float | int]:
+def isbi_scores(ref: Lesions, pred: Lesions) -> dict[str, float | int]:
     """ISBI 2015 lesion metrics: detection by any overlap (>= 1 voxel), no size filter.
 
     LTPR = reference lesions touched by P / reference lesions; LFPR = predicted lesions touching no
     reference voxel / predicted lesions; lesion F1 from LTPR and 1 - LFPR.
     """
-    ref_hit = int(np.count_nonzero(covered_voxels(ref, pred_mask)[1:]))
-    pred_hit = int(np.count_nonzero(covered_voxels(pred, ref_mask)[1:]))
+    ref_hit = int(np.count_nonzero(covered_voxels(ref, pred.fg)))
+    pred_hit = int(np.count_nonzero(covered_voxels(pred, ref.fg)))
     ltpr = ratio(ref_hit, ref.n)
     precision = ratio(pred_hit, pred.n)
     return {
@@ -82,9 +96,10 @@ def isbi_scores(ref: Lesions, pred: Lesions, ref_mask: np.ndarray, pred_mask: np
 
 def overlap_pairs(a: Lesions, b: Lesions) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Every pair of overlapping labels (label in a, label in b) with its overlap in voxels."""
-    both = (a.labels > 0) & (b.labels > 0)
+    a_ids, b_ids = a.ids_at(a.fg), b.ids_at(a.fg)
+    both = (a_ids > 0) & (b_ids > 0)
     width = b.n + 1
-    keys = a.labels[both].astype(np.int64) * width + b.labels[both]
+    keys = a_ids[both] * width + b_ids[both]
     keys, counts = np.unique(keys, return_counts=True)
     return keys // width, keys % width, counts.astype(np.int64)
 
@@ -166,11 +181,15 @@ def lesion_rows(
     """One row per lesion: id, volume, centroid (voxel indices of the full volume), matched, overlap."""
     if lesions.n == 0:
         return []
-    centroids = cc3d.statistics(lesions.labels)["centroids"]
+    ids = lesions.ids_at(lesions.fg)
+    coords = np.unravel_index(lesions.fg, lesions.labels.shape)
+    centroids = [
+        np.bincount(ids, weights=coords[axis], minlength=lesions.n + 1)[1:] / lesions.sizes[1:] + origin[axis]
+        for axis in range(3)
+    ]
     rows: list[dict[str, float | int | str | bool]] = []
     for lesion in range(1, lesions.n + 1):
         size = int(lesions.sizes[lesion])
-        ci, cj, ck = (float(centroids[lesion][axis] + origin[axis]) for axis in range(3))
         rows.append(
             {
                 "family": family,
@@ -178,9 +197,9 @@ def lesion_rows(
                 "lesion_id": lesion,
                 "volume_vox": size,
                 "volume_mm3": size * voxel_volume_mm3,
-                "centroid_i": ci,
-                "centroid_j": cj,
-                "centroid_k": ck,
+                "centroid_i": float(centroids[0][lesion - 1]),
+                "centroid_j": float(centroids[1][lesion - 1]),
+                "centroid_k": float(centroids[2][lesion - 1]),
                 "matched": bool(matched[lesion]),
                 "overlap_vox": int(overlap_vox[lesion]),
                 "overlap_fraction": int(overlap_vox[lesion]) / size,

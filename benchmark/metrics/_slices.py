@@ -25,6 +25,8 @@ def slice_scores(
         coverage: Minimum covered fraction of a 2D reference component.
         connectivity_2d: In-plane connectivity of the reference components (4 or 8).
     """
+    if connectivity_2d not in (4, 8):
+        raise ValueError(f"connectivity_2d={connectivity_2d!r}: expected 4 or 8.")
     ref_on_slice = ref.any(axis=(0, 1))
     pred_on_slice = pred.any(axis=(0, 1))
     found = _found_slices(pred, ref, coverage, connectivity_2d)
@@ -46,21 +48,24 @@ def slice_scores(
 
 def _found_slices(pred: np.ndarray, ref: np.ndarray, coverage: float, connectivity_2d: int) -> np.ndarray:
     """Per axial slice: does some 2D reference component reach the coverage threshold?"""
-    if connectivity_2d not in (4, 8):
-        raise ValueError(f"connectivity_2d={connectivity_2d!r}: expected 4 or 8.")
     n_k = ref.shape[2]
-    # One background slice between axial slices makes 3D labelling (26 -> 8, 6 -> 4 in plane) per slice.
-    spaced = np.zeros((*ref.shape[:2], 2 * n_k), dtype=bool)
+    found = np.zeros(n_k, dtype=bool)
+    ref = np.ascontiguousarray(ref)
+    fg = np.flatnonzero(ref)
+    if fg.size == 0:
+        return found
+    # A background slice between consecutive axial slices turns one 3D labelling into per-slice 2D
+    # labelling (26-connectivity -> 8 in plane, 6 -> 4) with labels unique across slices.
+    spaced = np.zeros((*ref.shape[:2], 2 * n_k - 1), dtype=bool)
     spaced[:, :, ::2] = ref
     labels, n = cc3d.connected_components(spaced, connectivity=26 if connectivity_2d == 8 else 6, return_N=True)
-    labels = labels[:, :, ::2]
-    sizes = np.bincount(labels.ravel(), minlength=n + 1)
-    covered = np.bincount(labels[pred].ravel(), minlength=n + 1)
+    slice_index = fg % n_k
+    fg_labels = labels.ravel()[(fg // n_k) * (2 * n_k - 1) + 2 * slice_index]
+    sizes = np.bincount(fg_labels, minlength=n + 1)
+    covered = np.bincount(fg_labels[np.ascontiguousarray(pred).ravel()[fg]], minlength=n + 1)
     reached = covered >= coverage * sizes
     reached[0] = False
     slice_of_label = np.zeros(n + 1, dtype=np.int64)
-    i, j, k = np.nonzero(labels)
-    slice_of_label[labels[i, j, k]] = k
-    found = np.zeros(n_k, dtype=bool)
+    slice_of_label[fg_labels] = slice_index
     found[slice_of_label[reached]] = True
     return found

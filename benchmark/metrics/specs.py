@@ -54,7 +54,8 @@ class MetricParams:
         gamma: Anima: the covering components checked account for this fraction of the overlap.
         slice_coverage: Slice level: a reference 2D component counts as found when covered at least this much.
         slice_connectivity: In-plane connectivity of the 2D reference components (4 or 8).
-        surface_margin_vox: Voxels of background kept around the union bounding box for surface distances.
+        surface_margin_vox: Voxels of background kept around the union bounding box; also the radius (in
+            finest voxels) of the exact local search for nearest boundary voxels before a KD-tree.
         hd_percentile: Percentile of the directed distances for ``hd95_mm``.
     """
 
@@ -66,7 +67,7 @@ class MetricParams:
     gamma: float = 0.65
     slice_coverage: float = 0.10
     slice_connectivity: int = 8
-    surface_margin_vox: int = 2
+    surface_margin_vox: int = 3
     hd_percentile: float = 95.0
 
     def __post_init__(self) -> None:
