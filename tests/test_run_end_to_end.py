@@ -1,0 +1,174 @@
+"""The walking skeleton: `msbench run` end to end on the smoke phantom, resumable, failures recorded."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from msbench.benchmark.cli import app
+from msbench.methods import Adapter, FitReport, MethodCard, Prediction, Recipe, register
+from msbench.methods.registry import _CARDS
+
+runner = CliRunner()
+
+
+class ExplodingAdapter(Adapter):
+    """A method whose fit always fails, to check that failures are recorded and contained."""
+
+    def fit(self, train: Sequence, val: Sequence) -> FitReport:
+        raise RuntimeError("this method always fails")
+
+    def predict(self, case) -> Prediction:  # pragma: no cover - never reached
+        raise AssertionError
+
+
+@pytest.fixture
+def exploding_method():
+    card = MethodCard(
+        name="exploding",
+        title="always fails",
+        citation="test",
+        input_kind="3D",
+        modalities=("flair",),
+        adapter=f"{__name__}:ExplodingAdapter",
+        recipes={b: Recipe(epochs=1) for b in ("smoke", "quick", "paper")},
+    )
+    register(card)
+    yield card.name
+    _CARDS.pop(card.name)
+
+
+def _run(results: Path, phantom: Path, method: str, *extra: str):
+    args = [
+        "run",
+        "--method",
+        method,
+        "--dataset",
+        "synth-ms",
+        "--budget",
+        "smoke",
+        "--results",
+        str(results),
+        "--data-root",
+        str(phantom),
+        "--no-progress",
+        *extra,
+    ]
+    return runner.invoke(app, args)
+
+
+def _run_dir(results: Path, method: str) -> Path:
+    (run_dir,) = [p for p in (results / "runs").iterdir() if p.name.startswith(f"{method}__")]
+    return run_dir
+
+
+def test_threshold_run_writes_predictions_metrics_manifest_and_summary(tmp_path, smoke_phantom, smoke_cases):
+    result = _run(tmp_path, smoke_phantom, "threshold")
+    assert result.exit_code == 0, result.output
+    run_dir = _run_dir(tmp_path, "threshold")
+
+    cases = pd.read_csv(run_dir / "cases.csv")
+    assert set(cases["case"]) == {c.case_id for c in smoke_cases}  # every scan is tested exactly once over 5 folds
+    assert {"dice", "ppv", "sensitivity", "hd95_mm", "ltpr", "lfpr"} <= set(cases.columns)
+    assert set(cases["reference"]) == {"mask1", "mask2", "truth"}
+    primary = cases[cases["reference"] == "mask1"]
+    assert len(primary) == len(smoke_cases)
+    assert primary["dice"].between(0, 1).all() and primary["dice"].mean() > 0.05
+    for fold in range(5):  # a test patient is never its own validation patient
+        status = json.loads((run_dir / "folds" / f"fold{fold}-seed0" / "status.json").read_text())
+        patients = {role: {c.rsplit("_", 1)[0] for c in status[f"{role}_cases"]} for role in ("train", "val", "test")}
+        assert len(patients["test"]) == 1 and len(patients["val"]) == 1 and len(patients["train"]) == 3
+        assert not (patients["test"] & (patients["val"] | patients["train"]))
+
+    case = smoke_cases[0]
+    fold_of_case = next(
+        p for p in (run_dir / "folds").iterdir() if (p / "predictions" / f"{case.case_id}.nii.gz").exists()
+    )
+    pred = nib.load(fold_of_case / "predictions" / f"{case.case_id}.nii.gz")
+    assert pred.shape == case.shape
+    np.testing.assert_allclose(pred.affine, case.affine)
+    assert set(np.unique(np.asarray(pred.dataobj))) <= {0, 1}
+
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    for key in ("git", "config_hash", "split", "seeds", "data_fingerprint", "versions", "device", "command"):
+        assert manifest[key], key
+    assert manifest["split"]["sha256"] and manifest["status"] == "ok"
+    assert manifest["versions"]["numpy"] == np.__version__
+
+    summary = pd.read_csv(run_dir / "summary.csv")
+    dice = summary[(summary["metric"] == "dice") & (summary["reference"] == "mask1")].iloc[0]
+    assert dice["mean"] == pytest.approx(primary["dice"].mean())
+    index = pd.read_csv(tmp_path / "index.csv")
+    assert (index["method"] == "threshold").any()
+
+
+def test_rerun_reuses_finished_folds_and_recomputes_a_lost_one(tmp_path, smoke_phantom):
+    assert _run(tmp_path, smoke_phantom, "threshold", "--folds", "0,1").exit_code == 0
+    run_dir = _run_dir(tmp_path, "threshold")
+    before = (run_dir / "cases.csv").read_bytes()
+    kept = (run_dir / "folds" / "fold0-seed0" / "status.json").read_text()
+    (run_dir / "folds" / "fold1-seed0" / "status.json").unlink()
+
+    result = _run(tmp_path, smoke_phantom, "threshold", "--folds", "0,1")
+    assert result.exit_code == 0, result.output
+    assert (run_dir / "folds" / "fold0-seed0" / "status.json").read_text() == kept  # reused, not redone
+    assert json.loads((run_dir / "folds" / "fold1-seed0" / "status.json").read_text())["status"] == "ok"
+    assert (run_dir / "cases.csv").read_bytes() == before  # same seed, same numbers
+
+
+def test_failing_method_is_recorded_and_others_keep_their_results(tmp_path, smoke_phantom, exploding_method):
+    result = _run(tmp_path, smoke_phantom, f"threshold,{exploding_method}", "--folds", "0")
+    assert result.exit_code == 1
+    assert "this method always fails" in result.output
+
+    failed = json.loads((_run_dir(tmp_path, exploding_method) / "folds" / "fold0-seed0" / "status.json").read_text())
+    assert failed["status"] == "failed" and "RuntimeError" in failed["error"] and failed["traceback"]
+    manifest = json.loads((_run_dir(tmp_path, exploding_method) / "manifest.json").read_text())
+    assert manifest["status"] == "failed" and manifest["n_folds_failed"] == 1
+
+    ok = pd.read_csv(_run_dir(tmp_path, "threshold") / "cases.csv")
+    assert len(ok) > 0
+    index = pd.read_csv(tmp_path / "index.csv")
+    assert set(index["method"]) == {"threshold", exploding_method}
+
+
+def test_missing_isbi2015_names_the_directory_layout_variable_and_synth_ms(tmp_path, monkeypatch):
+    monkeypatch.delenv("MSBENCH_ISBI2015_ROOT", raising=False)
+    missing = tmp_path / "no-isbi-here"
+    result = runner.invoke(
+        app,
+        [
+            "run",
+            "--method",
+            "threshold",
+            "--dataset",
+            "isbi2015",
+            "--data-root",
+            str(missing),
+            "--results",
+            str(tmp_path / "r"),
+            "--no-progress",
+        ],
+    )
+    assert result.exit_code == 2
+    text = " ".join(result.output.split())
+    assert str(missing) in text
+    assert "training01_01_flair_pp.nii" in text  # the layout expected
+    assert "--data-root" in text and "MSBENCH_ISBI2015_ROOT" in text
+    assert "synth-ms" in text
+
+    unset = runner.invoke(app, ["run", "--method", "threshold", "--dataset", "isbi2015", "--results", str(tmp_path)])
+    assert unset.exit_code == 2 and "MSBENCH_ISBI2015_ROOT is not set" in " ".join(unset.output.split())
+
+
+def test_unknown_method_lists_the_known_ones(tmp_path, smoke_phantom):
+    result = _run(tmp_path, smoke_phantom, "treshold")
+    assert result.exit_code == 2
+    assert "Did you mean 'threshold'" in result.output and "Known methods" in result.output
