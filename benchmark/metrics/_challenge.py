@@ -1,0 +1,105 @@
+"""ISBI 2015 challenge score (raw and normalised against the raters' own agreement) and volume correlation."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+#: The public ISBI 2015 leaderboard maps the raters' agreement to 90; msbench's normalisation follows it.
+RATER_AGREEMENT_SCORE = 90.0
+_NEEDED = ("dice", "ppv", "lfpr", "ltpr", "vol_pred_ml", "vol_ref_ml")
+
+
+def volume_correlation(cases: pd.DataFrame, pred_col: str = "vol_pred_ml", ref_col: str = "vol_ref_ml") -> float:
+    """Pearson correlation of predicted and reference lesion volumes across cases; NaN if undefined.
+
+    Undefined with fewer than two cases or when either volume is constant across the cases.
+    """
+    pred = cases[pred_col].to_numpy(dtype=np.float64)
+    ref = cases[ref_col].to_numpy(dtype=np.float64)
+    if pred.size < 2 or np.ptp(pred) == 0 or np.ptp(ref) == 0:
+        return math.nan
+    return float(np.corrcoef(pred, ref)[0, 1])
+
+
+@dataclass(frozen=True)
+class ChallengeScore:
+    """ISBI 2015 challenge score of one method on one set of scans.
+
+    Attributes:
+        raw: Mean over raters and scans of Dice/8 + PPV/8 + (1 - LFPR)/4 + LTPR/4 + Corr/4 (0..1).
+        normalised: ``90 * raw / inter_rater_raw`` (NaN without ``inter_rater_raw``); msbench's own
+            normalisation, not comparable with the challenge leaderboard's numbers.
+        inter_rater_raw: Raw score of rater 2 scored against rater 1 on the same scans.
+        correlation: Volume correlation per rater.
+        per_scan: One row per scan and rater with its score (NaN when a term is undefined).
+        n_valid: Scan-rater pairs with a defined score (the mean is over these).
+    """
+
+    raw: float
+    normalised: float
+    inter_rater_raw: float
+    correlation: dict[str, float]
+    per_scan: pd.DataFrame = field(repr=False)
+    n_valid: int
+
+    def as_dict(self) -> dict[str, float | int]:
+        return {
+            "isbi_score_raw": self.raw,
+            "isbi_score_normalised": self.normalised,
+            "isbi_inter_rater_raw": self.inter_rater_raw,
+            "isbi_n_valid": self.n_valid,
+        }
+
+
+def isbi_challenge_score(
+    cases: pd.DataFrame,
+    *,
+    rater_col: str | None = "reference",
+    scan_col: str = "case",
+    inter_rater_raw: float | None = None,
+) -> ChallengeScore:
+    """ISBI 2015 challenge score from a per-case table of one method.
+
+    Args:
+        cases: One row per scan and rater with ``dice, ppv, lfpr, ltpr, vol_pred_ml, vol_ref_ml``.
+        rater_col: Column naming the reference rater (e.g. mask1, mask2); None for a single rater.
+        scan_col: Column naming the scan.
+        inter_rater_raw: Raw score of rater 2 against rater 1 on the same scans (compute it with this
+            function on that table); gives ``normalised = 90 * raw / inter_rater_raw``.
+
+    Raises:
+        KeyError: A needed column is missing.
+    """
+    needed = [*_NEEDED, scan_col, *([rater_col] if rater_col else [])]
+    missing = [c for c in needed if c not in cases.columns]
+    if missing:
+        raise KeyError(f"isbi_challenge_score: columns {missing} missing from the cases table; needed: {needed}.")
+    groups = cases.groupby(rater_col, sort=True) if rater_col else [("all", cases)]
+    per_scan, correlation = [], {}
+    for rater, frame in groups:
+        corr = volume_correlation(frame)
+        correlation[str(rater)] = corr
+        score = (
+            frame["dice"] / 8 + frame["ppv"] / 8 + (1 - frame["lfpr"]) / 4 + frame["ltpr"] / 4 + corr / 4
+        ).to_numpy(dtype=np.float64)
+        per_scan.append(pd.DataFrame({"scan": frame[scan_col].to_numpy(), "rater": str(rater), "score": score}))
+    table = pd.concat(per_scan, ignore_index=True)
+    valid = table["score"].notna()
+    raw = float(table.loc[valid, "score"].mean()) if valid.any() else math.nan
+    normalised = (
+        RATER_AGREEMENT_SCORE * raw / inter_rater_raw
+        if inter_rater_raw is not None and inter_rater_raw > 0
+        else math.nan
+    )
+    return ChallengeScore(
+        raw=raw,
+        normalised=normalised,
+        inter_rater_raw=math.nan if inter_rater_raw is None else float(inter_rater_raw),
+        correlation=correlation,
+        per_scan=table,
+        n_valid=int(valid.sum()),
+    )
