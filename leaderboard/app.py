@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -19,7 +20,7 @@ def _index(results: str) -> pd.DataFrame:
 
 def results_dir(argv: list[str]) -> Path:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--results", default="results")
+    parser.add_argument("--results", default=os.environ.get("MSBENCH_RESULTS", "results"))
     args, _ = parser.parse_known_args(argv)
     return Path(args.results)
 
