@@ -1,0 +1,182 @@
+"""File- and folder-level evaluation of NIfTI masks: the Python API behind ``msbench evaluate``.
+
+PRED and REF are two NIfTI files, or two folders whose NIfTI files are matched by file name. Spacing
+comes from the reference header; the metric code is the same ``evaluate_case`` the runner uses.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .metrics import CSV_COLUMNS, METRIC_SPECS, MetricParams, evaluate_case_with_lesions
+
+NIFTI_SUFFIXES = (".nii.gz", ".nii")
+#: Largest absolute difference between two affines still read as the same grid (mm).
+AFFINE_TOLERANCE_MM = 1e-3
+
+
+def case_name(path: Path) -> str:
+    """File name without ``.nii``/``.nii.gz``."""
+    for suffix in NIFTI_SUFFIXES:
+        if path.name.endswith(suffix):
+            return path.name[: -len(suffix)]
+    return path.stem
+
+
+def load_mask(path: str | Path) -> tuple[np.ndarray, tuple[float, float, float], np.ndarray]:
+    """Read a binary NIfTI mask.
+
+    Returns:
+        (C-contiguous boolean array in voxel order (i, j, k), spacing in mm per axis, 4x4 affine).
+
+    Raises:
+        FileNotFoundError: ``path`` does not exist.
+        ValueError: The file cannot be read as NIfTI, is not 3D, holds NaN or values other than 0 and 1.
+    """
+    import nibabel as nib
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"Mask file not found: {path}")
+    try:
+        image = nib.load(str(path))
+        data = np.asanyarray(image.dataobj)
+    except Exception as error:  # nibabel raises many types for a corrupt or non-NIfTI file
+        raise ValueError(f"Cannot read {path} as NIfTI ({type(error).__name__}: {error}).") from error
+    while data.ndim > 3 and data.shape[-1] == 1:
+        data = data[..., 0]
+    if data.ndim != 3:
+        raise ValueError(f"{path}: mask has shape {data.shape}; expected a 3D volume.")
+    if np.issubdtype(data.dtype, np.floating) and np.isnan(data).any():
+        raise ValueError(f"{path}: mask contains NaN; expected a binary 0/1 mask.")
+    if data.dtype != bool and not np.isin(data, (0, 1)).all():
+        values = np.unique(data)
+        raise ValueError(
+            f"{path}: mask has values {values[:6].tolist()}{' ...' if values.size > 6 else ''}; expected a binary "
+            "0/1 mask (threshold a probability map, or select one label of a label map)."
+        )
+    spacing = tuple(float(z) for z in image.header.get_zooms()[:3])
+    return np.ascontiguousarray(data, dtype=bool), spacing, np.asarray(image.affine)  # type: ignore[return-value]
+
+
+def match_files(pred: Path, ref: Path) -> list[tuple[str, Path, Path]]:
+    """Pair PRED and REF: two files, or two folders matched by NIfTI file name.
+
+    Raises:
+        FileNotFoundError: A path does not exist.
+        ValueError: One path is a file and the other a folder, a folder holds no NIfTI file, or a file
+            is present in only one of the folders.
+    """
+    for path in (pred, ref):
+        if not path.exists():
+            raise FileNotFoundError(f"Not found: {path}")
+    if pred.is_file() and ref.is_file():
+        return [(case_name(pred), pred, ref)]
+    if pred.is_dir() != ref.is_dir():
+        raise ValueError(f"PRED {pred} and REF {ref} must both be NIfTI files or both be folders.")
+    pred_files, ref_files = _nifti_files(pred), _nifti_files(ref)
+    only_pred, only_ref = sorted(set(pred_files) - set(ref_files)), sorted(set(ref_files) - set(pred_files))
+    if only_pred or only_ref:
+        lines = [f"{pred / n} has no reference in {ref}" for n in only_pred]
+        lines += [f"{ref / n} has no prediction in {pred}" for n in only_ref]
+        raise ValueError("Folders do not match by file name: " + "; ".join(lines))
+    return [(case_name(pred / n), pred / n, ref / n) for n in sorted(pred_files)]
+
+
+def _nifti_files(folder: Path) -> list[str]:
+    names = [p.name for p in folder.iterdir() if p.is_file() and p.name.endswith(NIFTI_SUFFIXES)]
+    if not names:
+        raise ValueError(f"No NIfTI file (*.nii, *.nii.gz) in {folder}.")
+    return names
+
+
+def evaluate_pair(
+    pred_path: Path, ref_path: Path, params: MetricParams
+) -> tuple[dict[str, float | int], list[dict[str, float | int | str | bool]]]:
+    """Score one predicted file against one reference file (spacing from the reference header)."""
+    pred, _, pred_affine = load_mask(pred_path)
+    ref, spacing, ref_affine = load_mask(ref_path)
+    if pred.shape != ref.shape:
+        raise ValueError(
+            f"Shape mismatch: {pred_path} has {pred.shape}, {ref_path} has {ref.shape}; "
+            "resample the prediction onto the reference grid."
+        )
+    if not np.allclose(pred_affine, ref_affine, rtol=0.0, atol=AFFINE_TOLERANCE_MM):
+        raise ValueError(
+            f"Affine mismatch between {pred_path} and {ref_path} (max difference "
+            f"{np.abs(pred_affine - ref_affine).max():.4g}): the masks are not on the same grid; "
+            "resample the prediction onto the reference grid."
+        )
+    return evaluate_case_with_lesions(pred, ref, spacing, params=params)
+
+
+def evaluate_paths(
+    pred: str | Path, ref: str | Path, *, params: MetricParams | None = None, progress: bool = False
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Score a predicted file or folder against a reference file or folder.
+
+    Returns:
+        (cases, lesions). ``cases`` has ``case``, then the ``CSV_COLUMNS`` in order, then every other
+        metric key, then the suite version and parameters; ``lesions`` has ``case`` then the
+        per-lesion rows of :func:`evaluate_case_with_lesions`.
+    """
+    from tqdm.auto import tqdm
+
+    params = params or MetricParams()
+    pairs = match_files(Path(pred), Path(ref))
+    rows, lesion_rows = [], []
+    for name, pred_path, ref_path in tqdm(pairs, desc="evaluate", unit="case", disable=not progress):
+        record, lesions = evaluate_pair(pred_path, ref_path, params)
+        rows.append({"case": name, **record, **params.as_dict()})
+        lesion_rows += [{"case": name, **row} for row in lesions]
+    cases = pd.DataFrame(rows)
+    rest = [k for k in METRIC_SPECS if k not in CSV_COLUMNS]
+    cases = cases[["case", *CSV_COLUMNS, *rest, *params.as_dict()]]
+    return cases, pd.DataFrame(lesion_rows, columns=_LESION_COLUMNS)
+
+
+_LESION_COLUMNS = [
+    "case",
+    "family",
+    "source",
+    "lesion_id",
+    "volume_vox",
+    "volume_mm3",
+    "centroid_i",
+    "centroid_j",
+    "centroid_k",
+    "matched",
+    "overlap_vox",
+    "overlap_fraction",
+]
+
+
+def evaluate_to_csv(
+    pred: str | Path,
+    ref: str | Path,
+    out_csv: str | Path,
+    *,
+    lesions_out: str | Path | None = None,
+    connectivity: int = 18,
+) -> pd.DataFrame:
+    """Run :func:`evaluate_paths` and write the per-case (and optionally per-lesion) CSV.
+
+    Args:
+        pred: Predicted NIfTI file or folder.
+        ref: Reference NIfTI file or folder, matched by file name.
+        out_csv: Per-case table to write (parent folders are created).
+        lesions_out: Per-lesion table to write, if given.
+        connectivity: Lesion connectivity of the ISBI family (6, 18 or 26).
+
+    Returns:
+        The per-case table as written.
+    """
+    cases, lesions = evaluate_paths(pred, ref, params=MetricParams(connectivity=connectivity), progress=True)
+    for table, path in ((cases, out_csv), (lesions, lesions_out)):
+        if path is not None:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            table.to_csv(path, index=False)
+    return cases
