@@ -1,0 +1,192 @@
+"""Adapters built on the engine: load volumes, build a network, train with Adam and ReduceLROnPlateau, predict."""
+
+from __future__ import annotations
+
+import json
+from abc import abstractmethod
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..adapter import Adapter, FitReport, Prediction
+from .augment import Augmentation, AugmentSpec, flip_axes_from
+from .loop import EngineConfig, count_parameters, fit_model, seed_everything
+from .losses import BceDiceLoss
+from .tasks import PatchTask, VolumeTask
+from .volumes import Volume, load_volume
+
+if TYPE_CHECKING:
+    from msbench.datasets.case import Case
+
+
+def require(hparams: Mapping[str, Any], key: str, method: str) -> Any:
+    """``hparams[key]`` with an error naming the method and the missing key."""
+    if key not in hparams:
+        raise KeyError(f"method {method!r}: hyper-parameter {key!r} is missing; it has {sorted(hparams)}.")
+    return hparams[key]
+
+
+def augment_spec_from(hparams: Mapping[str, Any]) -> AugmentSpec:
+    """An :class:`AugmentSpec` from the hyper-parameters named like its fields (absent ones keep their default)."""
+    fields = {k: hparams[k] for k in AugmentSpec.__dataclass_fields__ if k in hparams}
+    if "flip_axes" in fields:
+        fields["flip_axes"] = flip_axes_from(fields["flip_axes"])
+    for key in ("elastic_sigma", "elastic_magnitude"):
+        if key in fields:
+            fields[key] = tuple(float(v) for v in fields[key])
+    return AugmentSpec(**fields)
+
+
+class NetworkAdapter(Adapter):
+    """Base of the engine's adapters. Subclasses give the network and the task; this class does the rest.
+
+    Hyper-parameters it reads: ``lr``, ``weight_decay``, ``plateau_factor``, ``plateau_patience``,
+    ``plateau_metric`` (``val_loss`` or ``val_dice``), ``upper_percentile``, ``crop_margin``, ``threshold``, and
+    optionally ``grad_clip`` and ``amp``. The workdir receives the engine's checkpoint and per-epoch log; a fit
+    interrupted mid-way resumes from its last complete epoch when run again with the same workdir.
+    """
+
+    model: nn.Module | None = None
+    task: VolumeTask | None = None
+
+    @abstractmethod
+    def build_network(self, in_channels: int) -> nn.Module:
+        """The untrained network for ``in_channels`` input channels and one output logit channel."""
+
+    @abstractmethod
+    def build_task(self, train: Sequence[Volume], val: Sequence[Volume]) -> VolumeTask:
+        """The training task over prepared volumes."""
+
+    def hp(self, key: str) -> Any:
+        return require(self.context.hparams, key, self.card.name)
+
+    def preprocess(self, volume: Volume) -> Volume:
+        """Method-specific pre-processing after crop and [0, 1] normalisation (identity by default)."""
+        return volume
+
+    def load(self, case: Case, with_mask: bool) -> Volume:
+        """A case cropped to its brain, normalised and pre-processed."""
+        volume = load_volume(
+            case,
+            self.context.modalities,
+            self.context.reference if with_mask else None,
+            upper_percentile=float(self.hp("upper_percentile")),
+            crop_margin=int(self.hp("crop_margin")),
+        )
+        return self.preprocess(volume)
+
+    def loss(self) -> BceDiceLoss:
+        return BceDiceLoss(bce_weight=float(self.hp("bce_weight")), smooth=float(self.hp("dice_smooth")))
+
+    def fit(self, train: Sequence[Case], val: Sequence[Case]) -> FitReport:
+        if not train:
+            raise ValueError(f"method {self.card.name!r} needs at least one training case.")
+        ctx = self.context
+        seed_everything(ctx.seed)
+        train_volumes = [self.load(case, with_mask=True) for case in train]
+        val_volumes = [self.load(case, with_mask=True) for case in val]
+        model = self.build_network(len(ctx.modalities))
+        optimizer = torch.optim.Adam(
+            model.parameters(), lr=float(self.hp("lr")), weight_decay=float(self.hp("weight_decay"))
+        )
+        plateau_metric = str(self.hp("plateau_metric"))
+        if plateau_metric not in ("val_loss", "val_dice"):
+            raise ValueError(f"plateau_metric must be 'val_loss' or 'val_dice', got {plateau_metric!r}.")
+        scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
+            optimizer,
+            mode="min" if plateau_metric == "val_loss" else "max",
+            factor=float(self.hp("plateau_factor")),
+            patience=int(self.hp("plateau_patience")),
+        )
+        task = self.build_task(train_volumes, val_volumes)
+        config = EngineConfig(
+            epochs=ctx.recipe.epochs,
+            seed=ctx.seed,
+            device=ctx.device,
+            patience=ctx.recipe.patience,
+            amp=bool(ctx.hparams.get("amp", True)),
+            select="val_dice",
+            scheduler_key=plateau_metric,
+            grad_clip=ctx.hparams.get("grad_clip"),
+            progress=ctx.progress,
+            signature=self.signature(train, val),
+        )
+        result = fit_model(
+            model, optimizer=optimizer, scheduler=scheduler, task=task, config=config, workdir=ctx.workdir
+        )
+        self.model, self.task = model.eval(), task
+        return FitReport(
+            chosen_epoch=result.best_epoch,
+            val_dice=result.best_metrics.get("val_dice"),
+            history=result.history,
+            chosen={
+                "best_epoch": result.best_epoch,
+                "epochs_run": len(result.history),
+                "stopped_early": result.stopped_early,
+                "resumed_from_epoch": result.resumed_from,
+            },
+            n_parameters=count_parameters(model),
+        )
+
+    def predict(self, case: Case) -> Prediction:
+        if self.model is None or self.task is None:
+            raise RuntimeError(f"method {self.card.name!r}: predict() before fit().")
+        volume = self.load(case, with_mask=False)
+        with torch.no_grad():
+            probability = self.task.probability(self.model, volume)
+        full = volume.paste(probability)
+        return Prediction(mask=full > float(self.hp("threshold")), probability=full.astype(np.float32))
+
+    def signature(self, train: Sequence[Case], val: Sequence[Case]) -> str:
+        """Identity of the fit, stored in the checkpoint so that a resume never mixes two different fits."""
+        ctx = self.context
+        return json.dumps(
+            {
+                "method": self.card.name,
+                "hparams": dict(ctx.hparams),
+                "recipe": asdict(ctx.recipe),
+                "seed": ctx.seed,
+                "modalities": list(ctx.modalities),
+                "reference": ctx.reference,
+                "train": [c.case_id for c in train],
+                "val": [c.case_id for c in val],
+            },
+            sort_keys=True,
+            default=str,
+        )
+
+
+class PatchAdapter3D(NetworkAdapter):
+    """3D patch training and sliding-window inference (F.sh, BasicUNet, SegResNet).
+
+    Extra hyper-parameters: ``patch_size`` and ``stride`` (voxels, cubic), ``positive_fraction``, the
+    :class:`AugmentSpec` fields (``rotate_prob``, ``rotate_deg``, ``flip_prob``, ``elastic_prob``, ...),
+    ``bce_weight``, ``dice_smooth``, ``blend`` and ``sw_batch_size``.
+    """
+
+    def build_task(self, train: Sequence[Volume], val: Sequence[Volume]) -> PatchTask:
+        patch = int(self.hp("patch_size"))
+        stride = int(self.hp("stride"))
+        if not 0 < stride <= patch:
+            raise ValueError(f"method {self.card.name!r}: stride must lie in (0, patch_size={patch}], got {stride}.")
+        recipe = self.context.recipe
+        return PatchTask(
+            train,
+            val,
+            self.loss(),
+            patch_size=(patch,) * 3,
+            stride=(stride,) * 3,
+            batch_size=recipe.batch_size,
+            iterations_per_epoch=recipe.iterations_per_epoch,
+            positive_fraction=float(self.hp("positive_fraction")),
+            augmentation=Augmentation(augment_spec_from(self.context.hparams)),
+            blend=str(self.hp("blend")),
+            sw_batch_size=int(self.hp("sw_batch_size")),
+            device=self.context.device,
+            amp=bool(self.context.hparams.get("amp", True)),
+            threshold=float(self.hp("threshold")),
+        )
