@@ -78,7 +78,7 @@ def run(
         _fail(str(error).strip("'\""))
         return
     table = Table(title=f"msbench run: {dataset} / {budget} -> {results}")
-    for column in ("method", "status", "folds ok", "reused", "failed", "mean Dice (rater 1)", "run"):
+    for column in ("method", "status", "folds ok", "reused", "failed", "mean Dice (rater 1)", "vs threshold", "run"):
         table.add_column(column)
     for o in outcomes:
         dice = "-" if o.dice_mean is None else f"{o.dice_mean:.3f}"

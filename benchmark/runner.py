@@ -11,7 +11,6 @@ from __future__ import annotations
 import random
 import time
 import traceback
-from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,7 +26,7 @@ from msbench.methods import FitContext, MethodCard, Prediction, build_adapter, g
 from . import manifest as mf
 from .metrics import MetricParams, evaluate_case_with_lesions, summarize
 from .protocol import Budget, get_budget
-from .store import RunStore, rebuild_index, write_csv, write_json
+from .store import RunStore, read_json, rebuild_index, write_csv, write_json
 
 console = Console(stderr=True)
 
@@ -76,6 +75,13 @@ class MethodOutcome:
     n_reused: int = 0
     errors: list[str] = field(default_factory=list)
     dice_mean: float | None = None
+    baseline_dice: float | None = None
+
+    @property
+    def beats_baseline(self) -> bool | None:
+        if self.dice_mean is None or self.baseline_dice is None:
+            return None
+        return self.dice_mean > self.baseline_dice
 
 
 @dataclass(frozen=True)
@@ -102,8 +108,33 @@ def run_benchmark(request: RunRequest) -> list[MethodOutcome]:
         task = progress.add_task("benchmark", total=total)
         for name in names:
             outcomes.append(_run_method(get_card(name), request, setup, progress, task))
+    _record_baseline(outcomes, request.results)
     rebuild_index(request.results)
     return outcomes
+
+
+BASELINE = "threshold"
+
+
+def _record_baseline(outcomes: list[MethodOutcome], results: Path) -> None:
+    """When the training-free baseline ran in the same run, each method's manifest records whether it beat it."""
+    baseline = next((o for o in outcomes if o.method == BASELINE and o.dice_mean is not None), None)
+    if baseline is None:
+        return
+    for outcome in outcomes:
+        if outcome is baseline:
+            continue
+        outcome.baseline_dice = baseline.dice_mean
+        store = RunStore(results, outcome.run_id)
+        manifest = read_json(store.manifest_path)
+        manifest["baseline"] = {
+            "method": BASELINE,
+            "run_id": baseline.run_id,
+            "dice_mean": baseline.dice_mean,
+            "method_dice_mean": outcome.dice_mean,
+            "beats_baseline": outcome.beats_baseline,
+        }
+        write_json(store.manifest_path, manifest)
 
 
 def _prepare(request: RunRequest) -> _Setup:
@@ -265,8 +296,6 @@ def _manifest(
 
 
 def _created(store: RunStore) -> str:
-    from .store import read_json
-
     try:
         return str(read_json(store.manifest_path).get("created", mf.now_iso()))
     except ValueError:
@@ -400,7 +429,3 @@ def _progress(enabled: bool) -> Progress:
         console=console,
         disable=not enabled,
     )
-
-
-def outcomes_frame(outcomes: Sequence[MethodOutcome]) -> pd.DataFrame:
-    return pd.DataFrame([asdict(o) for o in outcomes])
