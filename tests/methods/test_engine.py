@@ -7,6 +7,8 @@ import json
 import numpy as np
 import pytest
 import torch
+from torch import nn
+
 from msbench.methods.engine import (
     Augmentation,
     AugmentSpec,
@@ -23,7 +25,6 @@ from msbench.methods.engine import (
     resample,
     sliding_window_logits,
 )
-from torch import nn
 
 
 class Interrupted(Exception):
