@@ -29,20 +29,40 @@ class ExplodingAdapter(Adapter):
         raise AssertionError
 
 
-@pytest.fixture
-def exploding_method():
-    card = MethodCard(
-        name="exploding",
-        title="always fails",
+class EmptyAdapter(Adapter):
+    """Predicts no lesion anywhere: a method that cannot beat the threshold baseline."""
+
+    def fit(self, train: Sequence, val: Sequence) -> FitReport:
+        return FitReport()
+
+    def predict(self, case) -> Prediction:
+        return Prediction(mask=np.zeros(case.shape, dtype=bool))
+
+
+def _test_card(name: str, adapter: str) -> MethodCard:
+    return MethodCard(
+        name=name,
+        title=name,
         citation="test",
         input_kind="3D",
         modalities=("flair",),
-        adapter=f"{__name__}:ExplodingAdapter",
+        adapter=f"{__name__}:{adapter}",
         recipes={b: Recipe(epochs=1) for b in ("smoke", "quick", "paper")},
     )
-    register(card)
-    yield card.name
-    _CARDS.pop(card.name)
+
+
+@pytest.fixture
+def empty_method():
+    register(_test_card("empty", "EmptyAdapter"))
+    yield "empty"
+    _CARDS.pop("empty")
+
+
+@pytest.fixture
+def exploding_method():
+    register(_test_card("exploding", "ExplodingAdapter"))
+    yield "exploding"
+    _CARDS.pop("exploding")
 
 
 def _run(results: Path, phantom: Path, method: str, *extra: str):
@@ -172,3 +192,12 @@ def test_unknown_method_lists_the_known_ones(tmp_path, smoke_phantom):
     result = _run(tmp_path, smoke_phantom, "treshold")
     assert result.exit_code == 2
     assert "Did you mean 'threshold'" in result.output and "Known methods" in result.output
+
+
+def test_run_records_whether_each_method_beats_the_threshold_baseline(tmp_path, smoke_phantom, empty_method):
+    result = _run(tmp_path, smoke_phantom, f"threshold,{empty_method}", "--folds", "0")
+    assert result.exit_code == 0, result.output
+    manifest = json.loads((_run_dir(tmp_path, empty_method) / "manifest.json").read_text())
+    baseline = manifest["baseline"]
+    assert baseline["method"] == "threshold" and baseline["dice_mean"] > 0
+    assert baseline["method_dice_mean"] == 0 and baseline["beats_baseline"] is False
