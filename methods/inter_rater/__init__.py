@@ -1,0 +1,1 @@
+"""The human ceiling: the second rater's mask scored against the primary reference."""
