@@ -1,19 +1,31 @@
 """Datasets: loaders for the layouts users have, the synth-ms phantom, committed splits and the case iterator."""
 
-from .case import MODALITIES, Case
+from ._layout import MissingFileError, canonical_modality
+from .case import EXTRA_MODALITIES, MODALITIES, Case
+from .info import dataset_info, describe_datasets
+from .iteration import LoadedCase, iter_cases, load_case
 from .registry import DatasetNotFoundError, DatasetSpec, get_dataset, list_datasets, register_dataset
-from .splits import Fold, Split, case_fingerprint, load_split
+from .splits import Fold, Split, case_fingerprint, load_split, make_kfold_split
 
 __all__ = [
+    "EXTRA_MODALITIES",
     "MODALITIES",
     "Case",
     "DatasetNotFoundError",
     "DatasetSpec",
     "Fold",
+    "LoadedCase",
+    "MissingFileError",
     "Split",
+    "canonical_modality",
     "case_fingerprint",
+    "dataset_info",
+    "describe_datasets",
     "get_dataset",
+    "iter_cases",
     "list_datasets",
+    "load_case",
     "load_split",
+    "make_kfold_split",
     "register_dataset",
 ]

@@ -16,6 +16,9 @@ import numpy as np
 MODALITIES = ("flair", "t1", "t2", "pd")
 """Canonical modality names. ISBI 2015's ``mprage`` is ``t1`` here."""
 
+EXTRA_MODALITIES = ("t1post",)
+"""Further canonical names: ``t1post`` is the contrast-enhanced T1 (MSSEG-2016 ``GADO``, Lesjak ``T1WKS``)."""
+
 
 @dataclass(frozen=True)
 class Case:
@@ -42,7 +45,11 @@ class Case:
     def _header(self) -> tuple[tuple[int, ...], tuple[float, ...], np.ndarray]:
         import nibabel as nib
 
-        path = self.images.get("flair") or next(iter(self.images.values()))
+        # Masks-only cases (reference statistics) take their grid from the first mask.
+        files = [*self.images.values(), *self.masks.values()]
+        if not files:
+            raise ValueError(f"case {self.case_id!r} has neither images nor masks; it has no grid.")
+        path = self.images.get("flair") or files[0]
         img = nib.load(str(path))
         shape = tuple(int(s) for s in img.shape[:3])
         spacing = tuple(float(z) for z in img.header.get_zooms()[:3])

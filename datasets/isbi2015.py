@@ -1,10 +1,15 @@
-"""ISBI 2015 longitudinal MS lesion segmentation challenge, training layout (also written by the synth-ms phantom)."""
+"""ISBI 2015 longitudinal MS lesion segmentation challenge: training and test layouts as distributed.
+
+The training layout is also what the synth-ms phantom writes. Only the ``preprocessed`` images are read (skull
+stripped, N4 corrected, rigidly registered to the 1 mm MNI template, 181x217x181); the ``orig`` folders are not used.
+"""
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
 
+from ._layout import check_same_grid, find_first
 from .case import Case
 from .registry import DatasetNotFoundError, get_dataset
 
@@ -16,46 +21,80 @@ LAYOUT = """\
 <root>/training/training01/masks/training01_01_mask1.nii             (and _mask2; rater 1 is the primary reference)
 ... training01..training05, time points 01..05"""
 
-_IMAGE = re.compile(r"^(training\d\d)_(\d\d)_(flair|mprage|t2|pd)_pp\.nii(\.gz)?$")
-_MASK = re.compile(r"^(training\d\d)_(\d\d)_(mask1|mask2|truth)\.nii(\.gz)?$")
+TEST_LAYOUT = """\
+<root>/testdata_website/test01/preprocessed/test01_01_flair_pp.nii   (also _mprage_pp, _t2_pp, _pd_pp)
+... test01..test14, 4-6 time points each; no masks (the challenge scores test predictions on its website)"""
+
+_FILE = re.compile(r"^((?:training|test)\d\d)_(\d\d)_(flair|mprage|t2|pd|mask1|mask2|truth)(?:_pp)?\.nii(?:\.gz)?$")
 
 
 def load_training(root: Path, dataset: str = "isbi2015") -> list[Case]:
-    """Lists the cases of an ISBI 2015 training folder, checking that every modality and both raters are present."""
+    """Lists the cases of an ISBI 2015 training folder: all four modalities and both raters for every time point.
+
+    Args:
+        root: Folder holding ``training/``.
+        dataset: Name recorded in the cases (``synth-ms`` reuses this loader).
+
+    Returns:
+        One case per (patient, time point), masks ordered ``mask1``, ``mask2`` (then the phantom's ``truth``).
+
+    Raises:
+        DatasetNotFoundError: ``root/training`` is missing or holds no ``trainingNN`` folder.
+        MissingFileError: An image or a rater's mask of a time point is missing (the message names the file).
+        ValueError: A case's images and masks do not share one voxel grid (the message names both files).
+    """
+    return _load(root, "training", dataset, raters=("mask1", "mask2"))
+
+
+def load_test(root: Path, dataset: str = "isbi2015-test") -> list[Case]:
+    """Lists the cases of the ISBI 2015 test folder (``testdata_website``); they have no masks (prediction only)."""
+    return _load(root, "testdata_website", dataset, raters=())
+
+
+def _load(root: Path, folder: str, dataset: str, raters: tuple[str, ...]) -> list[Case]:
     spec = get_dataset(dataset)
-    training = root / "training"
-    if not training.is_dir():
-        raise DatasetNotFoundError(spec.missing_message(root, f"There is no folder {training}."))
-    patients = sorted(p for p in training.iterdir() if p.is_dir() and re.fullmatch(r"training\d\d", p.name))
+    base = root / folder
+    prefix = "training" if folder == "training" else "test"
+    if not base.is_dir():
+        raise DatasetNotFoundError(spec.missing_message(root, f"There is no folder {base}."))
+    patients = sorted(p for p in base.iterdir() if p.is_dir() and re.fullmatch(rf"{prefix}\d\d", p.name))
     if not patients:
-        raise DatasetNotFoundError(spec.missing_message(root, f"{training} holds no trainingNN folders."))
+        raise DatasetNotFoundError(spec.missing_message(root, f"{base} holds no {prefix}NN folders."))
     cases: list[Case] = []
     for patient_dir in patients:
-        images: dict[str, dict[str, Path]] = {}
-        masks: dict[str, dict[str, Path]] = {}
-        for path in sorted((patient_dir / "preprocessed").glob("*.nii*")):
-            if match := _IMAGE.match(path.name):
-                images.setdefault(match[2], {})[ISBI_MODALITIES[match[3]]] = path
-        for path in sorted((patient_dir / "masks").glob("*.nii*")):
-            if match := _MASK.match(path.name):
-                masks.setdefault(match[2], {})[match[3]] = path
-        if not images:
-            raise ValueError(
-                f"{patient_dir / 'preprocessed'}: no ISBI images found (expected {LAYOUT.splitlines()[0]})."
+        timepoints = _timepoints(patient_dir)
+        if not timepoints:
+            raise DatasetNotFoundError(
+                spec.missing_message(root, f"{patient_dir / 'preprocessed'} holds no {patient_dir.name}_NN_*_pp.nii.")
             )
-        for timepoint in sorted(set(images) | set(masks)):
-            case_id = f"{patient_dir.name}_{timepoint}"
-            found = images.get(timepoint, {})
-            missing = sorted(set(ISBI_MODALITIES.values()) - set(found))
-            if missing:
-                raise ValueError(
-                    f"{patient_dir / 'preprocessed'}: case {case_id} lacks modalities {missing} "
-                    f"(expected files {case_id}_{{flair,mprage,t2,pd}}_pp.nii)."
-                )
-            raters = masks.get(timepoint, {})
-            for rater in ("mask1", "mask2"):
-                if rater not in raters:
-                    raise ValueError(f"{patient_dir / 'masks'}: missing {case_id}_{rater}.nii for case {case_id}.")
-            ordered = {r: raters[r] for r in ("mask1", "mask2", "truth") if r in raters}
-            cases.append(Case(case_id, patient_dir.name, int(timepoint), found, ordered, dataset=dataset))
+        for timepoint in timepoints:
+            cases.append(_case(patient_dir, timepoint, dataset, raters))
     return cases
+
+
+def _timepoints(patient_dir: Path) -> list[str]:
+    found = set()
+    for sub in ("preprocessed", "masks"):
+        for path in (patient_dir / sub).glob("*.nii*"):
+            if (match := _FILE.match(path.name)) and match[1] == patient_dir.name:
+                found.add(match[2])
+    return sorted(found)
+
+
+def _case(patient_dir: Path, timepoint: str, dataset: str, raters: tuple[str, ...]) -> Case:
+    case_id = f"{patient_dir.name}_{timepoint}"
+    images = {
+        canonical: _nifti(patient_dir / "preprocessed" / f"{case_id}_{suffix}_pp", f"the {suffix} image of {case_id}")
+        for suffix, canonical in ISBI_MODALITIES.items()
+    }
+    masks = {rater: _nifti(patient_dir / "masks" / f"{case_id}_{rater}", f"rater mask {rater}") for rater in raters}
+    if raters:
+        truth = [p for p in (patient_dir / "masks").glob(f"{case_id}_truth.nii*") if _FILE.match(p.name)]
+        if truth:
+            masks["truth"] = sorted(truth)[0]
+    check_same_grid(case_id, images, masks)
+    return Case(case_id, patient_dir.name, int(timepoint), images, masks, dataset=dataset)
+
+
+def _nifti(stem: Path, what: str) -> Path:
+    return find_first([stem.with_name(stem.name + ".nii"), stem.with_name(stem.name + ".nii.gz")], what)

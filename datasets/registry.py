@@ -44,10 +44,17 @@ class DatasetSpec:
 
     @property
     def default_protocol(self) -> str:
+        if not self.protocols:
+            raise ValueError(
+                f"dataset {self.name!r} has no split protocol: its cases have no reference masks, so it serves "
+                "predictions only (train on a dataset with references, then predict these cases)."
+            )
         return self.protocols[0]
 
     @property
     def primary_reference(self) -> str:
+        if not self.references:
+            raise ValueError(f"dataset {self.name!r} has no reference masks; its cases can be predicted, not scored.")
         return self.references[0]
 
     def resolve_root(self, root: Path | str | None) -> Path:

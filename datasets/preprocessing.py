@@ -1,0 +1,229 @@
+"""Pre-processing the seed papers use, in numpy/scipy, with the way back to the reference grid for scoring.
+
+Axis order is msbench's: arrays are (I, J, K) in NIfTI voxel order with axial slices along the last axis K, or
+(C, I, J, K) with channels first. A bounding box is a tuple of three slices over (I, J, K); a box may reach outside
+the volume (a fixed-size window larger than the image), in which case :func:`crop` pads and :func:`uncrop` drops
+the padding. Typical round trip::
+
+    box = brain_bbox(flair, margin=2)
+    small = resample_to_shape(crop(image, box), (128, 128, 64), order=1)
+    ...  # the method predicts on `small`
+    mask = restore_to_reference(pred_small, box, flair.shape, order=0)  # bool, on the reference grid
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+BBox = tuple[slice, ...]
+
+
+def normalise_01(
+    image: np.ndarray, brain: np.ndarray | None = None, percentiles: tuple[float, float] = (0.5, 99.5)
+) -> np.ndarray:
+    """Maps intensities to [0, 1] between two percentiles of the brain, clipping outside.
+
+    Args:
+        image: (I, J, K) or (C, I, J, K); channels are normalised separately.
+        brain: Bool mask of the voxels whose intensities set the percentiles; voxels outside are set to 0.
+            Default: the non-zero voxels (the images are skull stripped; background is 0).
+        percentiles: Lower and upper percentile mapped to 0 and 1.
+
+    Returns:
+        float32 array of the image's shape; all zeros if the brain is empty or has one intensity.
+    """
+    image = np.asarray(image, dtype=np.float32)
+    if image.ndim == 4:
+        return np.stack([normalise_01(channel, brain, percentiles) for channel in image])
+    if image.ndim != 3:
+        raise ValueError(f"normalise_01: expected an (I, J, K) or (C, I, J, K) array, got shape {image.shape}.")
+    low_pct, high_pct = percentiles
+    if not 0 <= low_pct < high_pct <= 100:
+        raise ValueError(f"percentiles={percentiles!r}: expected 0 <= low < high <= 100.")
+    region = image != 0 if brain is None else np.asarray(brain, dtype=bool)
+    if region.shape != image.shape:
+        raise ValueError(f"normalise_01: brain mask shape {region.shape} differs from the image shape {image.shape}.")
+    values = image[region]
+    if values.size == 0:
+        return np.zeros_like(image)
+    low, high = np.percentile(values, (low_pct, high_pct))
+    if high <= low:
+        return np.zeros_like(image)
+    out = np.clip((image - np.float32(low)) / np.float32(high - low), 0.0, 1.0).astype(np.float32)
+    if brain is not None:
+        out[~region] = 0.0
+    return out
+
+
+def brain_bbox(image_or_mask: np.ndarray, margin: int | Sequence[int] = 0, threshold: float = 0.0) -> BBox:
+    """The smallest box over (I, J, K) holding every voxel above ``threshold``, grown by ``margin`` voxels.
+
+    Args:
+        image_or_mask: (I, J, K) or (C, I, J, K) (a voxel counts if any channel is above the threshold).
+        margin: Voxels added on each side, one value or one per axis; the box stays inside the volume.
+        threshold: Intensity above which a voxel is brain (0 for skull-stripped images and masks).
+
+    Returns:
+        Three slices; the whole volume when nothing is above the threshold.
+    """
+    data = np.asarray(image_or_mask)
+    if data.ndim not in (3, 4):
+        raise ValueError(f"brain_bbox: expected an (I, J, K) or (C, I, J, K) array, got shape {data.shape}.")
+    foreground = data > threshold
+    if foreground.ndim == 4:
+        foreground = foreground.any(axis=0)
+    shape = foreground.shape
+    margins = _per_axis(margin, "margin")
+    if not foreground.any():
+        return tuple(slice(0, n) for n in shape)
+    box = []
+    for axis in range(3):
+        others = tuple(a for a in range(3) if a != axis)
+        hits = np.flatnonzero(foreground.any(axis=others))
+        box.append(slice(max(int(hits[0]) - margins[axis], 0), min(int(hits[-1]) + 1 + margins[axis], shape[axis])))
+    return tuple(box)
+
+
+def inplane_window(image: np.ndarray, size: tuple[int, int] = (160, 160), threshold: float = 0.0) -> BBox:
+    """A fixed-size in-plane window centred on the brain, all axial slices kept (FC-DenseNet's 160x160 crop).
+
+    The window is centred on the in-plane brain box and shifted to stay inside the image; along an axis shorter
+    than ``size`` it is centred on the image and reaches outside it (:func:`crop` pads with zeros there).
+    """
+    data = np.asarray(image)
+    spatial = data.shape[-3:]
+    box = brain_bbox(data, threshold=threshold)
+    window = []
+    for axis in range(2):
+        n, want = spatial[axis], int(size[axis])
+        if want < 1:
+            raise ValueError(f"size={size!r}: expected positive in-plane sizes.")
+        if n >= want:
+            centre = (box[axis].start + box[axis].stop) / 2
+            start = min(max(int(round(centre - want / 2)), 0), n - want)
+        else:
+            start = -((want - n) // 2)
+        window.append(slice(start, start + want))
+    return (*window, slice(0, spatial[2]))
+
+
+def crop(volume: np.ndarray, bbox: BBox, fill: float | bool = 0) -> np.ndarray:
+    """A new array: the part of ``volume`` inside ``bbox`` (over its last three axes).
+
+    Where the box reaches outside the volume the array is padded with ``fill``.
+    """
+    volume = np.asarray(volume)
+    _check_bbox(bbox)
+    lead, spatial = volume.shape[:-3], volume.shape[-3:]
+    out = np.full(lead + tuple(s.stop - s.start for s in bbox), fill, dtype=volume.dtype)
+    inside, target = _overlap(bbox, spatial)
+    if inside is not None:
+        out[(..., *target)] = volume[(..., *inside)]
+    return out
+
+
+def uncrop(cropped: np.ndarray, bbox: BBox, shape: Sequence[int], fill: float | bool = 0) -> np.ndarray:
+    """Puts a cropped array back at ``bbox`` inside a volume of spatial ``shape`` filled with ``fill``.
+
+    The inverse of :func:`crop` inside the box: ``uncrop(crop(v, b), b, v.shape)`` equals ``v`` inside ``b``.
+    """
+    cropped = np.asarray(cropped)
+    _check_bbox(bbox)
+    sizes = tuple(s.stop - s.start for s in bbox)
+    if cropped.shape[-3:] != sizes:
+        raise ValueError(f"uncrop: array of spatial shape {cropped.shape[-3:]} does not fit a box of size {sizes}.")
+    spatial = tuple(int(n) for n in shape)[-3:]
+    out = np.full(cropped.shape[:-3] + spatial, fill, dtype=cropped.dtype)
+    inside, target = _overlap(bbox, spatial)
+    if inside is not None:
+        out[(..., *inside)] = cropped[(..., *target)]
+    return out
+
+
+def resample_to_shape(volume: np.ndarray, shape: Sequence[int], order: int = 1) -> np.ndarray:
+    """Resamples the last three axes to ``shape`` (voxel edges aligned: ``scipy.ndimage.zoom`` in grid mode).
+
+    Args:
+        volume: (I, J, K) or (C, I, J, K); bool masks stay bool (interpolated then thresholded at 0.5 if order > 0).
+        shape: Target (I, J, K).
+        order: Spline order: 0 nearest (labels), 1 linear (images), 3 cubic.
+
+    Returns:
+        float32 for float input, the input dtype for bool and integer input with order 0.
+    """
+    from scipy import ndimage
+
+    volume = np.asarray(volume)
+    target = tuple(int(n) for n in shape)
+    if len(target) != 3 or min(target) < 1:
+        raise ValueError(f"resample_to_shape: expected a target shape of three positive sizes, got {shape!r}.")
+    if volume.ndim == 4:
+        return np.stack([resample_to_shape(channel, target, order) for channel in volume])
+    if volume.ndim != 3:
+        raise ValueError(f"resample_to_shape: expected an (I, J, K) or (C, I, J, K) array, got {volume.shape}.")
+    if volume.shape == target:
+        return volume.astype(np.float32) if volume.dtype.kind == "f" else volume.copy()
+    factors = [t / s for t, s in zip(target, volume.shape, strict=True)]
+    is_bool = volume.dtype == bool
+    if is_bool or (volume.dtype.kind in "iu" and order > 0):
+        data = volume.astype(np.float32)
+    elif volume.dtype.kind == "f":
+        data = volume.astype(np.float32, copy=False)
+    else:
+        data = volume
+    out = ndimage.zoom(data, factors, order=order, mode="nearest", grid_mode=True)
+    if out.shape != target:  # zoom rounds the output size; guard the contract
+        raise AssertionError(f"zoom produced {out.shape}, expected {target}")
+    if is_bool:
+        return out >= 0.5 if order > 0 else out.astype(bool)
+    return out
+
+
+def restore_to_reference(
+    pred: np.ndarray, bbox: BBox | None, reference_shape: Sequence[int], order: int = 0
+) -> np.ndarray:
+    """Takes a prediction made on a cropped and resampled grid back to the reference grid for scoring.
+
+    Args:
+        pred: (I', J', K') or (C, I', J', K') on the method's grid (bool mask or float probabilities).
+        bbox: The box the input was cropped to on the reference grid, or None if it was not cropped.
+        reference_shape: The reference grid's (I, J, K).
+        order: 0 for masks (nearest), 1 for probabilities.
+
+    Returns:
+        The prediction resampled to the box's size and placed in a volume of ``reference_shape`` (0 / False
+        outside the box), same dtype rules as :func:`resample_to_shape`.
+    """
+    reference = tuple(int(n) for n in reference_shape)[-3:]
+    target = reference if bbox is None else tuple(s.stop - s.start for s in bbox)
+    restored = resample_to_shape(pred, target, order) if np.shape(pred)[-3:] != target else np.asarray(pred)
+    return restored if bbox is None else uncrop(restored, bbox, reference)
+
+
+def _per_axis(value: int | Sequence[int], name: str) -> tuple[int, int, int]:
+    values = (value,) * 3 if isinstance(value, int | np.integer) else tuple(value)
+    if len(values) != 3 or any(int(v) < 0 for v in values):
+        raise ValueError(f"{name}={value!r}: expected a non-negative int or three of them.")
+    return tuple(int(v) for v in values)  # type: ignore[return-value]
+
+
+def _check_bbox(bbox: BBox) -> None:
+    if len(bbox) != 3 or any(
+        not isinstance(s, slice) or s.start is None or s.stop is None or s.step not in (None, 1) or s.stop <= s.start
+        for s in bbox
+    ):
+        raise ValueError(f"bbox={bbox!r}: expected three slices with explicit start < stop and no step.")
+
+
+def _overlap(bbox: BBox, spatial: Sequence[int]) -> tuple[BBox | None, BBox]:
+    """Slices of the volume inside the box and where they land in the box's array."""
+    inside, target = [], []
+    for s, n in zip(bbox, spatial, strict=True):
+        a, b = max(s.start, 0), min(s.stop, n)
+        if b <= a:
+            return None, ()
+        inside.append(slice(a, b))
+        target.append(slice(a - s.start, b - s.start))
+    return tuple(inside), tuple(target)
