@@ -1,0 +1,136 @@
+"""Lesion-wise metrics: ISBI 2015 any-overlap detection and Anima/MSSEG alpha/beta/gamma, hand-built cases."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from msbench.benchmark.metrics import MetricParams, evaluate_case, evaluate_case_with_lesions
+
+SPACING = (1.0, 1.0, 1.0)
+
+
+def isbi_case() -> tuple[np.ndarray, np.ndarray]:
+    """G: three 2x2x2 lesions; P touches two of them (one by a single voxel) and adds one lesion elsewhere."""
+    pred, ref = np.zeros((30, 30, 30), bool), np.zeros((30, 30, 30), bool)
+    ref[2:4, 2:4, 2:4] = ref[10:12, 10:12, 10:12] = ref[20:22, 20:22, 20:22] = True
+    pred[2:4, 2:4, 2:4] = True  # exact
+    pred[11, 11, 11] = True  # one voxel of the second lesion
+    pred[25:27, 2:4, 2:4] = True  # false positive lesion
+    return pred, ref
+
+
+def test_isbi_any_overlap_detection_by_hand():
+    r = evaluate_case(*isbi_case(), SPACING)
+    assert (r["n_lesions_ref"], r["n_lesions_pred"]) == (3, 3)
+    assert r["ltpr"] == pytest.approx(2 / 3)
+    assert r["lfpr"] == pytest.approx(1 / 3)  # denominator = predicted lesions
+    assert r["lesion_precision"] == pytest.approx(2 / 3)
+    assert r["lesion_f1"] == pytest.approx(2 / 3)
+
+
+@pytest.mark.parametrize(
+    "offset, expected",
+    [((1, 0, 0), {6: 1, 18: 1, 26: 1}), ((1, 1, 0), {6: 2, 18: 1, 26: 1}), ((1, 1, 1), {6: 2, 18: 2, 26: 1})],
+)
+def test_connectivity_decides_how_many_lesions(offset, expected):
+    mask = np.zeros((8, 8, 8), bool)
+    mask[3, 3, 3] = True
+    mask[3 + offset[0], 3 + offset[1], 3 + offset[2]] = True
+    for connectivity, n in expected.items():
+        r = evaluate_case(mask, mask, SPACING, params=MetricParams(connectivity=connectivity))
+        assert r["n_lesions_ref"] == n, connectivity
+
+
+def test_anima_size_filter_keeps_lesions_strictly_above_three_mm3():
+    pred, ref = np.zeros((20, 20, 20), bool), np.zeros((20, 20, 20), bool)
+    ref[2, 2, 2:5] = True  # 3 voxels = 3 mm3: dropped
+    ref[8, 8, 2:6] = True  # 4 voxels = 4 mm3: kept
+    pred[:] = ref
+    r = evaluate_case(pred, ref, SPACING)
+    assert (r["n_lesions_ref"], r["anima_n_ref"]) == (2, 1)
+    # 0.5 mm voxels (0.125 mm3): 24 voxels = 3 mm3 dropped, 25 kept.
+    half = np.zeros((20, 20, 20), bool)
+    half[1:4, 1:9, 1] = True  # 24
+    half[10:15, 10:15, 5] = True  # 25
+    r = evaluate_case(half, half, (0.5, 0.5, 0.5))
+    assert r["anima_n_ref"] == 1
+
+
+def test_anima_alpha_needs_strictly_more_than_ten_percent_coverage():
+    ref = np.zeros((30, 30, 30), bool)
+    ref[2:12, 2:12, 5] = True  # 100 voxels
+    pred = np.zeros_like(ref)
+    pred[2:12, 2, 5] = True  # 10 voxels: exactly 10 %
+    assert evaluate_case(pred, ref, SPACING)["anima_sensl"] == 0.0
+    pred[2, 3, 5] = True  # 11 %
+    assert evaluate_case(pred, ref, SPACING)["anima_sensl"] == 1.0
+
+
+def beta_gamma_case() -> tuple[np.ndarray, np.ndarray]:
+    """G1 = 10x10 slab (100 voxels). P2 covers 70 of it and stays inside; a one-voxel gap; P1 covers 20 of
+    it and leaks 80 voxels outside every reference lesion (80 % outside). Overlap total 90."""
+    ref, pred = np.zeros((30, 20, 10), bool), np.zeros((30, 20, 10), bool)
+    ref[2:12, 2:12, 5] = True
+    pred[2:9, 2:12, 5] = True  # P2: i = 2..8
+    pred[10:20, 2:12, 5] = True  # P1: i = 10..11 inside G1, 12..19 outside
+    return pred, ref
+
+
+@pytest.mark.parametrize(
+    "beta, gamma, detected",
+    [
+        (0.70, 0.65, True),  # P2 alone accounts for 70/90 = 78 % > gamma: P1's leak is never checked
+        (0.70, 0.80, False),  # P1 must be checked: 80 % outside > beta
+        (0.85, 0.80, True),  # P1 checked but its leak is allowed
+    ],
+)
+def test_anima_beta_and_gamma_decide_detection(beta, gamma, detected):
+    pred, ref = beta_gamma_case()
+    params = MetricParams(beta=beta, gamma=gamma)
+    r = evaluate_case(pred, ref, SPACING, params=params)
+    assert (r["anima_n_ref"], r["anima_n_pred"]) == (1, 2)
+    assert r["anima_sensl"] == (1.0 if detected else 0.0)
+    # Each predicted lesion is covered by G1 (> alpha) and G1 is 10 % outside P (< beta): both detected.
+    assert r["anima_ppvl"] == 1.0
+    assert r["anima_f1"] == pytest.approx(1.0 if detected else 0.0)
+    # ISBI: both predicted lesions touch G1, G1 is touched.
+    assert (r["ltpr"], r["lfpr"]) == (1.0, 0.0)
+
+
+def test_anima_f1_is_zero_when_nothing_is_detected_and_nan_without_lesions():
+    pred, ref = beta_gamma_case()
+    r = evaluate_case(pred, ref, SPACING, params=MetricParams(beta=0.70, gamma=0.80))
+    assert r["anima_f1"] == pytest.approx(0.0)
+    empty = np.zeros_like(ref)
+    r = evaluate_case(empty, ref, SPACING)
+    assert math.isnan(r["anima_ppvl"]) and r["anima_sensl"] == 0.0 and math.isnan(r["anima_f1"])
+
+
+def test_per_lesion_table_has_one_row_per_lesion_with_matches_and_centroids():
+    pred, ref = isbi_case()
+    record, rows = evaluate_case_with_lesions(pred, ref, (1.0, 1.0, 2.0))
+    table = pd.DataFrame(rows)
+    isbi = table[table["family"] == "isbi"]
+    assert len(isbi) == record["n_lesions_ref"] + record["n_lesions_pred"]
+    ref_rows = isbi[isbi["source"] == "ref"].sort_values("centroid_i")
+    assert ref_rows["matched"].tolist() == [True, True, False]
+    assert ref_rows["overlap_vox"].tolist() == [8, 1, 0]
+    assert ref_rows["volume_mm3"].tolist() == [16.0, 16.0, 16.0]
+    np.testing.assert_allclose(ref_rows[["centroid_i", "centroid_j", "centroid_k"]].iloc[1], [10.5, 10.5, 10.5])
+    pred_rows = isbi[isbi["source"] == "pred"].sort_values("centroid_i")
+    assert pred_rows["matched"].tolist() == [True, True, False]
+    np.testing.assert_allclose(pred_rows[["centroid_i", "centroid_j", "centroid_k"]].iloc[1], [11, 11, 11])
+    anima = table[table["family"] == "anima"]
+    assert len(anima) == record["anima_n_ref"] + record["anima_n_pred"]
+    assert int(anima.loc[anima["source"] == "ref", "matched"].sum()) == record["anima_n_ref_detected"]
+
+
+def test_lesion_counts_do_not_depend_on_the_crop_margin():
+    pred, ref = isbi_case()
+    a = evaluate_case(pred, ref, SPACING, params=MetricParams(surface_margin_vox=1))
+    b = evaluate_case(pred, ref, SPACING, params=MetricParams(surface_margin_vox=5))
+    np.testing.assert_equal(a, b)
