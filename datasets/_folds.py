@@ -71,17 +71,19 @@ def kfold_folds(
 
     Args:
         patient_of: Case id -> patient id.
-        k: Number of folds (2 <= k < number of patients).
+        k: Number of folds (2 <= k <= number of patients, leaving training patients in each fold).
         seed: Shuffle seed.
         n_val: Validation patients per fold; default :func:`default_n_val`.
     """
     patients = sorted(set(patient_of.values()))
     n_val = default_n_val(len(patients)) if n_val is None else n_val
-    if not 2 <= k <= len(patients) - 1:
-        raise ValueError(f"k={k} folds for {len(patients)} patients: expected 2 <= k <= {len(patients) - 1}.")
-    smallest = len(patients) // k
+    if not 2 <= k <= len(patients):
+        raise ValueError(f"k={k} folds for {len(patients)} patients: expected 2 <= k <= {len(patients)}.")
+    smallest, largest = len(patients) // k, -(-len(patients) // k)
     if not 1 <= n_val <= smallest:
         raise ValueError(f"n_val={n_val} validation patients: expected 1..{smallest} (the smallest fold's size).")
+    if largest + n_val >= len(patients):
+        raise ValueError(f"k={k} folds of {len(patients)} patients leave no training patient; use more patients.")
     order = [patients[i] for i in np.random.default_rng(seed).permutation(len(patients))]
     groups = [list(g) for g in np.array_split(np.array(order, dtype=object), k)]
     folds = []
