@@ -77,16 +77,17 @@ def run(
     except (DatasetNotFoundError, KeyError, ValueError) as error:
         _fail(str(error).strip("'\""))
         return
-    table = Table(title=f"msbench run: {dataset} / {budget} -> {results}")
-    for column in ("method", "status", "folds ok", "reused", "failed", "mean Dice (rater 1)", "vs threshold", "run"):
+    table = Table(title=f"msbench run: {dataset}, budget {budget}")
+    for column in ("method", "status", "folds", "mean Dice (rater 1)", "vs threshold"):
         table.add_column(column)
     for o in outcomes:
         dice = "-" if o.dice_mean is None else f"{o.dice_mean:.3f}"
         colour = {"ok": "green", "partial": "yellow"}.get(o.status, "red")
-        table.add_row(
-            o.method, f"[{colour}]{o.status}[/]", str(o.n_ok), str(o.n_reused), str(o.n_failed), dice, o.run_id
-        )
+        folds = f"{o.n_ok} ok, {o.n_reused} reused, {o.n_failed} failed"
+        versus = "-" if o.beats_baseline is None else ("[green]beats[/]" if o.beats_baseline else "[red]below[/]")
+        table.add_row(o.method, f"[{colour}]{o.status}[/]", folds, dice, versus)
     out.print(table)
+    out.print(f"results: {results / 'runs'} ({', '.join(o.run_id for o in outcomes)})", highlight=False)
     failed = [o for o in outcomes if o.n_failed]
     for o in failed:
         for line in o.errors:

@@ -24,7 +24,14 @@ from msbench.datasets import Case, DatasetSpec, Split, get_dataset, load_split
 from msbench.methods import FitContext, MethodCard, Prediction, build_adapter, get_card, resolve_methods
 
 from . import manifest as mf
-from .metrics import MetricParams, evaluate_case_with_lesions, summarize
+from .metrics import (
+    MetricParams,
+    evaluate_case,
+    evaluate_case_with_lesions,
+    isbi_challenge_score,
+    pooled_dice,
+    summarize,
+)
 from .protocol import Budget, get_budget
 from .store import RunStore, read_json, rebuild_index, write_csv, write_json
 
@@ -237,7 +244,7 @@ def _run_method(card: MethodCard, request: RunRequest, setup: _Setup, progress: 
         if outcome.n_failed and not (outcome.n_ok + outcome.n_reused)
         else ("partial" if outcome.n_failed else "ok")
     )
-    outcome.dice_mean = _aggregate(store, setup)
+    outcome.dice_mean = _aggregate(store, setup, request.metric_params)
     manifest.update(
         status=outcome.status,
         n_folds_ok=outcome.n_ok + outcome.n_reused,
@@ -400,6 +407,8 @@ def _score(case: Case, prediction: Prediction, params: MetricParams) -> tuple[li
     rows, lesion_rows = [], []
     ids = {"case": case.case_id, "patient": case.patient_id, "timepoint": case.timepoint}
     for reference in case.masks:
+        if reference == prediction.copied_reference:
+            continue
         record, lesions = evaluate_case_with_lesions(
             prediction.mask, case.load_mask(reference), case.spacing_mm, params=params
         )
@@ -408,16 +417,55 @@ def _score(case: Case, prediction: Prediction, params: MetricParams) -> tuple[li
     return rows, lesion_rows
 
 
-def _aggregate(store: RunStore, setup: _Setup) -> float | None:
+def _aggregate(store: RunStore, setup: _Setup, params: MetricParams) -> float | None:
+    """Writes the run's cases, lesions and summary tables from its completed folds; returns mean Dice (rater 1)."""
     cases = store.fold_tables("cases.csv")
     if cases.empty:
         return None
     write_csv(store.root / "cases.csv", cases)
     write_csv(store.root / "lesions.csv", store.fold_tables("lesions.csv"))
     summary = summarize(cases, patient_col="patient", group_cols=("reference",))
-    write_csv(store.root / "summary.csv", summary)
+    extra = [_pooled_rows(cases), _challenge_rows(cases, setup, params)]
+    write_csv(store.root / "summary.csv", pd.concat([summary, *extra], ignore_index=True))
     primary = summary[(summary["reference"] == setup.spec.primary_reference) & (summary["metric"] == "dice")]
     return float(primary["mean"].iloc[0]) if not primary.empty else None
+
+
+def _pooled_rows(cases: pd.DataFrame) -> pd.DataFrame:
+    pooled = pooled_dice(cases, group_cols=("reference",))
+    return pooled.rename(columns={"dice_pooled": "mean"}).assign(metric="dice_pooled")
+
+
+RATERS = ("mask1", "mask2")
+
+
+def _challenge_rows(cases: pd.DataFrame, setup: _Setup, params: MetricParams) -> pd.DataFrame:
+    """ISBI 2015 challenge score over both raters, normalised by rater 2 vs rater 1 on the same scans."""
+    if not set(RATERS) <= set(setup.spec.references):
+        return pd.DataFrame()
+    scored = cases[cases["reference"].isin(RATERS)]
+    by_id = {c.case_id: c for c in setup.cases}
+    inter = pd.DataFrame(
+        [
+            {
+                "case": cid,
+                **evaluate_case(
+                    by_id[cid].load_mask("mask2"), by_id[cid].load_mask("mask1"), by_id[cid].spacing_mm, params=params
+                ),
+            }
+            for cid in sorted(set(scored["case"]))
+        ]
+    )
+    inter_raw = isbi_challenge_score(inter, rater_col=None).raw
+    score = isbi_challenge_score(scored, inter_rater_raw=inter_raw)
+    n = score.n_valid
+    return pd.DataFrame(
+        [
+            {"reference": "+".join(RATERS), "metric": "isbi_score_raw", "mean": score.raw, "n_valid": n},
+            {"reference": "+".join(RATERS), "metric": "isbi_score_normalised", "mean": score.normalised, "n_valid": n},
+            {"reference": "mask1", "metric": "isbi_score_inter_rater_raw", "mean": inter_raw, "n_valid": len(inter)},
+        ]
+    )
 
 
 def _progress(enabled: bool) -> Progress:

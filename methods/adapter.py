@@ -24,10 +24,15 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class Prediction:
-    """A method's output for one case, on the case's grid: boolean mask and optional probability map."""
+    """A method's output for one case, on the case's grid: boolean mask and optional probability map.
+
+    ``copied_reference`` names a reference mask the prediction is a copy of (the inter-rater row); the harness
+    does not score a prediction against the mask it copies.
+    """
 
     mask: np.ndarray
     probability: np.ndarray | None = None
+    copied_reference: str | None = None
 
 
 @dataclass(frozen=True)

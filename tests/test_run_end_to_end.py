@@ -127,6 +127,19 @@ def test_threshold_run_writes_predictions_metrics_manifest_and_summary(tmp_path,
     assert dice["mean"] == pytest.approx(primary["dice"].mean())
     index = pd.read_csv(tmp_path / "index.csv")
     assert (index["method"] == "threshold").any()
+    isbi = summary.set_index("metric")["mean"]
+    assert 0 < isbi["isbi_score_raw"] < 1
+    assert isbi["isbi_score_normalised"] == pytest.approx(
+        90 * isbi["isbi_score_raw"] / isbi["isbi_score_inter_rater_raw"]
+    )
+
+
+def test_inter_rater_row_normalises_to_90_and_is_not_scored_against_itself(tmp_path, smoke_phantom):
+    assert _run(tmp_path, smoke_phantom, "inter-rater", "--folds", "0").exit_code == 0
+    run_dir = _run_dir(tmp_path, "inter-rater")
+    assert set(pd.read_csv(run_dir / "cases.csv")["reference"]) == {"mask1", "truth"}
+    summary = pd.read_csv(run_dir / "summary.csv").set_index("metric")["mean"]
+    assert summary["isbi_score_normalised"] == pytest.approx(90.0)
 
 
 def test_rerun_reuses_finished_folds_and_recomputes_a_lost_one(tmp_path, smoke_phantom):

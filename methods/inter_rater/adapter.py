@@ -20,4 +20,4 @@ class InterRaterAdapter(Adapter):
                 f"case {case.case_id} has only the reference {self.context.reference!r}; "
                 "the inter-rater row needs a second rater's mask."
             )
-        return Prediction(mask=case.load_mask(references[0]))
+        return Prediction(mask=case.load_mask(references[0]), copied_reference=references[0])

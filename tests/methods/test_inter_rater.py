@@ -16,6 +16,7 @@ def test_predicts_rater_two_for_rater_one(smoke_cases, tmp_path):
     case = smoke_cases[0]
     prediction = _adapter(tmp_path).predict(case)
     np.testing.assert_array_equal(prediction.mask, case.load_mask("mask2"))
+    assert prediction.copied_reference == "mask2"  # so the runner does not score it against itself
     assert not np.array_equal(prediction.mask, case.load_mask("mask1"))  # the phantom's raters disagree
 
 
