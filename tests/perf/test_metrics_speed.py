@@ -1,0 +1,131 @@
+"""Speed of the full per-case metric suite next to medpy and MONAI, measured in the same run.
+
+Run: ``pytest tests/perf/test_metrics_speed.py -m perf --benchmark-enable -p no:cacheprovider -s``.
+The pair is a realistic 181x217x181 lesion mask: the open_ms_data consensus mask of patient01 cropped
+from 182x218x182 when present, else a synthetic multi-lesion mask; the prediction perturbs it
+(dilated, eroded and dropped lesions, false positives). Single thread for every contender.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy import ndimage
+
+from msbench.benchmark.metrics import evaluate_case
+
+pytestmark = pytest.mark.perf
+
+SHARED = Path(__file__).resolve().parents[2].parent / "shared"
+REAL_MASK = (
+    SHARED / "data/open_ms_data/cross_sectional/MNI/patient01"
+    / "GOLD_STANDARD_N4_noneck_reduced_winsor_regtoFLAIR_regtoMNI.nii.gz"
+)  # fmt: skip
+SHAPE = (181, 217, 181)
+SPACING = (1.0, 1.0, 1.0)
+MEDIANS_S: dict[str, float] = {}
+
+
+def synthetic_reference(rng: np.random.Generator) -> np.ndarray:
+    """About 60 ellipsoidal lesions of 1-8 mm radius in the central 60 % of the volume."""
+    ref = np.zeros(SHAPE, bool)
+    grid = np.ogrid[tuple(slice(0, n) for n in SHAPE)]
+    for _ in range(60):
+        centre = [rng.uniform(0.2 * n, 0.8 * n) for n in SHAPE]
+        radii = rng.uniform(1.0, 8.0) * rng.uniform(0.6, 1.4, size=3)
+        ref |= sum(((g - c) / r) ** 2 for g, c, r in zip(grid, centre, radii, strict=True)) <= 1.0
+    return ref
+
+
+def perturb(ref: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A plausible prediction: a third of lesions dilated, a third eroded, small ones dropped, 15 false positives."""
+    labels, n = ndimage.label(ref, ndimage.generate_binary_structure(3, 3))
+    ids = np.arange(1, n + 1)
+    fate = rng.integers(0, 3, size=n)
+    small = np.bincount(labels.ravel(), minlength=n + 1)[1:] < 15
+    dropped = ids[small & (rng.random(n) < 0.4)]
+    grow, shrink = np.isin(labels, ids[(fate == 1) & ~small]), np.isin(labels, ids[fate == 2])
+    pred = ref & ~np.isin(labels, dropped)
+    pred |= ndimage.binary_dilation(grow)
+    pred &= ~(shrink & ~ndimage.binary_erosion(shrink))
+    inside = np.argwhere(ref)
+    for _ in range(15):
+        centre = inside[rng.integers(len(inside))] + rng.integers(-25, 26, size=3)
+        centre = np.clip(centre, 3, np.array(SHAPE) - 4)
+        pred[tuple(slice(c - 1, c + 2) for c in centre)] = True
+    return pred
+
+
+@pytest.fixture(scope="module")
+def pair() -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(0)
+    if REAL_MASK.is_file():
+        import nibabel as nib
+
+        ref = np.asarray(nib.load(str(REAL_MASK)).dataobj)[: SHAPE[0], : SHAPE[1], : SHAPE[2]] > 0
+    else:
+        ref = synthetic_reference(rng)
+    pred = perturb(ref, rng)
+    assert ref.shape == SHAPE and ref.any() and pred.any()
+    # One memory layout for everyone (nibabel hands column-major arrays; mixed layouts slow every peer).
+    return np.ascontiguousarray(pred), np.ascontiguousarray(ref)
+
+
+def test_msbench_full_suite(benchmark, pair):
+    pred, ref = pair
+    record = benchmark(evaluate_case, pred, ref, SPACING)
+    assert 0.0 < record["dice"] < 1.0 and record["n_lesions_ref"] > 10
+    MEDIANS_S["msbench"] = benchmark.stats.stats.median
+
+
+def test_medpy_dc_hd95_assd(benchmark, pair):
+    binary = pytest.importorskip("medpy.metric.binary")
+    pred, ref = pair
+
+    def medpy_trio() -> tuple[float, float, float]:
+        return binary.dc(pred, ref), binary.hd95(pred, ref, SPACING), binary.assd(pred, ref, SPACING)
+
+    dice, _, assd = benchmark.pedantic(medpy_trio, rounds=3, iterations=1, warmup_rounds=0)
+    record = evaluate_case(pred, ref, SPACING)
+    assert dice == pytest.approx(record["dice"]) and assd == pytest.approx(record["assd_mm"])
+    MEDIANS_S["medpy"] = benchmark.stats.stats.median
+
+
+@pytest.mark.filterwarnings("ignore::FutureWarning")
+def test_monai_dice_hd95_assd(benchmark, pair):
+    torch = pytest.importorskip("torch")
+    metrics = pytest.importorskip("monai.metrics")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    p, g = (torch.from_numpy(np.ascontiguousarray(a)[None, None].astype(np.float32)) for a in pair)
+
+    def monai_trio() -> tuple[float, float, float]:
+        return (
+            float(metrics.compute_dice(p, g)[0, 0]),
+            float(metrics.compute_hausdorff_distance(p, g, percentile=95, spacing=list(SPACING))[0, 0]),
+            float(metrics.compute_average_surface_distance(p, g, symmetric=True, spacing=list(SPACING))[0, 0]),
+        )
+
+    try:
+        _, hd95, _ = benchmark.pedantic(monai_trio, rounds=5, iterations=1, warmup_rounds=1)
+    finally:
+        torch.set_num_threads(threads)
+    assert hd95 == pytest.approx(evaluate_case(*pair, SPACING)["hd95_mm"], rel=1e-5)
+    MEDIANS_S["monai"] = benchmark.stats.stats.median
+
+
+def test_report_ratios(capsys):
+    if not {"msbench", "medpy", "monai"} <= set(MEDIANS_S):
+        pytest.skip("ratios need the three benchmarks of this module in the same run")
+    ours = MEDIANS_S["msbench"]
+    lines = [f"median ms: {name} {1000 * s:.1f}" for name, s in MEDIANS_S.items()]
+    lines += [
+        f"medpy / msbench = {MEDIANS_S['medpy'] / ours:.1f}x",
+        f"MONAI / msbench = {MEDIANS_S['monai'] / ours:.1f}x",
+    ]
+    with capsys.disabled():
+        print("\n" + "\n".join(lines))
+    assert MEDIANS_S["medpy"] / ours >= 10.0
+    assert MEDIANS_S["monai"] / ours > 1.0
