@@ -73,9 +73,9 @@ def _evaluate(
 ) -> tuple[dict[str, float | int], list[LesionRow]]:
     pred, ref, spacing = check_inputs(pred, ref, spacing_mm)
     case = crop_case(pred, ref, spacing, params.surface_margin_vox)
-    counts = confusion_counts(case.pred, case.ref, n_total=int(np.prod(case.full_shape)))
+    counts = confusion_counts(case.pred_fg, case.ref, n_total=int(np.prod(case.full_shape)))
     record: dict[str, float | int] = voxel_scores(counts, case.voxel_volume_mm3)
-    record.update(surface_scores(case.pred, case.ref, spacing, params.hd_percentile, params.surface_margin_vox))
+    record.update(surface_scores(case, params.hd_percentile, params.surface_margin_vox))
     rows = _lesion_families(case, params, record, with_lesions)
     record.update(
         slice_scores(case.pred, case.ref, case.full_shape[2], params.slice_coverage, params.slice_connectivity)
@@ -90,7 +90,7 @@ def _lesion_families(
     case: CaseArrays, params: MetricParams, record: dict[str, float | int], with_lesions: bool
 ) -> list[LesionRow]:
     """Add both lesion families to ``record``; return the per-lesion rows when asked."""
-    ref_fg, pred_fg = np.flatnonzero(case.ref), np.flatnonzero(case.pred)
+    ref_fg, pred_fg = case.ref_fg, case.pred_fg
     ref_isbi = label_lesions(case.ref, ref_fg, params.connectivity)
     pred_isbi = label_lesions(case.pred, pred_fg, params.connectivity)
     record.update(isbi_scores(ref_isbi, pred_isbi))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -19,6 +19,8 @@ class CaseArrays:
         spacing_mm: Voxel spacing in array axis order.
         full_shape: Shape of the uncropped volume (TN and slice counts need it).
         origin: Index in the full volume of the crop's first voxel (negative inside the margin).
+        pred_fg: Flat indices of the crop's predicted voxels; every count reads through these.
+        ref_fg: Flat indices of the crop's reference voxels.
     """
 
     pred: np.ndarray
@@ -26,6 +28,8 @@ class CaseArrays:
     spacing_mm: tuple[float, float, float]
     full_shape: tuple[int, int, int]
     origin: tuple[int, int, int] = (0, 0, 0)
+    pred_fg: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.intp))
+    ref_fg: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.intp))
 
     @property
     def voxel_volume_mm3(self) -> float:
@@ -98,4 +102,5 @@ def crop_case(pred: np.ndarray, ref: np.ndarray, spacing_mm: tuple[float, float,
         padded[inner] = mask[box]
         crops.append(padded)
     origin = tuple(s.start - margin for s in box)
-    return CaseArrays(crops[0], crops[1], spacing_mm, full_shape, origin)  # type: ignore[arg-type]
+    pred_fg, ref_fg = np.flatnonzero(crops[0]), np.flatnonzero(crops[1])
+    return CaseArrays(crops[0], crops[1], spacing_mm, full_shape, origin, pred_fg, ref_fg)  # type: ignore[arg-type]

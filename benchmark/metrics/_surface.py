@@ -7,47 +7,41 @@ import math
 import numpy as np
 from scipy.spatial import cKDTree
 
+from ._crop import CaseArrays
 
-def boundary(mask: np.ndarray) -> np.ndarray:
-    """Object voxels with at least one face neighbour (6-connectivity) in the background.
 
-    Same set as ``mask ^ scipy.ndimage.binary_erosion(mask)`` (medpy, MONAI). The mask must have a
-    background margin of at least one voxel on every side (``crop_case`` guarantees it).
+def boundary_indices(mask: np.ndarray, fg: np.ndarray) -> np.ndarray:
+    """Flat indices of object voxels with a face neighbour (6-connectivity) in the background.
+
+    Same set as ``mask ^ scipy.ndimage.binary_erosion(mask)`` (medpy, MONAI), read only at the
+    foreground voxels ``fg``. The mask must have a background margin of at least one voxel on every
+    side (``crop_case`` guarantees it), so no neighbour index wraps around.
     """
-    core = mask[1:-1, 1:-1, 1:-1]
-    interior = (
-        core
-        & mask[:-2, 1:-1, 1:-1]
-        & mask[2:, 1:-1, 1:-1]
-        & mask[1:-1, :-2, 1:-1]
-        & mask[1:-1, 2:, 1:-1]
-        & mask[1:-1, 1:-1, :-2]
-        & mask[1:-1, 1:-1, 2:]
-    )
-    edge = mask.copy()
-    edge[1:-1, 1:-1, 1:-1] &= ~interior
-    return edge
+    flat = mask.ravel()
+    interior = np.ones(fg.size, dtype=bool)
+    for step in (1, mask.shape[2], mask.shape[1] * mask.shape[2]):
+        interior &= flat[fg - step]
+        interior &= flat[fg + step]
+    return fg[~interior]
 
 
-def directed_distances(
-    from_mask: np.ndarray, to_mask: np.ndarray, spacing_mm: tuple[float, float, float], search_vox: int = 3
-) -> tuple[np.ndarray, np.ndarray]:
-    """Distances in mm from each boundary voxel of one mask to the nearest boundary voxel of the other.
+def directed_distances(case: CaseArrays, search_vox: int = 3) -> tuple[np.ndarray, np.ndarray]:
+    """Distances in mm from each boundary voxel of P to the nearest boundary voxel of G, and back.
 
     Exact. Most boundary voxels of a lesion mask lie within a few voxels of the other boundary, so
     candidates are first looked up in a ball of ``search_vox`` voxels, nearest offset first; only the
-    voxels with nothing in the ball go to a KD-tree over the other boundary. The masks need a
-    background margin of at least ``search_vox`` voxels on every side (``crop_case`` gives it).
+    voxels with nothing in the ball go to a KD-tree over the other boundary. The crop's background
+    margin must be at least ``search_vox`` voxels (``crop_case`` with ``margin >= search_vox``).
 
     Returns:
-        (distances from ``from_mask``'s boundary, distances from ``to_mask``'s boundary).
+        (distances from P's boundary, distances from G's boundary).
     """
-    edge_a, edge_b = boundary(from_mask), boundary(to_mask)
-    points_a, points_b = np.flatnonzero(edge_a), np.flatnonzero(edge_b)
-    offsets, distances = _ball_offsets(edge_a.shape, spacing_mm, search_vox)
-    d_ab = _nearest(points_a, edge_b.ravel(), points_b, offsets, distances, edge_a.shape, spacing_mm)
-    d_ba = _nearest(points_b, edge_a.ravel(), points_a, offsets, distances, edge_a.shape, spacing_mm)
-    return d_ab, d_ba
+    shape, spacing = case.pred.shape, case.spacing_mm
+    edge_p, edge_g = boundary_indices(case.pred, case.pred_fg), boundary_indices(case.ref, case.ref_fg)
+    offsets, distances = _ball_offsets(shape, spacing, search_vox)
+    d_pg = _nearest(edge_p, edge_g, offsets, distances, shape, spacing)
+    d_gp = _nearest(edge_g, edge_p, offsets, distances, shape, spacing)
+    return d_pg, d_gp
 
 
 def _ball_offsets(
@@ -67,14 +61,15 @@ def _ball_offsets(
 
 def _nearest(
     points: np.ndarray,
-    target: np.ndarray,
     target_points: np.ndarray,
     offsets: np.ndarray,
     offset_mm: np.ndarray,
     shape: tuple[int, ...],
     spacing_mm: tuple[float, float, float],
 ) -> np.ndarray:
-    """Distance in mm from each flat index in ``points`` to the nearest True voxel of flat ``target``."""
+    """Distance in mm from each flat index in ``points`` to the nearest flat index in ``target_points``."""
+    target = np.zeros(int(np.prod(shape)), dtype=bool)
+    target[target_points] = True
     result = np.full(points.size, np.inf)
     pending = np.arange(points.size)
     for offset, distance in zip(offsets, offset_mm, strict=True):
@@ -91,13 +86,7 @@ def _nearest(
     return result
 
 
-def surface_scores(
-    pred: np.ndarray,
-    ref: np.ndarray,
-    spacing_mm: tuple[float, float, float],
-    percentile: float = 95.0,
-    search_vox: int = 3,
-) -> dict[str, float]:
+def surface_scores(case: CaseArrays, percentile: float = 95.0, search_vox: int = 3) -> dict[str, float]:
     """HD, HD95 and ASSD in mm; NaN for all three when either mask is empty.
 
     HD95 is the larger of the two directed ``percentile``-th percentiles (MONAI, MetricsReloaded,
@@ -105,9 +94,9 @@ def surface_scores(
     panoptica and seg-metrics take the percentile of both directions pooled, which is never larger.
     ASSD pools both directions: sum of all distances / (boundary voxels of P + boundary voxels of G).
     """
-    if not pred.any() or not ref.any():
+    if case.pred_fg.size == 0 or case.ref_fg.size == 0:
         return {"hd_mm": math.nan, "hd95_mm": math.nan, "assd_mm": math.nan}
-    d_pg, d_gp = directed_distances(pred, ref, spacing_mm, search_vox)
+    d_pg, d_gp = directed_distances(case, search_vox)
     return {
         "hd_mm": float(max(d_pg.max(), d_gp.max())),
         "hd95_mm": float(max(np.percentile(d_pg, percentile), np.percentile(d_gp, percentile))),

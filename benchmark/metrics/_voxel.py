@@ -21,21 +21,19 @@ class Confusion:
     tn: int
 
 
-def confusion_counts(pred: np.ndarray, ref: np.ndarray, n_total: int | None = None) -> Confusion:
-    """Count TP, FP, FN, TN of two boolean arrays of the same shape.
+def confusion_counts(pred_fg: np.ndarray, ref: np.ndarray, n_total: int) -> Confusion:
+    """Count TP, FP, FN, TN from the predicted voxels' flat indices and the reference mask.
 
     Args:
-        pred: Predicted mask (bool).
-        ref: Reference mask (bool).
-        n_total: Voxel count of the full volume when ``pred``/``ref`` are a crop holding every
-            foreground voxel; TN is then ``n_total - TP - FP - FN``. Defaults to ``pred.size``.
+        pred_fg: Flat indices of the predicted voxels (``np.flatnonzero(pred)``).
+        ref: Reference mask (bool) of the same shape as ``pred``.
+        n_total: Voxel count of the full volume (``pred``/``ref`` may be a crop holding every
+            foreground voxel); TN is ``n_total - TP - FP - FN``.
     """
-    n_pred = int(np.count_nonzero(pred))
     n_ref = int(np.count_nonzero(ref))
-    tp = int(np.count_nonzero(np.logical_and(pred, ref)))
-    fp, fn = n_pred - tp, n_ref - tp
-    total = pred.size if n_total is None else n_total
-    return Confusion(tp=tp, fp=fp, fn=fn, tn=total - tp - fp - fn)
+    tp = int(np.count_nonzero(ref.ravel()[pred_fg]))
+    fp, fn = int(pred_fg.size) - tp, n_ref - tp
+    return Confusion(tp=tp, fp=fp, fn=fn, tn=n_total - tp - fp - fn)
 
 
 def voxel_scores(c: Confusion, voxel_volume_mm3: float) -> dict[str, float | int]:
