@@ -3,6 +3,18 @@
 Axis order is the NIfTI voxel order (i, j, k) as nibabel returns it; the axial slice axis is the last.
 One entry point scores a case (:func:`evaluate_case`); :func:`summarize` and
 :func:`isbi_challenge_score` work on the table of case records.
+
+Conventions (each tested against a peer or a hand-computed case under ``tests/metrics``):
+
+- Boundary = object voxels with a face neighbour in the background (``mask ^ binary_erosion(mask)``,
+  as medpy and MONAI); the outside of the volume is background.
+- HD95 = max of the two directed 95th percentiles (linear interpolation), as MONAI, MetricsReloaded
+  and DeepMind's surface-distance; medpy, panoptica and seg-metrics pool both directions, which gives
+  equal or lower values. HD and ASSD (pooled: all distances / all boundary voxels) equal medpy 0.5's.
+- Lesions: ISBI 2015 family with 18-connectivity by default, detection by any overlap, LFPR over
+  predicted lesions. Anima/MSSEG family as ``animaSegPerfAnalyzer`` (6-connectivity, lesions > 3 mm3,
+  alpha/beta/gamma), except that a score with no lesion to count is NaN where Anima writes 0.
+- Undefined values: one NaN policy (``_nan.ratio``), part of ``SUITE_VERSION``.
 """
 
 from __future__ import annotations
