@@ -113,7 +113,7 @@ def evaluate(
         _fail(str(error))
         return
     cols = [c for c in ("case", "dice", "ppv", "sensitivity", "hd95_mm", "ltpr", "lfpr") if c in table.columns]
-    out.print(table[cols].to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+    out.print(table[cols].to_string(index=False, float_format=lambda v: f"{v:.4f}"), soft_wrap=True)
     out.print(f"wrote {out_csv}" + (f" and {lesions_out}" if lesions_out else ""))
 
 
@@ -136,7 +136,14 @@ def datasets_list() -> None:
     """List the registered datasets, their layouts' variables and protocols."""
     from msbench.datasets.info import describe_datasets
 
-    out.print(describe_datasets().to_string(index=False))
+    table = Table()
+    frame = describe_datasets()
+    columns = [c for c in ("name", "env_var", "protocols", "references", "root_status") if c in frame]
+    for column in columns:
+        table.add_column(column, no_wrap=column in ("name", "env_var"))
+    for _, row in frame.iterrows():
+        table.add_row(*(str(row[c]) for c in columns))
+    out.print(table)
 
 
 @datasets_app.command("info")
@@ -152,7 +159,7 @@ def datasets_info(
     except (FileNotFoundError, KeyError, ValueError) as error:
         _fail(str(error).strip("'\""))
         return
-    out.print(table.to_string(index=False))
+    out.print(table.to_string(index=False), soft_wrap=True)
 
 
 @datasets_app.command("synth")
