@@ -134,3 +134,28 @@ def test_lesion_counts_do_not_depend_on_the_crop_margin():
     a = evaluate_case(pred, ref, SPACING, params=MetricParams(surface_margin_vox=1))
     b = evaluate_case(pred, ref, SPACING, params=MetricParams(surface_margin_vox=5))
     np.testing.assert_equal(a, b)
+
+
+def ball(shape, center, radius) -> np.ndarray:
+    grid = np.ogrid[tuple(slice(0, n) for n in shape)]
+    return sum((g - c) ** 2 for g, c in zip(grid, center, strict=True)) <= radius**2
+
+
+def test_shifted_spheres_have_known_matches_in_both_families():
+    """Four reference balls (radius 4). Predictions: shifted by 2 (about 63 % overlap), by 1, by 7
+    (a sliver of overlap: ISBI detects it, Anima's alpha does not) and one moved far away."""
+    shape = (80, 40, 40)
+    centres = [(10, 20, 20), (30, 20, 20), (50, 20, 20), (68, 10, 10)]
+    shifts = [(2, 0, 0), (0, 1, 0), (7, 0, 0), (0, 22, 22)]
+    ref, pred = np.zeros(shape, bool), np.zeros(shape, bool)
+    for (ci, cj, ck), (di, dj, dk) in zip(centres, shifts, strict=True):
+        ref |= ball(shape, (ci, cj, ck), 4)
+        pred |= ball(shape, (ci + di, cj + dj, ck + dk), 4)
+    sliver = ball(shape, centres[2], 4) & ball(shape, (57, 20, 20), 4)
+    assert 0 < sliver.sum() < 0.1 * ball(shape, centres[2], 4).sum()
+    r = evaluate_case(pred, ref, SPACING)
+    assert (r["n_lesions_ref"], r["n_lesions_pred"]) == (4, 4)
+    assert (r["n_lesions_ref_detected"], r["n_lesions_pred_fp"]) == (3, 1)
+    assert (r["ltpr"], r["lfpr"]) == (0.75, 0.25)
+    assert (r["anima_n_ref_detected"], r["anima_n_pred_detected"]) == (2, 2)
+    assert (r["anima_sensl"], r["anima_ppvl"], r["anima_f1"]) == (0.5, 0.5, 0.5)
