@@ -29,8 +29,11 @@ class Case:
         patient_id: The unit of splitting, e.g. ``training01``.
         timepoint: 1-based time point, or None for cross-sectional data.
         images: Canonical modality name -> image file.
-        masks: Reference name (``mask1``, ``mask2``, ``truth``, ``consensus``) -> mask file.
+        masks: Reference name -> mask file: ``mask1``/``mask2`` (ISBI raters), ``truth`` (phantom), ``consensus``
+            and ``manual1``..``manual7`` (MSSEG-2016), ``consensus`` (3D-MR-MS), ``label`` (nnU-Net raw). Empty for
+            prediction-only cases (ISBI 2015 test data).
         dataset: Name of the dataset the case comes from.
+        meta: Layout details (``variant``, ``center``, ``brain_mask`` path, ...), strings only.
     """
 
     case_id: str

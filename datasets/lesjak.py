@@ -4,8 +4,9 @@ Layouts read (the variant is taken from the folder; ``variant=`` forces one):
 
 - ``coregistered``: the images co-registered to FLAIR and bias corrected, in FLAIR space with the consensus; file
   names as in open_ms_data (``FLAIR.nii.gz``) or as distributed by the authors (``patient01_FLAIR.nii.gz``).
-- ``raw``: images in their acquisition space. Only FLAIR shares the consensus grid, so only FLAIR is an input; the
-  other raw files are listed in ``Case.meta["unregistered"]`` (use the co-registered variant for several inputs).
+- ``raw``: images in their acquisition space (a folder named ``raw``, or T1W not on FLAIR's grid). Only FLAIR
+  shares the consensus grid, so only FLAIR is an input; the other raw files are listed in
+  ``Case.meta["unregistered"]`` (use the co-registered variant for several inputs).
 - ``mni``: open_ms_data's MNI-space files (1 mm, 182x218x182), skull stripped, N4 corrected.
 
 The open_ms_data sample ships images for very few patients (the others have only the consensus); loading it raises
@@ -17,7 +18,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from ._layout import MissingFileError, check_same_grid, find_first
+import numpy as np
+
+from ._layout import AFFINE_ATOL_MM, MissingFileError, check_same_grid, find_first, header_grid
 from .case import Case
 from .registry import DatasetNotFoundError, get_dataset
 
@@ -112,9 +115,20 @@ def _resolve(root: Path, variant: str | None) -> tuple[Path, str]:
 
 
 def _detect(folder: Path) -> str:
-    if folder.name.lower() == "mni" or any(folder.glob(f"patient*/{MNI_MASK}")):
+    """The variant from the folder's name, else its files: MNI names, or whether T1W shares FLAIR's grid."""
+    name = folder.name.lower()
+    if name in ("mni", "raw", "coregistered"):
+        return name
+    if any(folder.glob(f"patient*/{MNI_MASK}")):
         return "mni"
-    return "raw" if folder.name.lower() == "raw" else "coregistered"
+    for patient in sorted(p for p in folder.iterdir() if _is_patient(p)):
+        flair = [p for p in _candidates(patient, "FLAIR") if p.is_file()]
+        t1 = [p for p in _candidates(patient, "T1W") if p.is_file()]
+        if flair and t1:
+            (shape_f, affine_f), (shape_t, affine_t) = header_grid(flair[0]), header_grid(t1[0])
+            same = shape_f == shape_t and np.allclose(affine_f, affine_t, atol=AFFINE_ATOL_MM)
+            return "coregistered" if same else "raw"
+    return "coregistered"
 
 
 def _is_patient(path: Path) -> bool:

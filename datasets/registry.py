@@ -25,7 +25,9 @@ class DatasetSpec:
         title: Human title.
         layout: The on-disk layout the loader expects, as shown to users in errors.
         env_var: Environment variable that sets the data root (``--data-root`` overrides it).
-        protocols: Named protocols with a committed split; the first is the default.
+        protocols: Named split protocols, the first the default: a committed file, or for datasets whose case list
+            is the user's (``nnunet-raw``) a file made by ``make_kfold_split`` in ``$MSBENCH_SPLITS_DIR``. Empty
+            for datasets without references (prediction only).
         references: Reference masks the dataset provides; the first is the primary reference.
         loader: ``"module:function"`` taking the root directory and returning the cases.
         citation: Where the data comes from.

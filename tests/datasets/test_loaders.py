@@ -134,6 +134,8 @@ def test_lesjak_raw_layout_offers_flair_only_and_lists_the_unregistered_files(tm
     cases = lesjak.load(tl.write_lesjak(tmp_path / "raw", "raw", n=2))
     assert list(cases[0].images) == ["flair"] and cases[0].meta["variant"] == "raw"
     assert cases[0].meta["unregistered"].count("patient01/T") == 3
+    tl.write_lesjak(tmp_path / "elsewhere", "raw", n=1)  # a folder not named raw: T1W is off FLAIR's grid
+    assert lesjak.load(tmp_path / "elsewhere")[0].meta["variant"] == "raw"
 
 
 def test_lesjak_mni_layout_from_the_open_ms_data_root(tmp_path: Path, tl) -> None:
