@@ -81,7 +81,9 @@ def _nearest(
     if pending.size:
         scale = np.asarray(spacing_mm, dtype=np.float64)
         far = np.stack(np.unravel_index(points[pending], shape), axis=1) * scale
-        tree = cKDTree(np.stack(np.unravel_index(target_points, shape), axis=1) * scale)
+        # Few queries against many points: a cheap build (unbalanced, larger leaves) beats a tuned tree.
+        target_mm = np.stack(np.unravel_index(target_points, shape), axis=1) * scale
+        tree = cKDTree(target_mm, leafsize=64, balanced_tree=False, compact_nodes=False)
         result[pending] = tree.query(far, k=1)[0]
     return result
 
