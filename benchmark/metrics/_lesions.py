@@ -117,19 +117,21 @@ def anima_detected(
     A lesion is detected when more than ``alpha`` of it is covered by ``b`` and, walking the
     overlapping ``b`` lesions from the largest overlap down (ties: larger lesion first, Anima labels
     by size) until more than ``gamma`` of the overlap is accounted for, none of them has more than
-    ``beta`` of its own voxels outside every ``a`` lesion.
+    ``beta`` of its own voxels outside every ``a`` lesion. Only overlapping lesions are walked (Anima
+    would go on to non-overlapping ones only when ``gamma >= 1``).
     """
     a_ids, b_ids, counts = pairs
     b_inside = np.bincount(b_ids, weights=counts, minlength=b.n + 1)
+    # Same arithmetic as Anima (outside voxels / size), so fractions exactly at beta compare alike.
     b_outside_frac = np.zeros(b.n + 1)
-    b_outside_frac[1:] = 1.0 - b_inside[1:] / b.sizes[1:]
+    b_outside_frac[1:] = (b.sizes[1:] - b_inside[1:]) / b.sizes[1:]
     covered = np.bincount(a_ids, weights=counts, minlength=a.n + 1)
     detected = np.zeros(a.n + 1, dtype=bool)
     order = np.lexsort((-b.sizes[b_ids], -counts, a_ids))
     b_sorted, c_sorted = b_ids[order], counts[order]
     starts = np.searchsorted(a_ids[order], np.arange(a.n + 2))
     for lesion in range(1, a.n + 1):
-        if covered[lesion] <= alpha * a.sizes[lesion]:
+        if covered[lesion] / a.sizes[lesion] <= alpha:
             continue
         accounted = 0.0
         ok = True

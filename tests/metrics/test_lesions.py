@@ -159,3 +159,14 @@ def test_shifted_spheres_have_known_matches_in_both_families():
     assert (r["ltpr"], r["lfpr"]) == (0.75, 0.25)
     assert (r["anima_n_ref_detected"], r["anima_n_pred_detected"]) == (2, 2)
     assert (r["anima_sensl"], r["anima_ppvl"], r["anima_f1"]) == (0.5, 0.5, 0.5)
+
+
+def test_anima_beta_compares_strictly_at_exactly_seventy_percent_outside():
+    """One predicted lesion covers 30 of G's 100 voxels and stacks 70 (then 71) voxels above it, outside G."""
+    ref, pred = np.zeros((16, 16, 12), bool), np.zeros((16, 16, 12), bool)
+    ref[2:12, 2:12, 5] = True
+    pred[2:5, 2:12, 5:8] = True  # 30 inside (k = 5), 60 outside (k = 6, 7)
+    pred[2, 2:12, 8] = True  # 10 more outside: 70 of 100 outside, not more than beta = 0.70
+    assert evaluate_case(pred, ref, SPACING)["anima_sensl"] == 1.0
+    pred[3, 2, 8] = True  # 71 of 101 outside
+    assert evaluate_case(pred, ref, SPACING)["anima_sensl"] == 0.0
