@@ -61,11 +61,12 @@ def split_path(dataset: str, protocol: str) -> Path:
     return SPLITS_DIR / f"{dataset}__{protocol}.json"
 
 
-def locate_split(dataset: str, protocol: str) -> Path:
+def locate_split(dataset: str, protocol: str | Path) -> Path:
     """The split file for a protocol name or a path.
 
     Order: ``protocol`` itself when it names a ``.json`` file, the committed file, then ``$MSBENCH_SPLITS_DIR``.
     """
+    protocol = str(protocol)
     if protocol.endswith(".json"):
         path = Path(protocol).expanduser()
         if not path.is_file():
@@ -86,7 +87,7 @@ def locate_split(dataset: str, protocol: str) -> Path:
     )
 
 
-def load_split(dataset: str, protocol: str, cases: Sequence[Case]) -> Split:
+def load_split(dataset: str, protocol: str | Path, cases: Sequence[Case]) -> Split:
     """Loads a split and checks it against the cases found on disk.
 
     Args:
@@ -124,7 +125,7 @@ def load_split(dataset: str, protocol: str, cases: Sequence[Case]) -> Split:
     _check_folds(path, folds, cases, leaks)
     return Split(
         dataset=dataset,
-        protocol=data.get("protocol", protocol),
+        protocol=data.get("protocol", str(protocol)),
         folds=folds,
         case_fingerprint=found,
         leaks_timepoints=leaks,

@@ -85,7 +85,7 @@ def test_make_kfold_split_writes_a_file_loaded_by_path_or_env(tmp_path: Path, mo
     cases = fake_cases([f"s{i:02d}" for i in range(12)], lambda c: f"p{int(c[1:]) // 2}", "nnunet-raw")
     path = make_kfold_split("nnunet-raw", cases, k=3, seed=7, out=tmp_path)
     assert path == tmp_path / "nnunet-raw__kfold3.json"
-    by_path = load_split("nnunet-raw", str(path), cases)
+    by_path = load_split("nnunet-raw", path, cases)
     assert by_path.protocol == "kfold3" and len(by_path.folds) == 3
     for fold in by_path.folds:
         test_patients = {c.patient_id for c in fold.select(cases, "test")}
