@@ -170,3 +170,9 @@ def test_anima_beta_compares_strictly_at_exactly_seventy_percent_outside():
     assert evaluate_case(pred, ref, SPACING)["anima_sensl"] == 1.0
     pred[3, 2, 8] = True  # 71 of 101 outside
     assert evaluate_case(pred, ref, SPACING)["anima_sensl"] == 0.0
+
+
+def test_record_with_lesions_equals_the_plain_record():
+    pred, ref = isbi_case()
+    record, _ = evaluate_case_with_lesions(pred, ref, (0.7, 0.7, 2.0))
+    np.testing.assert_equal(record, evaluate_case(pred, ref, (0.7, 0.7, 2.0)))
