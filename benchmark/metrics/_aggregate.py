@@ -9,7 +9,18 @@ import pandas as pd
 
 from .specs import METRIC_SPECS
 
-SUMMARY_COLUMNS = ("metric", "mean", "sd", "median", "ci_low", "ci_high", "n_valid", "n_cases", "n_patients")
+SUMMARY_COLUMNS = (
+    "metric",
+    "mean",
+    "sd",
+    "median",
+    "ci_low",
+    "ci_high",
+    "n_valid",
+    "n_cases",
+    "n_patients",
+    "n_both_empty",
+)
 
 
 def summarize(
@@ -39,8 +50,9 @@ def summarize(
         ci: Coverage of the interval (percentile method).
 
     Returns:
-        One row per group and metric with the group columns then ``SUMMARY_COLUMNS``; the flag
-        ``both_empty`` is summarised like a metric, so its mean times ``n_cases`` counts both-empty cases.
+        One row per group and metric with the group columns then ``SUMMARY_COLUMNS``;
+        ``n_both_empty`` counts the group's cases where P and G are both empty (NaN without a
+        ``both_empty`` column): most ratios are undefined there, which ``n_valid`` shows.
     """
     metrics = _metric_columns(cases, metrics)
     missing = [c for c in (*group_cols, *([patient_col] if patient_col else [])) if c not in cases.columns]
@@ -91,6 +103,7 @@ def _summarize_group(
             "n_valid": n_valid.astype(int),
             "n_cases": len(group),
             "n_patients": n_patients,
+            "n_both_empty": int(group["both_empty"].sum()) if "both_empty" in group.columns else np.nan,
         }
     )
 

@@ -38,6 +38,7 @@ def test_summary_statistics_skip_nan_and_count_valid_cases():
     assert a["median"] == pytest.approx(np.median(values))
     assert (a["n_valid"], a["n_cases"], a["n_patients"]) == (4, 5, 4)
     assert a["ci_low"] <= a["mean"] <= a["ci_high"]
+    assert math.isnan(a["n_both_empty"])
     b = table[(table["method"] == "b") & (table["metric"] == "hd95_mm")].iloc[0]
     assert b["n_valid"] == 0 and all(math.isnan(b[c]) for c in ("mean", "sd", "median", "ci_low", "ci_high"))
 
@@ -116,3 +117,9 @@ def test_isbi_challenge_score_by_hand():
     assert math.isnan(isbi_challenge_score(cases).normalised)
     with pytest.raises(KeyError, match="ltpr"):
         isbi_challenge_score(cases.drop(columns="ltpr"))
+
+
+def test_both_empty_cases_are_counted_per_group():
+    cases = pd.DataFrame({"patient": [1, 2, 3], "dice": [np.nan, 0.5, np.nan], "both_empty": [1, 0, 1]})
+    row = summarize(cases, ["dice"]).iloc[0]
+    assert (row["n_both_empty"], row["n_valid"], row["n_cases"]) == (2, 1, 3)
