@@ -150,16 +150,39 @@ def datasets_list() -> None:
 def datasets_info(
     name: Annotated[str, typer.Argument(help="Dataset name.")],
     root: Annotated[Path | None, typer.Option(help="Dataset folder (else its environment variable).")] = None,
+    masks_only: Annotated[bool, typer.Option(help="Read reference masks only (datasets without images).")] = False,
+    connectivity: Annotated[int, typer.Option(help="Lesion connectivity for the counts: 6, 18 or 26.")] = 18,
 ) -> None:
     """Cases, patients, time points, modalities, shape, spacing, lesion count and load per case."""
     from msbench.datasets.info import dataset_info
 
     try:
-        table = dataset_info(name, root)
+        table = dataset_info(name, root, connectivity=connectivity, masks_only=masks_only, progress=True)
     except (FileNotFoundError, KeyError, ValueError) as error:
         _fail(str(error).strip("'\""))
         return
     out.print(table.to_string(index=False), soft_wrap=True)
+
+
+@datasets_app.command("split")
+def datasets_split(
+    name: Annotated[str, typer.Argument(help="Dataset name.")],
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder to write the split file into.")],
+    root: Annotated[Path | None, typer.Option(help="Dataset folder (else its environment variable).")] = None,
+    k: Annotated[int, typer.Option(help="Number of folds.")] = 5,
+    seed: Annotated[int, typer.Option(help="Seed of the patient shuffle.")] = 0,
+) -> None:
+    """Write a seeded patient-level K-fold split of the cases on disk (use it with --protocol FILE.json)."""
+    from msbench.datasets import get_dataset
+    from msbench.datasets.splits import make_kfold_split
+
+    try:
+        spec = get_dataset(name)
+        path = make_kfold_split(name, spec.load_cases(root), k=k, seed=seed, out=out_dir)
+    except (FileNotFoundError, KeyError, ValueError) as error:
+        _fail(str(error).strip("'\""))
+        return
+    out.print(f"split written to {path}; run with --protocol {path}")
 
 
 @datasets_app.command("synth")

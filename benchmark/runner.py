@@ -148,11 +148,13 @@ def _prepare(request: RunRequest) -> _Setup:
     spec = get_dataset(request.dataset)
     budget = get_budget(request.budget)
     protocol = request.protocol or spec.default_protocol
-    if protocol not in spec.protocols:
+    user_file = protocol.endswith(".json")  # a split file the user made (make_kfold_split), e.g. for nnunet-raw
+    if not user_file and protocol not in spec.protocols:
         raise ValueError(f"dataset {spec.name!r} has no protocol {protocol!r}; it has {', '.join(spec.protocols)}.")
     root = spec.prepare_root(request.data_root, resolution_mm=budget.synth_resolution_mm, progress=request.progress)
     cases = spec.load_cases(root)
-    split = load_split(spec.name, protocol, cases)
+    split = load_split(spec.name, Path(protocol) if user_file else protocol, cases)
+    protocol = split.protocol
     folds = request.folds if request.folds is not None else tuple(f.index for f in split.folds)
     known = {f.index for f in split.folds}
     if not set(folds) <= known:

@@ -214,3 +214,13 @@ def test_run_records_whether_each_method_beats_the_threshold_baseline(tmp_path, 
     baseline = manifest["baseline"]
     assert baseline["method"] == "threshold" and baseline["dice_mean"] > 0
     assert baseline["method_dice_mean"] == 0 and baseline["beats_baseline"] is False
+
+
+def test_user_split_file_from_datasets_split_drives_a_run(tmp_path, smoke_phantom):
+    made = runner.invoke(app, ["datasets", "split", "synth-ms", "--root", str(smoke_phantom), "--out", str(tmp_path)])
+    assert made.exit_code == 0, made.output
+    split_file = tmp_path / "synth-ms__kfold5.json"
+    result = _run(tmp_path / "results", smoke_phantom, "threshold", "--protocol", str(split_file), "--folds", "0")
+    assert result.exit_code == 0, result.output
+    manifest = json.loads((_run_dir(tmp_path / "results", "threshold") / "manifest.json").read_text())
+    assert manifest["protocol"] == "kfold5" and manifest["split"]["file"] == split_file.name
