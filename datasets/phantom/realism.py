@@ -1,0 +1,385 @@
+"""Realism report: the phantom's lesion and contrast statistics next to the reference figures.
+
+When real consensus masks are at hand (``<repo>/../shared/data/open_ms_data/cross_sectional/MNI``), their
+lesion statistics are computed here too, and the lesion sizes are compared with a two-sample KS statistic.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import edt
+import nibabel as nib
+import numpy as np
+
+from . import reference, stats
+from ._anatomy import load_template
+from ._grid import Grid
+from .generate import GENERATOR_VERSION, SUMMARY_NAME, case_files, generate_synth_ms, patient_anatomy, timepoints
+
+#: Lesion volume closer than this to the lateral ventricles counts as periventricular.
+PERIVENTRICULAR_MM = 5.0
+#: FLAIR contrast is measured in white matter of at least this fraction.
+_WM_FRACTION = 0.9
+_REAL_MASK_HINTS = ("gold", "mask", "consensus", "seg")
+
+
+def default_real_dir() -> Path:
+    """``<repo>/../shared/data/open_ms_data/cross_sectional/MNI`` (may not exist)."""
+    repo = Path(__file__).resolve().parents[2]
+    return repo.parent / "shared" / "data" / "open_ms_data" / "cross_sectional" / "MNI"
+
+
+def default_cache_dir() -> Path:
+    """Where generated phantoms are cached: ``$MSBENCH_CACHE`` or ``~/.cache/msbench``."""
+    return Path(os.environ.get("MSBENCH_CACHE", Path.home() / ".cache" / "msbench"))
+
+
+def default_phantom_dir(seed: int = 0, resolution_mm: float = 1.0, n_patients: int = 5) -> Path:
+    """Cache folder of the phantom with these parameters (named after them and the generator version)."""
+    return default_cache_dir() / "synth-ms" / f"seed{seed}-{resolution_mm:g}mm-n{n_patients}-v{GENERATOR_VERSION}"
+
+
+@dataclass(frozen=True)
+class Row:
+    """One line of the report: a statistic for the phantom, the reference, and real masks."""
+
+    statistic: str
+    phantom: str
+    reference: str
+    real: str = "n/a"
+
+
+@dataclass(frozen=True)
+class RealismReport:
+    """The phantom's statistics next to the reference figures (and real masks when present).
+
+    Attributes:
+        root: The phantom's folder.
+        real_dir: Folder of the real masks compared with, or None.
+        rows: The table.
+        phantom_sizes_vox: Phantom lesion sizes in 1 mm voxels (truth masks, all scans).
+        real_sizes_vox: Real lesion sizes in 1 mm voxels, or None.
+        case: The case whose FLAIR slice is shown.
+        flair_slice: Mid-axial FLAIR slice of ``case`` (x, y).
+        mask_slice: Its truth-mask slice (x, y).
+    """
+
+    root: Path
+    real_dir: Path | None
+    rows: tuple[Row, ...]
+    phantom_sizes_vox: np.ndarray = field(repr=False)
+    real_sizes_vox: np.ndarray | None = field(repr=False)
+    case: str
+    flair_slice: np.ndarray = field(repr=False)
+    mask_slice: np.ndarray = field(repr=False)
+
+    def to_text(self) -> str:
+        """The table as aligned plain text."""
+        header = Row("statistic", "phantom", "reference (spec)", "real masks")
+        table = [header, *self.rows]
+        widths = [max(len(getattr(r, f)) for r in table) for f in ("statistic", "phantom", "reference", "real")]
+        lines = [f"synth-ms realism report: {self.root}"]
+        lines.append(f"real masks: {self.real_dir if self.real_dir else 'absent (real column n/a)'}")
+        for i, r in enumerate(table):
+            cells = (r.statistic, r.phantom, r.reference, r.real)
+            lines.append("  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip())
+            if i == 0:
+                lines.append("  ".join("-" * w for w in widths))
+        return "\n".join(lines) + "\n"
+
+    def write_png(self, path: Path) -> Path:
+        """Write the mid-axial FLAIR slice with its mask outline and the lesion-size histograms.
+
+        Args:
+            path: Destination ``.png``; parent folders are created.
+
+        Returns:
+            ``path``.
+        """
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fig, (ax_img, ax_hist) = plt.subplots(1, 2, figsize=(12, 5.5))
+        ax_img.imshow(self.flair_slice.T, origin="lower", cmap="gray")
+        if self.mask_slice.any():
+            ax_img.contour(self.mask_slice.T.astype(float), levels=[0.5], colors="red", linewidths=0.8)
+        ax_img.set_title(f"{self.case} FLAIR, mid-axial, truth outline")
+        ax_img.axis("off")
+        bins = np.logspace(0, np.log10(max(self.phantom_sizes_vox.max(initial=10), 10) * 1.5), 40)
+        ax_hist.hist(self.phantom_sizes_vox, bins=bins, density=True, alpha=0.6, label="phantom (truth)")
+        if self.real_sizes_vox is not None:
+            ax_hist.hist(self.real_sizes_vox, bins=bins, density=True, alpha=0.6, label="real masks")
+        for q, v in reference.LESION_SIZE_QUANTILES_VOX[1:-1]:
+            ax_hist.axvline(v, color="k", lw=0.6, ls=":")
+            ax_hist.text(v, ax_hist.get_ylim()[1] * 0.95, f"p{round(q * 100)}", fontsize=7, rotation=90, va="top")
+        ax_hist.set_xscale("log")
+        ax_hist.set_xlabel("lesion size (1 mm voxels)")
+        ax_hist.set_ylabel("density")
+        ax_hist.set_title("lesion sizes (dotted: spec percentiles)")
+        ax_hist.legend()
+        fig.tight_layout()
+        fig.savefig(path, dpi=100)
+        plt.close(fig)
+        return path
+
+
+def _fmt_range(values: list[float] | np.ndarray, digits: int = 1) -> str:
+    values = np.asarray(values, dtype=float)
+    values = values[np.isfinite(values)]
+    if values.size == 0:
+        return "n/a"
+    return f"{np.median(values):.{digits}f} ({values.min():.{digits}f}-{values.max():.{digits}f})"
+
+
+def _size_rows(sizes: np.ndarray) -> dict[str, str]:
+    if sizes.size == 0:
+        return {"percentiles": "n/a", "under10": "n/a", "over1000": "n/a"}
+    pct = np.percentile(sizes, [10, 25, 50, 75, 90, 99])
+    return {
+        "percentiles": " / ".join(f"{p:.0f}" for p in pct),
+        "under10": f"{100 * np.mean(sizes < 10):.0f} %",
+        "over1000": f"{100 * sizes[sizes > 1000].sum() / max(sizes.sum(), 1):.0f} %",
+    }
+
+
+def ks_to_reference_percentiles(sizes: np.ndarray) -> float:
+    """KS-type distance to the spec's size percentiles, fair to integer sizes.
+
+    For each spec percentile ``(q, v)``, the phantom's ECDF jumps from ``F(v-)`` to ``F(v)`` at ``v``;
+    the distance is how far ``q`` lies outside that interval, and the maximum over percentiles is
+    returned.
+    """
+    sizes = np.sort(np.asarray(sizes, dtype=float))
+    if sizes.size == 0:
+        return float("nan")
+    worst = 0.0
+    for q, v in reference.LESION_SIZE_QUANTILES_VOX[1:-1]:
+        below = np.searchsorted(sizes, v, side="left") / sizes.size
+        upto = np.searchsorted(sizes, v, side="right") / sizes.size
+        worst = max(worst, below - q, q - upto, 0.0)
+    return worst
+
+
+@dataclass
+class _PhantomStats:
+    n_lesions: list[int] = field(default_factory=list)
+    load_ml: list[float] = field(default_factory=list)
+    sizes: list[np.ndarray] = field(default_factory=list)
+    inter_rater: list[float] = field(default_factory=list)
+    oracle_low: list[float] = field(default_factory=list)
+    oracle_high: list[float] = field(default_factory=list)
+    ratio: list[float] = field(default_factory=list)
+    p10_over_p90: list[float] = field(default_factory=list)
+    periventricular: list[float] = field(default_factory=list)
+    best_case: tuple[float, str, np.ndarray, np.ndarray] | None = None
+
+
+def _load(path: Path) -> np.ndarray:
+    return np.asarray(nib.load(path).dataobj)
+
+
+def _mid_axial(flair: np.ndarray, truth: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The axial slice in the middle third with the most lesion."""
+    nz = flair.shape[2]
+    lo, hi = nz // 3, 2 * nz // 3
+    z = lo + int(np.argmax(truth[:, :, lo:hi].sum(axis=(0, 1))))
+    return flair[:, :, z], truth[:, :, z]
+
+
+def _phantom_stats(root: Path, summary: dict) -> _PhantomStats:
+    grid = Grid.for_resolution(summary["resolution_mm"])
+    out = _PhantomStats()
+    voxel_1mm = grid.resolution_mm**3
+    for p, n_tp in enumerate(timepoints(summary["n_patients"]), start=1):
+        anatomy = patient_anatomy(summary["seed"], p, grid)
+        wm = anatomy.wm >= _WM_FRACTION
+        near_ventricles = anatomy.dist_ventricles_mm <= PERIVENTRICULAR_MM
+        for t in range(1, n_tp + 1):
+            files = case_files(root, p, t)
+            flair = _load(files["flair"]).astype(np.float32)
+            truth = _load(files["truth"]) > 0
+            sizes = stats.lesion_sizes(truth)
+            load_ml = float(truth.sum()) * grid.voxel_volume_ml
+            out.n_lesions.append(int(sizes.size))
+            out.load_ml.append(load_ml)
+            out.sizes.append(sizes * voxel_1mm)
+            out.inter_rater.append(stats.dice(_load(files["mask1"]) > 0, _load(files["mask2"]) > 0))
+            oracle = stats.oracle_threshold_dice(flair, truth, anatomy.brain_mask)
+            if load_ml < 3.0:
+                out.oracle_low.append(oracle)
+            elif load_ml >= 8.0:
+                out.oracle_high.append(oracle)
+            if truth.any():
+                lesion_values = flair[truth]
+                nawm_values = flair[wm & ~truth]
+                out.ratio.append(float(np.median(lesion_values) / np.median(nawm_values)))
+                out.p10_over_p90.append(float(np.percentile(lesion_values, 10) / np.percentile(nawm_values, 90)))
+                out.periventricular.append(float((truth & near_ventricles).sum() / truth.sum()))
+            if out.best_case is None or load_ml > out.best_case[0]:
+                out.best_case = (load_ml, f"training{p:02d}_{t:02d}", *_mid_axial(flair, truth))
+    return out
+
+
+@dataclass
+class _RealStats:
+    n_lesions: list[int] = field(default_factory=list)
+    load_ml: list[float] = field(default_factory=list)
+    sizes: list[np.ndarray] = field(default_factory=list)
+    periventricular: list[float] = field(default_factory=list)
+
+
+def _real_mask_files(real_dir: Path) -> list[Path]:
+    files = sorted(p for p in real_dir.rglob("*.nii*") if any(h in p.name.lower() for h in _REAL_MASK_HINTS))
+    if not files:
+        raise FileNotFoundError(
+            f"no lesion masks (*.nii/*.nii.gz named with one of {_REAL_MASK_HINTS}) under {real_dir}; "
+            "pass real_dir pointing at e.g. open_ms_data/cross_sectional/MNI"
+        )
+    return files
+
+
+def _ventricle_distance(affine: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """Distance (mm) to the MNI152 lateral ventricles on a real mask's grid (nearest-neighbour resampled)."""
+    tpl = load_template(1.0)
+    index = np.indices(shape, dtype=np.float32).reshape(3, -1)
+    world = affine[:3, :3].astype(np.float32) @ index + affine[:3, 3:4].astype(np.float32)
+    tpl_index = np.rint(world - np.asarray(tpl.origin_mm, dtype=np.float32)[:, None]).astype(np.int64)
+    valid = np.all((tpl_index >= 0) & (tpl_index < np.asarray(tpl.ventricles.shape)[:, None]), axis=0)
+    ventricles = np.zeros(index.shape[1], dtype=bool)
+    ventricles[valid] = tpl.ventricles[tuple(tpl_index[:, valid])] >= 0.5
+    spacing = tuple(float(s) for s in np.linalg.norm(affine[:3, :3], axis=0))
+    return edt.edt(~ventricles.reshape(shape), anisotropy=spacing, black_border=False)
+
+
+def _real_stats(real_dir: Path) -> _RealStats:
+    out = _RealStats()
+    distances: dict[tuple, np.ndarray] = {}
+    for path in _real_mask_files(real_dir):
+        img = nib.load(path)
+        mask = np.asarray(img.dataobj) > 0
+        voxel_mm3 = float(np.prod(img.header.get_zooms()[:3]))
+        sizes = stats.lesion_sizes(mask)
+        out.n_lesions.append(int(sizes.size))
+        out.load_ml.append(float(mask.sum()) * voxel_mm3 / 1000.0)
+        out.sizes.append(sizes * voxel_mm3)
+        key = (mask.shape, tuple(np.round(img.affine, 3).ravel()))
+        if key not in distances:
+            distances[key] = _ventricle_distance(img.affine, mask.shape)
+        if mask.any():
+            out.periventricular.append(float((mask & (distances[key] <= PERIVENTRICULAR_MM)).sum() / mask.sum()))
+    return out
+
+
+def _pct(values: list[float]) -> str:
+    return _fmt_range(100 * np.asarray(values, dtype=float), 0) + " %"
+
+
+def _rows(ph: _PhantomStats, real: _RealStats | None) -> tuple[Row, ...]:
+    sizes = np.concatenate(ph.sizes) if ph.sizes else np.zeros(0)
+    size_ph = _size_rows(sizes)
+    real_sizes = np.concatenate(real.sizes) if real and real.sizes else None
+    size_real = _size_rows(real_sizes) if real_sizes is not None else {}
+    ks_real = "n/a"
+    if real_sizes is not None and sizes.size and real_sizes.size:
+        from scipy.stats import ks_2samp
+
+        ks_real = f"{ks_2samp(sizes, real_sizes).statistic:.3f}"
+    return (
+        Row(
+            "lesions per scan (median, range)",
+            _fmt_range(ph.n_lesions, 0),
+            "79 (17-392)",
+            _fmt_range(real.n_lesions, 0) if real else "n/a",
+        ),
+        Row(
+            "lesion load ml (median, range)",
+            _fmt_range(ph.load_ml),
+            "13.9 (0.3-52)",
+            _fmt_range(real.load_ml) if real else "n/a",
+        ),
+        Row(
+            "size p10/p25/p50/p75/p90/p99 (vox)",
+            size_ph["percentiles"],
+            "2 / 6 / 17 / 46 / 127 / 2254",
+            size_real.get("percentiles", "n/a"),
+        ),
+        Row("lesions < 10 vox", size_ph["under10"], "35 %", size_real.get("under10", "n/a")),
+        Row("volume in lesions > 1000 vox", size_ph["over1000"], "71 %", size_real.get("over1000", "n/a")),
+        Row("KS sizes vs spec percentiles", f"{ks_to_reference_percentiles(sizes):.3f}", "0 (ideal)", "n/a"),
+        Row("KS sizes vs real masks (2-sample)", ks_real, "0 (ideal)", "n/a"),
+        Row("FLAIR lesion / NAWM median", _fmt_range(ph.ratio, 2), "1.34", "n/a (no FLAIR)"),
+        Row("FLAIR lesion p10 / NAWM p90", _fmt_range(ph.p10_over_p90, 2), "1.00", "n/a (no FLAIR)"),
+        Row(
+            f"lesion volume <= {PERIVENTRICULAR_MM:g} mm of ventricles",
+            _pct(ph.periventricular),
+            "highest near ventricles",
+            _pct(real.periventricular) if real else "n/a",
+        ),
+        Row("inter-rater Dice (mask1 vs mask2)", _fmt_range(ph.inter_rater, 2), "0.7-0.8", "n/a"),
+        Row(
+            f"oracle threshold Dice, load < 3 ml (n={len(ph.oracle_low)})",
+            _fmt_range(ph.oracle_low, 2),
+            "~0.2 at 1.3 ml",
+            "n/a",
+        ),
+        Row(
+            f"oracle threshold Dice, load >= 8 ml (n={len(ph.oracle_high)})",
+            _fmt_range(ph.oracle_high, 2),
+            "0.35-0.65",
+            "n/a",
+        ),
+    )
+
+
+def realism_report(root: Path | None = None, *, real_dir: Path | None = None, seed: int = 0) -> RealismReport:
+    """Compute the phantom's realism statistics.
+
+    Args:
+        root: A generated phantom (with ``synth-ms.json``); None generates (or reuses) the default
+            full-resolution phantom of ``seed`` in :func:`default_phantom_dir`.
+        real_dir: Folder of real lesion masks; None uses :func:`default_real_dir` when it exists.
+        seed: Seed of the default phantom (ignored when ``root`` is given).
+
+    Returns:
+        The :class:`RealismReport`.
+
+    Raises:
+        FileNotFoundError: If ``root`` holds no phantom, or an explicit ``real_dir`` holds no masks.
+    """
+    if root is None:
+        root = generate_synth_ms(default_phantom_dir(seed), seed=seed)
+    root = Path(root)
+    summary_path = root / SUMMARY_NAME
+    if not summary_path.is_file():
+        raise FileNotFoundError(
+            f"{summary_path} not found: {root} is not a synth-ms phantom; generate one with "
+            "`msbench datasets synth --out DIR` or pass root=None"
+        )
+    summary = json.loads(summary_path.read_text())
+    if real_dir is None:
+        candidate = default_real_dir()
+        real_dir = candidate if candidate.is_dir() else None
+    elif not Path(real_dir).is_dir():
+        raise FileNotFoundError(f"real_dir {real_dir} is not a folder; pass a folder of real lesion masks or None")
+    real = _real_stats(Path(real_dir)) if real_dir is not None else None
+    ph = _phantom_stats(root, summary)
+    assert ph.best_case is not None  # a phantom has at least one scan
+    _, case, flair_slice, mask_slice = ph.best_case
+    return RealismReport(
+        root=root,
+        real_dir=Path(real_dir) if real_dir is not None else None,
+        rows=_rows(ph, real),
+        phantom_sizes_vox=np.concatenate(ph.sizes) if ph.sizes else np.zeros(0),
+        real_sizes_vox=np.concatenate(real.sizes) if real and real.sizes else None,
+        case=case,
+        flair_slice=flair_slice,
+        mask_slice=mask_slice,
+    )
