@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .metrics import CSV_COLUMNS, METRIC_SPECS, MetricParams, evaluate_case_with_lesions
+from .metrics import CSV_COLUMNS, METRIC_SPECS, MetricParams, evaluate_case_with_lesions, to_bool_mask
 
 NIFTI_SUFFIXES = (".nii.gz", ".nii")
 #: Largest absolute difference between two affines still read as the same grid (mm).
@@ -50,16 +50,12 @@ def load_mask(path: str | Path) -> tuple[np.ndarray, tuple[float, float, float],
         data = data[..., 0]
     if data.ndim != 3:
         raise ValueError(f"{path}: mask has shape {data.shape}; expected a 3D volume.")
-    if np.issubdtype(data.dtype, np.floating) and np.isnan(data).any():
-        raise ValueError(f"{path}: mask contains NaN; expected a binary 0/1 mask.")
-    if data.dtype != bool and not np.isin(data, (0, 1)).all():
-        values = np.unique(data)
-        raise ValueError(
-            f"{path}: mask has values {values[:6].tolist()}{' ...' if values.size > 6 else ''}; expected a binary "
-            "0/1 mask (threshold a probability map, or select one label of a label map)."
-        )
+    try:
+        mask = to_bool_mask(data, str(path))
+    except TypeError as error:
+        raise ValueError(str(error)) from error
     spacing = tuple(float(z) for z in image.header.get_zooms()[:3])
-    return np.ascontiguousarray(data, dtype=bool), spacing, np.asarray(image.affine)  # type: ignore[return-value]
+    return np.ascontiguousarray(mask), spacing, np.asarray(image.affine)  # type: ignore[return-value]
 
 
 def match_files(pred: Path, ref: Path) -> list[tuple[str, Path, Path]]:

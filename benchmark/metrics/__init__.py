@@ -22,6 +22,7 @@ from __future__ import annotations
 from ._aggregate import SUMMARY_COLUMNS, pooled_dice, summarize
 from ._case import LesionRow, evaluate_case, evaluate_case_with_lesions
 from ._challenge import ChallengeScore, isbi_challenge_score, volume_correlation
+from ._crop import to_bool_mask
 from .specs import CSV_COLUMNS, METRIC_SPECS, SUITE_VERSION, MetricParams, MetricSpec
 
 __all__ = [
@@ -38,5 +39,6 @@ __all__ = [
     "isbi_challenge_score",
     "pooled_dice",
     "summarize",
+    "to_bool_mask",
     "volume_correlation",
 ]

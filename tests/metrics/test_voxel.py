@@ -148,3 +148,15 @@ def test_confusion_counts_agree_with_monai_on_float_tensors():
     from monai.metrics import compute_dice
 
     assert r["dice"] == pytest.approx(float(compute_dice(*as_tensor)[0, 0]), rel=1e-6)
+
+
+def test_non_numeric_masks_are_a_type_error():
+    with pytest.raises(TypeError, match="dtype"):
+        evaluate_case(np.full((4, 4, 4), "a"), np.zeros((4, 4, 4)), (1, 1, 1))
+
+
+def test_integer_label_maps_are_rejected_with_their_values():
+    labels = np.zeros((4, 4, 4), np.int16)
+    labels[1, 1, 1] = 2
+    with pytest.raises(ValueError, match=r"values \[0, 2\]"):
+        evaluate_case(labels, np.zeros((4, 4, 4)), (1, 1, 1))
