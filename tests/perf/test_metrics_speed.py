@@ -3,7 +3,8 @@
 Run: ``pytest tests/perf/test_metrics_speed.py -m perf --benchmark-enable -p no:cacheprovider -s``.
 The pair is a realistic 181x217x181 lesion mask: the open_ms_data consensus mask of patient01 cropped
 from 182x218x182 when present, else a synthetic multi-lesion mask; the prediction perturbs it
-(dilated, eroded and dropped lesions, false positives). Single thread for every contender.
+(dilated, eroded and dropped lesions, false positives). Single thread for every contender. On a
+shared, loaded machine add ``--benchmark-timer time.process_time`` (CPU time) for stable figures.
 """
 
 from __future__ import annotations
