@@ -114,7 +114,10 @@ def evaluate(
         return
     cols = [c for c in ("case", "dice", "ppv", "sensitivity", "hd95_mm", "ltpr", "lfpr") if c in table.columns]
     out.print(table[cols].to_string(index=False, float_format=lambda v: f"{v:.4f}"), soft_wrap=True)
-    out.print(f"wrote {out_csv}" + (f" and {lesions_out}" if lesions_out else ""))
+    from .metrics import SUITE_VERSION
+
+    written = f"wrote {out_csv}" + (f" and {lesions_out}" if lesions_out else "")
+    out.print(f"{written} (metric suite {SUITE_VERSION}, lesion connectivity {connectivity})", highlight=False)
 
 
 @app.command()
