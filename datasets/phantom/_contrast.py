@@ -53,7 +53,7 @@ CONTRAST_TABLE: dict[str, Contrast] = {
         lesion_base=1.14,
         lesion_gain=0.52,
         periventricular_gain=1.0,
-        noise=0.07,
+        noise=0.08,
         slice_blur_mm=0.9,
     ),
     "mprage": Contrast(csf=0.25, gm=0.64, lesion_base=0.9, lesion_gain=-0.3, periventricular_gain=0.0, noise=0.03),
@@ -70,20 +70,37 @@ class PatientLook:
         periventricular_hyperintensity: Peak relative brightening of normal white matter next to the
             ventricles on FLAIR (caps and bands), which lesions there must be told apart from.
         texture: (K, 5) rows of wave vector (3, rad/mm), amplitude and phase of white-matter texture.
+        lesion_texture: The same for the finer texture of lesion signal (lesions are not uniform).
     """
 
     periventricular_hyperintensity: float
     texture: np.ndarray
+    lesion_texture: np.ndarray
 
     @classmethod
     def draw(cls, rng: np.random.Generator) -> PatientLook:
-        n = 6
-        directions = rng.standard_normal((n, 3))
-        directions /= np.linalg.norm(directions, axis=1, keepdims=True)
-        wave = directions * (2 * np.pi / rng.uniform(12.0, 40.0, size=(n, 1)))
-        amplitude = rng.uniform(0.01, 0.025, size=(n, 1))
-        phase = rng.uniform(0.0, 2 * np.pi, size=(n, 1))
-        return cls(float(rng.uniform(0.08, 0.18)), np.hstack([wave, amplitude, phase]))
+        periventricular = float(rng.uniform(0.08, 0.18))
+        texture = _waves(rng, wavelength_mm=(12.0, 40.0), amplitude=(0.01, 0.025))
+        lesion_texture = _waves(rng, wavelength_mm=(3.0, 10.0), amplitude=(0.08, 0.16))
+        return cls(periventricular, texture, lesion_texture)
+
+
+def _waves(rng: np.random.Generator, wavelength_mm: tuple[float, float], amplitude: tuple[float, float]) -> np.ndarray:
+    """Six plane waves in random directions: rows of wave vector (rad/mm), amplitude, phase."""
+    n = 6
+    directions = rng.standard_normal((n, 3))
+    directions /= np.linalg.norm(directions, axis=1, keepdims=True)
+    wave = directions * (2 * np.pi / rng.uniform(*wavelength_mm, size=(n, 1)))
+    return np.hstack([wave, rng.uniform(*amplitude, size=(n, 1)), rng.uniform(0.0, 2 * np.pi, size=(n, 1))])
+
+
+def _wave_field(waves: np.ndarray, axes: tuple[np.ndarray, ...], index: tuple[np.ndarray, ...]) -> np.ndarray:
+    """1 + the sum of ``waves`` at voxels ``index`` (float32)."""
+    field = np.ones(len(index[0]), dtype=np.float32)
+    for kx, ky, kz, amplitude, phase in waves.astype(np.float32):
+        profiles = [k * a for k, a in zip((kx, ky, kz), axes, strict=True)]
+        field += amplitude * np.sin(profiles[0][index[0]] + profiles[1][index[1]] + (profiles[2] + phase)[index[2]])
+    return field
 
 
 def _separable_bias(
@@ -114,6 +131,7 @@ class Canvas:
         csf: CSF share.
         brain: Brain fraction (partial volume at the brain's edge).
         texture: White-matter texture (1 + small waves).
+        lesion_texture: Texture of lesion signal.
         caps: Closeness to the ventricles (1 at the wall), times the white-matter share.
     """
 
@@ -125,6 +143,7 @@ class Canvas:
     csf: np.ndarray
     brain: np.ndarray
     texture: np.ndarray
+    lesion_texture: np.ndarray
     caps: np.ndarray
 
     @classmethod
@@ -136,13 +155,11 @@ class Canvas:
         gm = anatomy.gm.ravel()[flat] / brain
         wm = anatomy.wm.ravel()[flat] / brain
         csf = np.clip(1.0 - gm - wm, 0.0, 1.0)
-        texture = np.ones(len(brain), dtype=np.float32)
-        for kx, ky, kz, amplitude, phase in look.texture.astype(np.float32):
-            profiles = [k * a for k, a in zip((kx, ky, kz), anatomy.grid.axes_mm(), strict=True)]
-            arg = profiles[0][index[0]] + profiles[1][index[1]] + (profiles[2] + phase)[index[2]]
-            texture += amplitude * np.sin(arg)
+        axes = anatomy.grid.axes_mm()
+        texture = _wave_field(look.texture, axes, index)
+        lesion_texture = _wave_field(look.lesion_texture, axes, index)
         caps = np.exp(-anatomy.dist_ventricles_mm.ravel()[flat] / np.float32(5.0)) * wm
-        return cls(inside, flat, index, gm, wm, csf, brain, texture, caps)
+        return cls(inside, flat, index, gm, wm, csf, brain, texture, lesion_texture, caps)
 
 
 def synthesize(
@@ -177,7 +194,8 @@ def synthesize(
             1.0 + np.float32(c.periventricular_gain * look.periventricular_hyperintensity) * canvas.caps
         )
         tissue = canvas.csf * np.float32(c.csf) + canvas.gm * np.float32(c.gm) + canvas.wm * local_wm
-        lesion_value = (np.float32(c.lesion_base) + np.float32(c.lesion_gain) * sev) * local_wm
+        contrast = np.float32(c.lesion_base) + np.float32(c.lesion_gain) * sev - 1.0
+        lesion_value = (1.0 + contrast * canvas.lesion_texture) * local_wm
         values = ((1.0 - lesion) * tissue + lesion * lesion_value) * canvas.brain
         bias = _separable_bias(rng, axes, canvas.index, amplitude=BIAS_AMPLITUDE)
         values *= bias * np.float32(WM_LEVEL * rng.uniform(0.92, 1.08))

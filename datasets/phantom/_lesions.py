@@ -181,7 +181,7 @@ def _confluent_cluster(rng: np.random.Generator, sites: _Sites, volume_mm3: floa
     centres_mm = sites.to_mm(pool)
     current = centres_mm[rng.integers(len(pool))]
     growth = rng.uniform(0.0, 0.05)
-    severity = float(rng.beta(2.5, 2.5))
+    severity = float(rng.beta(3.0, 3.0))
     blobs: list[Lesion] = []
     placed = 0.0
     while placed < volume_mm3:
@@ -193,7 +193,7 @@ def _confluent_cluster(rng: np.random.Generator, sites: _Sites, volume_mm3: floa
                 radii_mm=radii,
                 rotation=_random_rotation(rng),
                 wobble=_wobble(rng, 0.3),
-                severity=float(np.clip(severity + rng.normal(0.0, 0.2), 0.0, 1.0)),
+                severity=float(np.clip(severity + rng.normal(0.0, 0.12), 0.0, 1.0)),
                 scales=1.0 + growth * np.arange(n_timepoints),
             )
         )

@@ -36,7 +36,7 @@ class Rater:
 
 RATERS: tuple[Rater, Rater] = (
     Rater(level=0.36, boundary_jitter=0.12, miss_below_mm3=0.0, miss_probability=0.0),
-    Rater(level=0.62, boundary_jitter=0.34, miss_below_mm3=30.0, miss_probability=0.4),
+    Rater(level=0.64, boundary_jitter=0.38, miss_below_mm3=30.0, miss_probability=0.4),
 )
 
 

@@ -114,15 +114,19 @@ class RealismReport:
         ax_img.set_title(f"{self.case} FLAIR, mid-axial, truth outline")
         ax_img.axis("off")
         bins = np.logspace(0, np.log10(max(self.phantom_sizes_vox.max(initial=10), 10) * 1.5), 40)
-        ax_hist.hist(self.phantom_sizes_vox, bins=bins, density=True, alpha=0.6, label="phantom (truth)")
+        samples = [("phantom (truth)", self.phantom_sizes_vox)]
         if self.real_sizes_vox is not None:
-            ax_hist.hist(self.real_sizes_vox, bins=bins, density=True, alpha=0.6, label="real masks")
+            samples.append(("real masks", self.real_sizes_vox))
+        for label, sizes in samples:
+            # Share of lesions per logarithmic bin, so both samples read on one scale whatever their count.
+            weights = np.full(sizes.size, 1.0 / max(sizes.size, 1))
+            ax_hist.hist(sizes, bins=bins, weights=weights, alpha=0.6, label=f"{label}, n={sizes.size}")
         for q, v in reference.LESION_SIZE_QUANTILES_VOX[1:-1]:
             ax_hist.axvline(v, color="k", lw=0.6, ls=":")
             ax_hist.text(v, ax_hist.get_ylim()[1] * 0.95, f"p{round(q * 100)}", fontsize=7, rotation=90, va="top")
         ax_hist.set_xscale("log")
         ax_hist.set_xlabel("lesion size (1 mm voxels)")
-        ax_hist.set_ylabel("density")
+        ax_hist.set_ylabel("share of lesions")
         ax_hist.set_title("lesion sizes (dotted: spec percentiles)")
         ax_hist.legend()
         fig.tight_layout()
@@ -354,6 +358,11 @@ def realism_report(root: Path | None = None, *, real_dir: Path | None = None, se
     Raises:
         FileNotFoundError: If ``root`` holds no phantom, or an explicit ``real_dir`` holds no masks.
     """
+    if real_dir is None:
+        candidate = default_real_dir()
+        real_dir = candidate if candidate.is_dir() else None
+    elif not Path(real_dir).is_dir():
+        raise FileNotFoundError(f"real_dir {real_dir} is not a folder; pass a folder of real lesion masks or None")
     if root is None:
         root = generate_synth_ms(default_phantom_dir(seed), seed=seed)
     root = Path(root)
@@ -364,11 +373,6 @@ def realism_report(root: Path | None = None, *, real_dir: Path | None = None, se
             "`msbench datasets synth --out DIR` or pass root=None"
         )
     summary = json.loads(summary_path.read_text())
-    if real_dir is None:
-        candidate = default_real_dir()
-        real_dir = candidate if candidate.is_dir() else None
-    elif not Path(real_dir).is_dir():
-        raise FileNotFoundError(f"real_dir {real_dir} is not a folder; pass a folder of real lesion masks or None")
     real = _real_stats(Path(real_dir)) if real_dir is not None else None
     ph = _phantom_stats(root, summary)
     assert ph.best_case is not None  # a phantom has at least one scan

@@ -1,0 +1,98 @@
+"""synth-ms realism report: table, PNG, real-mask comparison (skipped when ../shared is absent)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from msbench.datasets.phantom import generate_synth_ms, realism_report, reference
+from msbench.datasets.phantom import realism as realism_module
+from msbench.datasets.phantom.realism import ks_to_reference_percentiles
+
+REAL_DIR = Path(__file__).resolve().parents[3] / "shared" / "data" / "open_ms_data" / "cross_sectional" / "MNI"
+STATISTICS = (
+    "lesions per scan",
+    "lesion load ml",
+    "size p10/p25/p50/p75/p90/p99",
+    "lesions < 10 vox",
+    "volume in lesions > 1000 vox",
+    "KS sizes vs spec percentiles",
+    "KS sizes vs real masks",
+    "FLAIR lesion / NAWM median",
+    "FLAIR lesion p10 / NAWM p90",
+    "of ventricles",
+    "inter-rater Dice",
+    "oracle threshold Dice, load < 3 ml",
+    "oracle threshold Dice, load >= 8 ml",
+)
+
+
+def row(report, prefix: str):
+    return next(r for r in report.rows if r.statistic.startswith(prefix))
+
+
+def test_report_without_real_data_has_every_statistic_and_a_png(
+    smoke_phantom: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(realism_module, "default_real_dir", lambda: tmp_path / "no-shared-here")
+    report = realism_report(smoke_phantom)
+    assert report.real_dir is None
+    text = report.to_text()
+    for statistic in STATISTICS:
+        assert statistic in text, statistic
+    assert all(r.real.startswith("n/a") for r in report.rows)
+    assert "absent" in text
+    assert report.phantom_sizes_vox.size > 50
+    assert report.mask_slice.any(), "the shown slice must carry lesions"
+    png = report.write_png(tmp_path / "out" / "realism.png")
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert png.stat().st_size > 10_000
+
+
+@pytest.mark.skipif(not REAL_DIR.is_dir(), reason="../shared/data/open_ms_data is absent")
+def test_report_compares_with_real_masks(smoke_phantom: Path) -> None:
+    report = realism_report(smoke_phantom, real_dir=REAL_DIR)
+    assert report.real_dir == REAL_DIR
+    # The real column reproduces the spec's own figures from the 28 masks.
+    assert row(report, "lesions per scan").real == "79 (17-392)"
+    assert row(report, "size p10").real.startswith("2 / 6 / 17 /")
+    ks = float(row(report, "KS sizes vs real masks").phantom)
+    assert 0.0 < ks < 1.0
+    assert report.real_sizes_vox is not None and report.real_sizes_vox.size > 1000
+
+
+def test_missing_inputs_raise_naming_the_path(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="synth-ms.json"):
+        realism_report(tmp_path)
+    with pytest.raises(FileNotFoundError, match="nowhere"):
+        realism_report(tmp_path, real_dir=tmp_path / "nowhere")
+
+
+def test_ks_to_reference_percentiles_is_zero_on_the_reference_and_grows_with_a_shift() -> None:
+    u = (np.arange(20000) + 0.5) / 20000
+    sample = np.round(reference.interpolate_quantile(reference.LESION_SIZE_QUANTILES_VOX, u))
+    assert ks_to_reference_percentiles(sample) < 0.02
+    assert ks_to_reference_percentiles(sample * 4) > 0.2
+    # Hand case: all lesions of 17 voxels. At v=6 (q=0.25) the ECDF is 0 on both sides (off by 0.25); at
+    # v=46 (q=0.75) it is 1 on both sides (off by 0.25); at v=17 it jumps 0 -> 1 around q=0.5 (off by 0).
+    assert ks_to_reference_percentiles(np.full(10, 17.0)) == pytest.approx(0.25)
+
+
+@pytest.mark.slow
+def test_full_resolution_phantom_sits_in_the_spec_bands(tmp_path: Path) -> None:
+    root = generate_synth_ms(tmp_path / "full", seed=0, progress=False)
+    report = realism_report(root)
+
+    def median(prefix: str) -> float:
+        return float(re.match(r"[\d.]+", row(report, prefix).phantom).group())
+
+    assert 0.65 <= median("inter-rater Dice") <= 0.82
+    assert median("oracle threshold Dice, load >= 8 ml") <= 0.7
+    assert median("oracle threshold Dice, load < 3 ml") <= 0.5
+    assert 1.2 <= median("FLAIR lesion / NAWM median") <= 1.5
+    assert float(row(report, "KS sizes vs spec percentiles").phantom) < 0.1
+    percent_small = float(row(report, "lesions < 10 vox").phantom.split()[0])
+    assert 25 <= percent_small <= 45
