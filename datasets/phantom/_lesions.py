@@ -25,9 +25,10 @@ _LOCATION_SHARES = {"periventricular": 0.42, "deep": 0.22, "juxtacortical": 0.22
 _PERIVENTRICULAR_MM = 8.0
 #: Juxtacortical band: white matter within this distance (mm) of the cortex.
 _JUXTACORTICAL_MM = 3.0
-#: Isolated lesion sizes are drawn below this quantile of the reference size distribution; larger
-#: lesions are built as confluent periventricular clusters.
-_ISOLATED_MAX_QUANTILE = 0.96
+#: Isolated lesion sizes are drawn between these quantiles of the reference size distribution; larger
+#: lesions are built as confluent periventricular clusters, and the rim of wobbly lesions and partial
+#: volume add the smallest fragments themselves.
+_ISOLATED_QUANTILES = (0.04, 0.96)
 #: More isolated lesions are placed than counted, since some merge with their neighbours.
 _MERGE_ALLOWANCE = 1.12
 
@@ -223,7 +224,7 @@ def plan_lesions(anatomy: Anatomy, rng: np.random.Generator, severity_quantile: 
     n_target = int(round(float(reference.interpolate_quantile(reference.LESION_COUNT_QUANTILES, u_count))))
     load_mm3 = 1000.0 * float(reference.interpolate_quantile(reference.LESION_LOAD_QUANTILES_ML, u_load))
     n_isolated = int(round(n_target * _MERGE_ALLOWANCE))
-    quantiles = rng.uniform(0.0, _ISOLATED_MAX_QUANTILE, size=n_isolated)
+    quantiles = rng.uniform(*_ISOLATED_QUANTILES, size=n_isolated)
     sizes = reference.interpolate_quantile(reference.LESION_SIZE_QUANTILES_VOX, quantiles)
     if sizes.sum() > 0.9 * load_mm3:
         # Mild patients have few, small lesions: shrink the isolated lesions to fit the load.

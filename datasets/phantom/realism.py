@@ -35,12 +35,16 @@ def default_real_dir() -> Path:
 
 def default_cache_dir() -> Path:
     """Where generated phantoms are cached: ``$MSBENCH_CACHE`` or ``~/.cache/msbench``."""
-    return Path(os.environ.get("MSBENCH_CACHE", Path.home() / ".cache" / "msbench"))
+    return Path(os.environ.get("MSBENCH_CACHE") or Path.home() / ".cache" / "msbench").expanduser()
 
 
 def default_phantom_dir(seed: int = 0, resolution_mm: float = 1.0, n_patients: int = 5) -> Path:
-    """Cache folder of the phantom with these parameters (named after them and the generator version)."""
-    return default_cache_dir() / "synth-ms" / f"seed{seed}-{resolution_mm:g}mm-n{n_patients}-v{GENERATOR_VERSION}"
+    """Cache folder of the phantom with these parameters, named after them and the generator version.
+
+    A new generator version gets a new folder, so an outdated cache is never mistaken for the current one.
+    """
+    patients = "" if n_patients == 5 else f"-n{n_patients}"
+    return default_cache_dir() / "synth-ms" / f"seed{seed}-{resolution_mm:g}mm{patients}-v{GENERATOR_VERSION}"
 
 
 @dataclass(frozen=True)
