@@ -7,6 +7,7 @@ from typing import Any
 PATCH_DEFAULTS: dict[str, Any] = {
     "lr": 1e-4,
     "weight_decay": 0.0,
+    "init_prior": 0.01,
     "bce_weight": 0.5,
     "dice_smooth": 1e-5,
     "plateau_factor": 0.5,
@@ -15,6 +16,7 @@ PATCH_DEFAULTS: dict[str, Any] = {
     "upper_percentile": 100.0,
     "crop_margin": 2,
     "threshold": 0.5,
+    "min_lesion_voxels": 0,
     "patch_size": 64,
     "stride": 32,
     "positive_fraction": 1.0,
@@ -29,3 +31,53 @@ PATCH_DEFAULTS: dict[str, Any] = {
     "sw_batch_size": 2,
 }
 """Hyper-parameters every :class:`PatchAdapter3D` reads, with msbench's defaults (F.sh's where the paper gives them)."""
+
+PATCH_CHOICES: dict[str, str] = {
+    "patch_size / stride": "64^3 patches on a stride-32 grid over the brain crop, as in F.sh: the same patch "
+    "pipeline for every 3D patch method so that they differ only by their network.",
+    "positive_fraction": "1.0: only grid patches that contain lesion are drawn (F.sh's class-imbalance control).",
+    "augmentation": "rotation (p 0.2, +-15 degrees), flips (p 0.5 per axis), elastic (p 0.2, MONAI "
+    "Rand3DElasticd sigma 5-8, magnitude 100-200), as msbench's F.sh.",
+    "loss / optimiser": "0.5 BCE + 0.5 soft Dice, Adam lr 1e-4, ReduceLROnPlateau(0.5, patience 10) on the "
+    "validation loss, as msbench's F.sh; best epoch by validation Dice.",
+    "init_prior": "the output bias starts at the logit of 0.01 (Lin et al. 2017) so training does not begin by "
+    "unlearning a 0.5 lesion probability everywhere.",
+    "blend": "sliding-window inference on the training grid (overlap 0.5), overlapping windows averaged.",
+}
+"""What the engine's 3D patch pipeline fixes, for the cards of library baselines that reuse it unchanged."""
+
+
+def library_patch_recipes(smoke_overrides: dict[str, Any]) -> dict[str, Any]:
+    """Recipes of a library baseline on the 3D patch pipeline: smoke (with these overrides), quick and paper.
+
+    ``paper`` has no paper behind it; it is F.sh's schedule (70 epochs, one pass over the lesion patches per epoch),
+    so that library baselines and F.sh train equally long.
+    """
+    from ..card import Recipe
+
+    return {
+        "smoke": Recipe(
+            epochs=6,
+            batch_size=2,
+            iterations_per_epoch=8,
+            overrides={
+                "patch_size": 32,
+                "stride": 32,
+                "lr": 3e-3,
+                "plateau_patience": 2,
+                "elastic_prob": 0.0,
+                "rotate_prob": 0.0,
+                "positive_fraction": 0.8,
+                "sw_batch_size": 4,
+                **smoke_overrides,
+            },
+        ),
+        "quick": Recipe(
+            epochs=20,
+            batch_size=2,
+            iterations_per_epoch=50,
+            patience=8,
+            overrides={"lr": 3e-4, "plateau_patience": 3, "sw_batch_size": 8},
+        ),
+        "paper": Recipe(epochs=70, batch_size=2),
+    }

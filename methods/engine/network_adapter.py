@@ -41,12 +41,33 @@ def augment_spec_from(hparams: Mapping[str, Any]) -> AugmentSpec:
     return AugmentSpec(**fields)
 
 
+def init_output_bias(model: nn.Module, prior: float) -> None:
+    """Sets the bias of the model's last convolution to ``log(prior / (1 - prior))`` (0: leave PyTorch's init).
+
+    The network then starts out predicting the lesion prior everywhere instead of 0.5, so the first steps are not
+    spent learning that almost every voxel is background (Lin et al. 2017, focal loss paper, Section 4.1).
+    """
+    if prior <= 0.0:
+        return
+    if not prior < 1.0:
+        raise ValueError(f"init_prior must lie in [0, 1), got {prior}.")
+    last = None
+    for module in model.modules():
+        if isinstance(module, nn.Conv3d | nn.Conv2d) and module.bias is not None:
+            last = module
+    if last is None:
+        raise ValueError(f"{type(model).__name__} has no convolution with a bias to initialise.")
+    with torch.no_grad():
+        last.bias.fill_(float(np.log(prior / (1.0 - prior))))
+
+
 class NetworkAdapter(Adapter):
     """Base of the engine's adapters. Subclasses give the network and the task; this class does the rest.
 
     Hyper-parameters it reads: ``lr``, ``weight_decay``, ``plateau_factor``, ``plateau_patience``,
-    ``plateau_metric`` (``val_loss`` or ``val_dice``), ``upper_percentile``, ``crop_margin``, ``threshold``, and
-    optionally ``grad_clip`` and ``amp``. The workdir receives the engine's checkpoint and per-epoch log; a fit
+    ``plateau_metric`` (``val_loss`` or ``val_dice``), ``upper_percentile``, ``crop_margin``, ``threshold``,
+    ``min_lesion_voxels``, and
+    optionally ``init_prior`` (see :func:`init_output_bias`), ``grad_clip`` and ``amp``. The workdir receives the engine's checkpoint and per-epoch log; a fit
     interrupted mid-way resumes from its last complete epoch when run again with the same workdir.
     """
 
@@ -90,6 +111,7 @@ class NetworkAdapter(Adapter):
         train_volumes = [self.load(case, with_mask=True) for case in train]
         val_volumes = [self.load(case, with_mask=True) for case in val]
         model = self.build_network(len(ctx.modalities))
+        init_output_bias(model, float(ctx.hparams.get("init_prior", 0.0)))
         optimizer = torch.optim.Adam(
             model.parameters(), lr=float(self.hp("lr")), weight_decay=float(self.hp("weight_decay"))
         )
@@ -138,8 +160,8 @@ class NetworkAdapter(Adapter):
         volume = self.load(case, with_mask=False)
         with torch.no_grad():
             probability = self.task.probability(self.model, volume)
-        full = volume.paste(probability)
-        return Prediction(mask=full > float(self.hp("threshold")), probability=full.astype(np.float32))
+        mask = volume.paste(self.task.segment(probability), fill=False)
+        return Prediction(mask=mask, probability=volume.paste(probability).astype(np.float32))
 
     def signature(self, train: Sequence[Case], val: Sequence[Case]) -> str:
         """Identity of the fit, stored in the checkpoint so that a resume never mixes two different fits."""
@@ -189,4 +211,5 @@ class PatchAdapter3D(NetworkAdapter):
             device=self.context.device,
             amp=bool(self.context.hparams.get("amp", True)),
             threshold=float(self.hp("threshold")),
+            min_lesion_voxels=int(self.hp("min_lesion_voxels")),
         )

@@ -29,6 +29,7 @@ class VolumeTask:
         device: Device the model runs on.
         amp: Mixed precision at inference (CUDA only).
         threshold: Probability above which a voxel is lesion.
+        min_lesion_voxels: Connected components (26-connectivity) smaller than this are removed (0: keep all).
     """
 
     def __init__(
@@ -39,6 +40,7 @@ class VolumeTask:
         device: str = "cpu",
         amp: bool = False,
         threshold: float = 0.5,
+        min_lesion_voxels: int = 0,
     ) -> None:
         if not val_volumes:
             raise ValueError("a trainable method needs at least one validation case for model selection.")
@@ -47,6 +49,7 @@ class VolumeTask:
         self.device = device
         self.amp = amp
         self.threshold = float(threshold)
+        self.min_lesion_voxels = int(min_lesion_voxels)
 
     def loss(self, logits: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
         return self._loss(logits, targets)
@@ -69,6 +72,15 @@ class VolumeTask:
         logits = self.network_logits(model, volume)
         return (self.to_crop(torch.sigmoid(logits), volume) * volume.brain).astype(np.float32)
 
+    def segment(self, probability: np.ndarray) -> np.ndarray:
+        """Boolean mask from a probability map: threshold, then removal of components below ``min_lesion_voxels``."""
+        mask = probability > self.threshold
+        if self.min_lesion_voxels > 1 and mask.any():
+            import cc3d
+
+            mask = cc3d.dust(mask, threshold=self.min_lesion_voxels, connectivity=26, in_place=False)
+        return np.ascontiguousarray(mask, dtype=bool)
+
     def validate(self, model: nn.Module) -> dict[str, float]:
         dices, losses = [], []
         for volume in self.val_volumes:
@@ -77,7 +89,7 @@ class VolumeTask:
             losses.append(float(total))
             probability = self.to_crop(torch.sigmoid(logits), volume) * volume.brain
             assert volume.mask is not None
-            dices.append(dice_score(probability > self.threshold, volume.mask, volume.outside_positives))
+            dices.append(dice_score(self.segment(probability), volume.mask, volume.outside_positives))
         return {"val_dice": float(np.mean(dices)), "val_loss": float(np.mean(losses))}
 
 
@@ -96,7 +108,7 @@ class PatchTask(VolumeTask):
         augmentation: Applied to every training patch (None: none).
         blend: ``constant`` or ``gaussian`` weighting of overlapping windows.
         sw_batch_size: Windows per forward pass at inference.
-        device, amp, threshold: See :class:`VolumeTask`.
+        device, amp, threshold, min_lesion_voxels: See :class:`VolumeTask`.
     """
 
     def __init__(
@@ -116,8 +128,11 @@ class PatchTask(VolumeTask):
         device: str = "cpu",
         amp: bool = False,
         threshold: float = 0.5,
+        min_lesion_voxels: int = 0,
     ) -> None:
-        super().__init__(val_volumes, loss, device=device, amp=amp, threshold=threshold)
+        super().__init__(
+            val_volumes, loss, device=device, amp=amp, threshold=threshold, min_lesion_voxels=min_lesion_voxels
+        )
         self.patch_size = tuple(int(p) for p in patch_size)
         self.stride = tuple(int(s) for s in stride)
         self.sampler = PatchSampler(train_volumes, self.patch_size, self.stride, positive_fraction)
