@@ -67,8 +67,9 @@ class NetworkAdapter(Adapter):
     Hyper-parameters it reads: ``lr``, ``weight_decay``, ``plateau_factor``, ``plateau_patience``,
     ``plateau_metric`` (``val_loss`` or ``val_dice``), ``upper_percentile``, ``crop_margin``, ``threshold``,
     ``min_lesion_voxels``, and
-    optionally ``init_prior`` (see :func:`init_output_bias`), ``grad_clip`` and ``amp``. The workdir receives the engine's checkpoint and per-epoch log; a fit
-    interrupted mid-way resumes from its last complete epoch when run again with the same workdir.
+    optionally ``init_prior`` (see :func:`init_output_bias`), ``grad_clip`` and ``amp``. The workdir receives the
+    engine's checkpoint and per-epoch log; a fit interrupted mid-way resumes from its last complete epoch when run
+    again with the same workdir.
     """
 
     model: nn.Module | None = None
