@@ -1,0 +1,35 @@
+"""Card of ``basicunet``: MONAI's BasicUNet on the engine's 3D patch pipeline (library baseline)."""
+
+from __future__ import annotations
+
+from ..card import CategoricalParam, FloatParam, MethodCard
+from ..engine.defaults import PATCH_CHOICES, PATCH_DEFAULTS, library_patch_recipes
+from ..registry import register
+
+CARD = register(
+    MethodCard(
+        name="basicunet",
+        title="MONAI BasicUNet, 3D patches (library baseline)",
+        citation="MONAI BasicUNet (monai.networks.nets.BasicUNet), MONAI Consortium, https://monai.io; msbench "
+        "baseline, no paper",
+        input_kind="3D",
+        modalities=("flair",),
+        adapter="msbench.methods.basicunet.adapter:BasicUNetAdapter",
+        defaults={**PATCH_DEFAULTS, "base_width": 16, "dropout": 0.0},
+        search_space={
+            "lr": FloatParam(1e-5, 1e-3, log=True),
+            "base_width": CategoricalParam((8, 16, 32)),
+            "dropout": FloatParam(0.0, 0.3),
+            "bce_weight": FloatParam(0.2, 0.8),
+            "threshold": FloatParam(0.3, 0.7),
+        },
+        recipes=library_patch_recipes({"base_width": 4}),
+        choices={
+            **PATCH_CHOICES,
+            "base_width": "features (w, w, 2w, 4w, 8w, w) with w = 16 (MONAI's default is 32): a small U-Net "
+            "beside F.sh's 7 M parameters; instance norm and LeakyReLU as MONAI defines them.",
+            "smoke": "w = 4, 32^3 patches, lr 3e-3, 6 x 8 steps.",
+        },
+        family="library",
+    )
+)

@@ -1,0 +1,1 @@
+"""MONAI SegResNet: a strong 3D library baseline on the engine's patch pipeline."""

@@ -1,0 +1,35 @@
+"""Card of ``segresnet``: MONAI's SegResNet on the engine's 3D patch pipeline (library baseline)."""
+
+from __future__ import annotations
+
+from ..card import CategoricalParam, FloatParam, MethodCard
+from ..engine.defaults import PATCH_CHOICES, PATCH_DEFAULTS, library_patch_recipes
+from ..registry import register
+
+CARD = register(
+    MethodCard(
+        name="segresnet",
+        title="MONAI SegResNet, 3D patches (library baseline)",
+        citation="A. Myronenko, '3D MRI brain tumor segmentation using autoencoder regularization', BrainLes "
+        "(MICCAI workshop) 2018, arXiv:1810.11654; MONAI implementation monai.networks.nets.SegResNet",
+        input_kind="3D",
+        modalities=("flair",),
+        adapter="msbench.methods.segresnet.adapter:SegResNetAdapter",
+        defaults={**PATCH_DEFAULTS, "base_width": 16, "dropout": 0.0},
+        search_space={
+            "lr": FloatParam(1e-5, 1e-3, log=True),
+            "base_width": CategoricalParam((8, 16, 32)),
+            "dropout": FloatParam(0.0, 0.3),
+            "bce_weight": FloatParam(0.2, 0.8),
+            "threshold": FloatParam(0.3, 0.7),
+        },
+        recipes=library_patch_recipes({"base_width": 8}),
+        choices={
+            **PATCH_CHOICES,
+            "base_width": "init_filters 16 with blocks down (1, 2, 2, 4) and up (1, 1, 1), group norm with 8 "
+            "groups: Myronenko's BraTS layout without the VAE branch.",
+            "smoke": "init_filters 8, 32^3 patches, lr 3e-3, 6 x 8 steps.",
+        },
+        family="library",
+    )
+)
