@@ -16,7 +16,9 @@ Training loop (``loop``):
     ``TrainTask``: the protocol a task meets: ``train_batches(epoch, rng)``, ``loss(logits, targets) -> (total,
     terms)``, ``validate(model) -> {"val_dice", "val_loss", ...}``.
     ``TrainResult(best_epoch, best_metrics, history, best_weights, resumed_from, stopped_early)``.
-    ``seed_everything(seed)``, ``epoch_seed(seed, epoch)``, ``count_parameters(model)``.
+    ``seed_everything(seed)``, ``epoch_seed(seed, epoch)``, ``count_parameters(model)``, ``torch_threads(n)``
+    (context manager), ``default_threads(device)`` (half the cores on CPU, all on CUDA; ``EngineConfig.num_threads``
+    overrides it).
 
 Checkpoints (``checkpoint``): ``save_atomic(payload, path)``, ``load_checkpoint(path)`` (``weights_only=True``).
 
@@ -54,6 +56,8 @@ _EXPORTS = {
     "TrainResult": "loop",
     "TrainTask": "loop",
     "count_parameters": "loop",
+    "default_threads": "loop",
+    "torch_threads": "loop",
     "epoch_seed": "loop",
     "fit_model": "loop",
     "seed_everything": "loop",

@@ -14,7 +14,7 @@ from torch import nn
 
 from ..adapter import Adapter, FitReport, Prediction
 from .augment import Augmentation, AugmentSpec, flip_axes_from
-from .loop import EngineConfig, count_parameters, fit_model, seed_everything
+from .loop import EngineConfig, count_parameters, default_threads, fit_model, seed_everything, torch_threads
 from .losses import BceDiceLoss
 from .tasks import PatchTask, VolumeTask
 from .volumes import Volume, load_volume
@@ -159,7 +159,7 @@ class NetworkAdapter(Adapter):
         if self.model is None or self.task is None:
             raise RuntimeError(f"method {self.card.name!r}: predict() before fit().")
         volume = self.load(case, with_mask=False)
-        with torch.no_grad():
+        with torch.no_grad(), torch_threads(default_threads(self.context.device)):
             probability = self.task.probability(self.model, volume)
         mask = volume.paste(self.task.segment(probability), fill=False)
         return Prediction(mask=mask, probability=volume.paste(probability).astype(np.float32))
