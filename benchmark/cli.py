@@ -215,7 +215,7 @@ def datasets_realism(
     from msbench.datasets.phantom import realism_report
 
     report = realism_report(root, real_dir=real, seed=seed)
-    out.print(report.to_text())
+    out.print(report.to_text(), soft_wrap=True, markup=False, highlight=False)
     out.print(f"figure: {report.write_png(png)}")
 
 

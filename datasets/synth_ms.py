@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from .case import Case
 from .isbi2015 import load_training
 
-CACHE_ENV = "MSBENCH_CACHE"
-
 
 def default_root(seed: int = 0, resolution_mm: float = 1.0) -> Path:
-    """Cache folder of the phantom for one seed and grid: ``$MSBENCH_CACHE`` or ``~/.cache/msbench``."""
-    base = Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "msbench").expanduser()
-    return base / "synth-ms" / f"seed{seed}-{resolution_mm:g}mm"
+    """Cache folder of the phantom for one seed, grid and generator version (``$MSBENCH_CACHE`` or ~/.cache)."""
+    from .phantom import default_phantom_dir
+
+    return default_phantom_dir(seed, resolution_mm)
 
 
 def prepare(root: Path | None, *, seed: int = 0, resolution_mm: float = 1.0, progress: bool = True) -> Path:
