@@ -1,0 +1,170 @@
+"""Fit and predict for networks that segment one axial slice at a time (2D or 2.5D), on the shared engine.
+
+Subclasses say how to build the network, its loss, how logits become a foreground probability and how many
+adjacent slices a sample holds; everything else (loading, sampling, validation, model selection, prediction on
+the case grid) is shared here so that the slice-based methods differ only where their papers differ.
+"""
+
+from __future__ import annotations
+
+import json
+from abc import abstractmethod
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ..adapter import Adapter, FitReport, Prediction
+from .slices import SliceSampler, SliceVolume, load_slice_volume, predict_window, soft_dice_loss
+
+if TYPE_CHECKING:
+    import torch
+
+    from msbench.datasets.case import Case
+
+OPTIMIZERS = ("sgd", "adam")
+
+
+def build_optimizer(parameters: Any, hparams: dict[str, Any]) -> torch.optim.Optimizer:
+    """``sgd`` (with ``momentum``) or ``adam``, at ``lr`` and ``weight_decay`` from the hyper-parameters."""
+    import torch
+
+    name = str(hparams["optimizer"]).lower()
+    if name == "sgd":
+        return torch.optim.SGD(
+            parameters, lr=hparams["lr"], weight_decay=hparams["weight_decay"], momentum=hparams.get("momentum", 0.0)
+        )
+    if name == "adam":
+        return torch.optim.Adam(parameters, lr=hparams["lr"], weight_decay=hparams["weight_decay"])
+    raise ValueError(f"unknown optimizer {hparams['optimizer']!r}; expected one of {OPTIMIZERS}.")
+
+
+class SliceAdapter(Adapter):
+    """Shared fit/predict of slice networks; see the module docstring."""
+
+    model: torch.nn.Module | None = None
+
+    @abstractmethod
+    def build_network(self, in_channels: int) -> torch.nn.Module:
+        """The untrained network for ``in_channels`` modalities."""
+
+    @abstractmethod
+    def loss(self, logits: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+        """Training loss of logits against (B, 1, H, W) float targets, and its named terms."""
+
+    @abstractmethod
+    def to_probability(self, logits: torch.Tensor) -> torch.Tensor:
+        """Foreground probability (B, 1, H, W) from the network's logits."""
+
+    @property
+    def n_slices(self) -> int:
+        """Adjacent axial slices per sample (1: plain 2D)."""
+        return int(self.context.hparams.get("n_slices", 1))
+
+    def _load(self, cases: Sequence[Case], reference: str | None) -> list[SliceVolume]:
+        hp = self.context.hparams
+        return [
+            load_slice_volume(
+                case, self.context.modalities, reference, int(hp["crop_size"]), float(hp["upper_percentile"])
+            )
+            for case in cases
+        ]
+
+    def fit(self, train: Sequence[Case], val: Sequence[Case]) -> FitReport:
+        from msbench.methods.engine import EngineConfig, count_parameters, fit_model, seed_everything
+
+        if not train or not val:
+            raise ValueError(
+                f"{self.card.name} needs training and validation cases (got {len(train)} and {len(val)}); the "
+                "validation cases choose the best epoch."
+            )
+        ctx, hp = self.context, dict(self.context.hparams)
+        seed_everything(ctx.seed)
+        model = self.build_network(len(ctx.modalities))
+        task = _SliceTask(
+            self,
+            SliceSampler(self._load(train, ctx.reference), self.n_slices, float(hp["positive_fraction"])),
+            self._load(val, ctx.reference),
+        )
+        signature = json.dumps(
+            {
+                "method": self.card.name,
+                "hparams": hp,
+                "modalities": list(ctx.modalities),
+                "reference": ctx.reference,
+                "train": [c.case_id for c in train],
+                "val": [c.case_id for c in val],
+                "recipe": [ctx.recipe.epochs, ctx.recipe.batch_size, ctx.recipe.iterations_per_epoch],
+            },
+            sort_keys=True,
+            default=str,
+        )
+        config = EngineConfig(
+            epochs=ctx.recipe.epochs,
+            seed=ctx.seed,
+            device=ctx.device,
+            patience=ctx.recipe.patience,
+            progress=ctx.progress,
+            signature=signature,
+        )
+        result = fit_model(
+            model,
+            optimizer=build_optimizer(model.parameters(), hp),
+            task=task,
+            config=config,
+            workdir=ctx.workdir,
+        )
+        self.model = model.eval()
+        return FitReport(
+            chosen_epoch=result.best_epoch,
+            val_dice=result.best_metrics.get("val_dice"),
+            history=result.history,
+            chosen={"n_slices": self.n_slices, "crop_size": int(hp["crop_size"])},
+            n_parameters=count_parameters(model),
+        )
+
+    def predict_probability(self, volume: SliceVolume) -> np.ndarray:
+        """Foreground probability on the in-plane window (S, S, K) of a loaded case."""
+        if self.model is None:
+            raise RuntimeError(f"{self.card.name}: predict() before fit().")
+        self.model.eval()
+        return predict_window(
+            self.model,
+            volume,
+            self.n_slices,
+            self.to_probability,
+            batch_size=int(self.context.hparams.get("predict_batch_size", 16)),
+            device=self.context.device,
+        )
+
+    def predict(self, case: Case) -> Prediction:
+        volume = self._load([case], None)[0]
+        probability = volume.to_case_grid(self.predict_probability(volume))
+        return Prediction(mask=probability > 0.5, probability=probability)
+
+
+class _SliceTask:
+    """The engine's view of a slice method: batches, loss, validation Dice on whole validation volumes."""
+
+    def __init__(self, adapter: SliceAdapter, sampler: SliceSampler, val: list[SliceVolume]) -> None:
+        self.adapter = adapter
+        self.sampler = sampler
+        self.val = val
+
+    def train_batches(self, epoch: int, rng: np.random.Generator):
+        recipe = self.adapter.context.recipe
+        return self.sampler.batches(rng, recipe.batch_size, recipe.iterations_per_epoch)
+
+    def loss(self, logits: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+        return self.adapter.loss(logits, targets)
+
+    def validate(self, model: torch.nn.Module) -> dict[str, float]:
+        from msbench.methods.engine import dice_score
+
+        dices, losses = [], []
+        self.adapter.model = model
+        for volume in self.val:
+            probability = self.adapter.predict_probability(volume)
+            dices.append(dice_score(probability > 0.5, volume.mask, volume.outside_positives))
+            losses.append(soft_dice_loss(probability, volume.mask))
+        return {"val_dice": float(np.mean(dices)), "val_loss": float(np.mean(losses))}

@@ -1,0 +1,1 @@
+"""2D U-Net from segmentation-models-pytorch with a timm encoder: a library baseline on axial slices."""

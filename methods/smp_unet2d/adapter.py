@@ -1,0 +1,50 @@
+"""Adapter of ``smp_unet2d``: ``segmentation_models_pytorch.Unet`` on axial slices, randomly initialised.
+
+The slice pipeline (brain box, [0, 1] scaling, in-plane window, sampling, prediction on the case grid) is the one
+of the FC-DenseNet family (:mod:`msbench.methods.fcdensenet.slice_adapter`), so the two differ only in network,
+loss and optimiser. ``encoder_weights=None`` always: nothing is downloaded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from ..fcdensenet.slice_adapter import SliceAdapter
+
+if TYPE_CHECKING:
+    import torch
+
+
+def count_parameters(hparams: Mapping[str, Any], in_channels: int = 1) -> int:
+    """Trainable parameters of the U-Net these hyper-parameters build (on the meta device: no memory)."""
+    import torch
+
+    from .network import build_unet
+
+    with torch.device("meta"):
+        model = build_unet(hparams, in_channels)
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+class SmpUnet2dAdapter(SliceAdapter):
+    """segmentation-models-pytorch U-Net on single axial slices, BCE + soft Dice, Adam."""
+
+    def build_network(self, in_channels: int) -> torch.nn.Module:
+        from .network import SliceUnet, build_unet
+
+        return SliceUnet(build_unet(self.context.hparams, in_channels))
+
+    def to_probability(self, logits: torch.Tensor) -> torch.Tensor:
+        return logits.sigmoid()
+
+    def loss(self, logits: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+        import torch.nn.functional as F
+
+        from ..fcdensenet.adapter import batch_dice_loss
+
+        weight = float(self.context.hparams["bce_weight"])
+        bce = F.binary_cross_entropy_with_logits(logits, targets)
+        dice = batch_dice_loss(logits.sigmoid(), targets, float(self.context.hparams["dice_smooth"]))
+        total = weight * bce + (1.0 - weight) * dice
+        return total, {"bce": float(bce.detach()), "dice_loss": float(dice.detach())}

@@ -1,0 +1,66 @@
+"""Card of ``smp_unet2d``: a 2D U-Net from segmentation-models-pytorch with a timm encoder (library baseline)."""
+
+from __future__ import annotations
+
+from ..card import CategoricalParam, FloatParam, MethodCard, Recipe
+from ..registry import register
+
+CARD = register(
+    MethodCard(
+        name="smp_unet2d",
+        title="2D U-Net (segmentation-models-pytorch, timm ResNet-18 encoder, random init) on axial slices",
+        citation=(
+            "P. Iakubovskii, Segmentation Models Pytorch, github.com/qubvel-org/segmentation_models.pytorch; "
+            "O. Ronneberger, P. Fischer, T. Brox, U-Net, MICCAI 2015; msbench library baseline, no paper claims"
+        ),
+        input_kind="2D",
+        modalities=("flair",),
+        adapter="msbench.methods.smp_unet2d.adapter:SmpUnet2dAdapter",
+        defaults={
+            "encoder": "tu-resnet18",
+            "encoder_depth": 5,
+            "decoder_channels": (256, 128, 64, 32, 16),
+            "n_slices": 1,
+            "crop_size": 160,
+            "upper_percentile": 100.0,
+            "positive_fraction": 0.5,
+            "optimizer": "adam",
+            "lr": 1e-3,
+            "weight_decay": 1e-5,
+            "bce_weight": 0.5,
+            "dice_smooth": 1.0,
+            "predict_batch_size": 32,
+        },
+        search_space={
+            "lr": FloatParam(1e-4, 1e-2, log=True),
+            "weight_decay": FloatParam(1e-7, 1e-3, log=True),
+            "positive_fraction": FloatParam(0.0, 0.75),
+            "bce_weight": FloatParam(0.0, 1.0),
+            "encoder": CategoricalParam(("tu-resnet18", "tu-resnet34")),
+        },
+        recipes={
+            "smoke": Recipe(
+                epochs=4,
+                batch_size=8,
+                iterations_per_epoch=15,
+                overrides={"crop_size": 64, "encoder_depth": 3, "decoder_channels": (64, 32, 16), "lr": 3e-3},
+            ),
+            "quick": Recipe(epochs=20, batch_size=16, iterations_per_epoch=100),
+            "paper": Recipe(epochs=100, batch_size=16, iterations_per_epoch=250),
+        },
+        choices={
+            "network": "segmentation_models_pytorch.Unet with the timm ResNet-18 encoder ('tu-resnet18'), "
+            "encoder_weights=None (no pretrained weights ship inside a registry package, and runs download nothing), "
+            "one input channel per modality, one output channel of logits.",
+            "slices": "Single axial slices through the same pipeline as the FC-DenseNet family (shared code): brain "
+            "bounding box, [0, 1] min-max inside the brain, 160x160 in-plane window centred on the brain box.",
+            "positive_fraction": "Half of each batch drawn from lesion-containing slices (class imbalance control).",
+            "loss": "0.5 BCE + 0.5 soft Dice (MONAI DiceLoss on sigmoid), the engine's BceDiceLoss.",
+            "optimizer": "Adam lr 1e-3, weight decay 1e-5; best epoch by validation Dice. 'paper' has no paper here: "
+            "it is a longer run (100 x 250 steps of 16 slices).",
+            "smoke": "Encoder depth 3 (decoder 64-32-16, 0.88 M parameters), 64x64 window, Adam lr 3e-3: the 3 mm "
+            "phantom is 60x72 in-plane and 60 steps on 2 CPU cores must learn.",
+        },
+        family="library-baselines",
+    )
+)
