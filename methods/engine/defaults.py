@@ -10,6 +10,7 @@ PATCH_DEFAULTS: dict[str, Any] = {
     "init_prior": 0.01,
     "bce_weight": 0.5,
     "dice_smooth": 1e-5,
+    "batch_dice": False,
     "plateau_factor": 0.5,
     "plateau_patience": 10,
     "plateau_metric": "val_loss",

@@ -102,7 +102,11 @@ class NetworkAdapter(Adapter):
         return self.preprocess(volume)
 
     def loss(self) -> BceDiceLoss:
-        return BceDiceLoss(bce_weight=float(self.hp("bce_weight")), smooth=float(self.hp("dice_smooth")))
+        return BceDiceLoss(
+            bce_weight=float(self.hp("bce_weight")),
+            smooth=float(self.hp("dice_smooth")),
+            batch_dice=bool(self.context.hparams.get("batch_dice", False)),
+        )
 
     def fit(self, train: Sequence[Case], val: Sequence[Case]) -> FitReport:
         if not train:

@@ -26,6 +26,7 @@ CARD = register(
             "init_prior": 0.01,
             "bce_weight": 0.5,
             "dice_smooth": 1e-5,
+            "batch_dice": False,
             "plateau_factor": 0.1,
             "plateau_patience": 5,
             "plateau_metric": "val_dice",
