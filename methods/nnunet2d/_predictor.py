@@ -10,7 +10,7 @@ import numpy as np
 from ._layout import NnUNetFolders
 
 
-def load_predictor(folders: NnUNetFolders, device: str, checkpoint: str) -> tuple[Any, int]:
+def load_predictor(folders: NnUNetFolders, device: str, checkpoint: str, mirroring: bool = True) -> tuple[Any, int]:
     """Builds nnU-Net's predictor holding fold 0's weights; no environment variable is read.
 
     ``nnUNetPredictor.initialize_from_trained_model_folder`` looks the trainer class up by name in nnU-Net's package
@@ -20,6 +20,7 @@ def load_predictor(folders: NnUNetFolders, device: str, checkpoint: str) -> tupl
         folders: The fit's nnU-Net folders.
         device: ``cpu`` or ``cuda``/``cuda:N``.
         checkpoint: ``final`` or ``best``.
+        mirroring: Test-time mirroring over the axes the trainer allowed (nnU-Net's default).
 
     Returns:
         The predictor and the network's parameter count.
@@ -52,7 +53,7 @@ def load_predictor(folders: NnUNetFolders, device: str, checkpoint: str) -> tupl
     predictor = nnUNetPredictor(
         tile_step_size=0.5,
         use_gaussian=True,
-        use_mirroring=True,
+        use_mirroring=mirroring,
         perform_everything_on_device=torch_device.type == "cuda",
         device=torch_device,
         verbose=False,
@@ -71,18 +72,34 @@ def load_predictor(folders: NnUNetFolders, device: str, checkpoint: str) -> tupl
     return predictor, sum(p.numel() for p in network.parameters())
 
 
-def predict_volume(predictor: Any, images: np.ndarray, spacing_mm: tuple[float, ...]) -> tuple[np.ndarray, np.ndarray]:
+def predict_volume(
+    predictor: Any, images: np.ndarray, spacing_mm: tuple[float, ...], threads: int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Runs nnU-Net's preprocessing, sliding-window inference and export on one (C, I, J, K) volume.
 
     nnU-Net's ``NibabelIO`` reads NIfTI as (C, K, J, I) with the spacing reversed; the volume is handed over the same
     way, so training and prediction see identical arrays. No post-processing is applied.
 
+    Args:
+        predictor: From ``load_predictor``.
+        images: The case's modalities, (C, I, J, K).
+        spacing_mm: Voxel size in array axis order.
+        threads: Torch threads during the call (restored after); None leaves them as they are.
+
     Returns:
         The lesion mask (bool) and lesion probability (float32), both (I, J, K).
     """
+    import torch
+
     data = np.ascontiguousarray(images.transpose(0, 3, 2, 1), dtype=np.float32)
     properties = {"spacing": [float(s) for s in spacing_mm[::-1]]}
-    segmentation, probabilities = predictor.predict_single_npy_array(data, properties, None, None, True)
+    before = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
+    try:
+        segmentation, probabilities = predictor.predict_single_npy_array(data, properties, None, None, True)
+    finally:
+        torch.set_num_threads(before)
     mask = np.ascontiguousarray(np.asarray(segmentation).transpose(2, 1, 0) == 1)
     probability = np.ascontiguousarray(np.asarray(probabilities)[1].transpose(2, 1, 0), dtype=np.float32)
     return mask, probability

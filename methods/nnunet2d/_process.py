@@ -107,7 +107,7 @@ def run_worker(
                 record = json.loads(line[len(EPOCH_MARKER) :])
                 epochs.append(record)
                 bar.update(1)
-                bar.set_postfix_str(f"train_loss {record.get('train_losses')}")
+                bar.set_postfix_str(f"train_loss {record.get('train_loss')}")
         returncode = worker.wait()
     if returncode != 0:
         raise RuntimeError(

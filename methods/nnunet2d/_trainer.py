@@ -150,14 +150,12 @@ class nnUNetTrainerMSBench(nnUNetTrainer):  # noqa: N801 - nnU-Net's trainer nam
     def on_epoch_end(self):
         epoch = self.current_epoch
         super().on_epoch_end()
-        record = {"epoch": epoch, **{k: _last(self.logger, k) for k in _LOGGED}}
-        record["pseudo_dice"] = float(np.nanmean(_last(self.logger, "dice_per_class_or_region") or [np.nan]))
-        print(EPOCH_MARKER + json.dumps(record), flush=True)
+        print(EPOCH_MARKER + json.dumps(_record(self.logger, epoch)), flush=True)
 
     def on_train_end(self):
         super().on_train_end()
         self._plot_progress(self.output_folder)
-        history = [{"epoch": e, **{k: _at(self.logger, k, e) for k in _LOGGED}} for e in range(self.num_epochs)]
+        history = [_record(self.logger, epoch) for epoch in range(self.num_epochs)]
         Path(self.output_folder, HISTORY_FILE).write_text(json.dumps(history, indent=1))
 
 
@@ -165,18 +163,22 @@ def _skip_plot(output_folder: str) -> None:
     del output_folder
 
 
-_LOGGED = ("train_losses", "val_losses", "ema_fg_dice", "mean_fg_dice", "lrs")
+_LOGGED = {
+    "train_loss": "train_losses",
+    "val_loss": "val_losses",
+    "pseudo_dice": "mean_fg_dice",
+    "ema_pseudo_dice": "ema_fg_dice",
+    "lr": "lrs",
+}
+"""History column -> nnU-Net logger key (its pseudo Dice is on validation patches, foreground classes averaged)."""
 
 
-def _last(logger, key: str) -> Any:
-    return _at(logger, key, -1)
-
-
-def _at(logger, key: str, step: int) -> Any:
-    try:
-        value = logger.get_value(key, step=step)
-    except (KeyError, IndexError):
-        return None
-    if isinstance(value, list | tuple | np.ndarray):
-        return [float(v) for v in value]
-    return None if value is None else float(value)
+def _record(logger, epoch: int) -> dict[str, Any]:
+    record: dict[str, Any] = {"epoch": epoch}
+    for column, key in _LOGGED.items():
+        try:
+            value = logger.get_value(key, step=epoch)
+        except (KeyError, IndexError):
+            value = None
+        record[column] = None if value is None else float(value)
+    return record

@@ -34,7 +34,7 @@ class NnUNet2dAdapter(Adapter):
 
     @property
     def folders(self) -> NnUNetFolders:
-        return NnUNetFolders(Path(self.context.workdir) / "nnunet")
+        return NnUNetFolders(Path(self.context.workdir).resolve() / "nnunet")
 
     def settings(self, raw_splits: list[dict[str, list[str]]], kept: dict[str, list[int]]) -> dict[str, Any]:
         """Everything the worker needs: budget, hyper-parameters, seed, device, the split and the kept slices."""
@@ -82,7 +82,7 @@ class NnUNet2dAdapter(Adapter):
         }
         epochs = run_worker(folders, settings, env, folders.root / "nnunet_worker.log", self.context.progress)
 
-        self._predictor, n_parameters = load_predictor(folders, self.context.device, hp["checkpoint"])
+        self._predictor, n_parameters = self._load_predictor()
         val_dice = [_dice(self.predict(case).mask, case.load_mask(self.context.reference)) for case in val]
         history_file = folders.model / "fold_0" / "msbench_history.json"
         history = json.loads(history_file.read_text()) if history_file.is_file() else epochs
@@ -96,13 +96,19 @@ class NnUNet2dAdapter(Adapter):
 
     def predict(self, case: Case) -> Prediction:
         if self._predictor is None:
-            self._predictor, _ = load_predictor(self.folders, self.context.device, self.context.hparams["checkpoint"])
+            self._predictor, _ = self._load_predictor()
+        # Same thread count as training: on a small CPU box, torch's default team slows each step manyfold.
+        threads = None if self.context.device.startswith("cuda") else torch_threads(self.context.device)
         mask, probability = predict_volume(
-            self._predictor, case.load_images(self.context.modalities), tuple(case.spacing_mm)
+            self._predictor, case.load_images(self.context.modalities), tuple(case.spacing_mm), threads
         )
         if mask.shape != tuple(case.shape):
             raise RuntimeError(f"nnU-Net returned shape {mask.shape} for case {case.case_id} of shape {case.shape}.")
         return Prediction(mask=mask, probability=probability)
+
+    def _load_predictor(self) -> tuple[Any, int]:
+        hp = self.context.hparams
+        return load_predictor(self.folders, self.context.device, hp["checkpoint"], bool(hp["test_time_mirroring"]))
 
     def _chosen(self, kept: dict[str, list[int]], train_ids: Sequence[str]) -> dict[str, Any]:
         plans = json.loads((self.folders.model / "plans.json").read_text())
@@ -130,6 +136,6 @@ def _chosen_epoch(history: list[dict], checkpoint: str) -> int | None:
         return None
     if checkpoint == "final":
         return int(history[-1]["epoch"])
-    ema = [np.nan if h.get("ema_fg_dice") is None else h["ema_fg_dice"] for h in history]
+    ema = [np.nan if h.get("ema_pseudo_dice") is None else h["ema_pseudo_dice"] for h in history]
     # nnU-Net saves checkpoint_best when the EMA pseudo-Dice first reaches a new maximum.
     return int(history[int(np.nanargmax(ema))]["epoch"]) if not np.all(np.isnan(ema)) else None
