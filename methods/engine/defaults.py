@@ -58,17 +58,17 @@ def library_patch_recipes(smoke_overrides: dict[str, Any]) -> dict[str, Any]:
 
     return {
         "smoke": Recipe(
-            epochs=6,
-            batch_size=2,
-            iterations_per_epoch=8,
+            epochs=8,
+            batch_size=4,
+            iterations_per_epoch=10,
             overrides={
                 "patch_size": 32,
-                "stride": 32,
+                "stride": 16,
                 "lr": 3e-3,
+                "batch_dice": True,
                 "plateau_patience": 2,
                 "elastic_prob": 0.0,
                 "rotate_prob": 0.0,
-                "positive_fraction": 0.8,
                 "sw_batch_size": 4,
                 **smoke_overrides,
             },

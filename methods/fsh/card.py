@@ -43,20 +43,20 @@ CARD = register(
         },
         recipes={
             "smoke": Recipe(
-                epochs=6,
-                batch_size=2,
-                iterations_per_epoch=8,
+                epochs=8,
+                batch_size=4,
+                iterations_per_epoch=10,
                 patience=None,
                 overrides={
                     "base_width": 4,
                     "recurrence_steps": 1,
                     "patch_size": 32,
-                    "stride": 32,
+                    "stride": 16,
                     "lr": 3e-3,
+                    "batch_dice": True,
                     "plateau_patience": 2,
                     "elastic_prob": 0.0,
                     "rotate_prob": 0.0,
-                    "positive_fraction": 0.8,
                     "sw_batch_size": 4,
                 },
             ),
@@ -109,8 +109,10 @@ CARD = register(
             "removal of connected components smaller than this.",
             "epochs": "70 as in the paper; the weights kept are those of the epoch with the best validation Dice "
             "(the paper does not say which epoch it kept).",
-            "smoke": "base width 4, t=1, 32^3 patches, lr 3e-3, no rotation or elastic deformation, 6 x 8 steps: "
-            "the real code path on the 3 mm phantom in well under a minute on 2 CPU cores.",
+            "smoke": "base width 4, t=1, 32^3 patches on a stride-16 grid, batch Dice, lr 3e-3, no rotation or "
+            "elastic deformation, 8 epochs of 10 steps of 4 patches: the real code path on the 3 mm phantom.",
+            "batch_dice": "the paper's Dice formula sums over voxels without saying whether over one patch or the "
+            "batch; per patch (False) by default, batch Dice on smoke where patches hold few lesion voxels.",
             "quick": "the paper's network and patches, 20 epochs of 50 steps at lr 3e-4 with early stopping: "
             "one GPU hour for all methods.",
         },
