@@ -28,7 +28,7 @@ CARD = register(
             **PATCH_CHOICES,
             "base_width": "features (w, w, 2w, 4w, 8w, w) with w = 16 (MONAI's default is 32): a small U-Net "
             "beside F.sh's 7 M parameters; instance norm and LeakyReLU as MONAI defines them.",
-            "smoke": "w = 4, 32^3 patches on a stride-16 grid, batch Dice, lr 3e-3, 8 x 10 steps of 4 patches.",
+            "smoke": "w = 4, 32^3 patches on a stride-16 grid, batch Dice, lr 1e-2, 8 x 10 steps of 4 patches.",
         },
         family="library",
     )

@@ -64,7 +64,7 @@ def library_patch_recipes(smoke_overrides: dict[str, Any]) -> dict[str, Any]:
             overrides={
                 "patch_size": 32,
                 "stride": 16,
-                "lr": 3e-3,
+                "lr": 1e-2,
                 "batch_dice": True,
                 "plateau_patience": 2,
                 "elastic_prob": 0.0,

@@ -28,7 +28,7 @@ CARD = register(
             **PATCH_CHOICES,
             "base_width": "init_filters 16 with blocks down (1, 2, 2, 4) and up (1, 1, 1), group norm with 8 "
             "groups: Myronenko's BraTS layout without the VAE branch.",
-            "smoke": "init_filters 8, 32^3 patches on a stride-16 grid, batch Dice, lr 3e-3, 8 x 10 steps of 4 "
+            "smoke": "init_filters 8, 32^3 patches on a stride-16 grid, batch Dice, lr 1e-2, 8 x 10 steps of 4 "
             "patches.",
         },
         family="library",
