@@ -40,10 +40,16 @@ CARD = register(
         },
         recipes={
             "smoke": Recipe(
-                epochs=4,
+                epochs=6,
                 batch_size=8,
-                iterations_per_epoch=15,
-                overrides={"crop_size": 64, "encoder_depth": 3, "decoder_channels": (64, 32, 16), "lr": 3e-3},
+                iterations_per_epoch=20,
+                overrides={
+                    "crop_size": 64,
+                    "encoder_depth": 3,
+                    "decoder_channels": (64, 32, 16),
+                    "positive_fraction": 0.75,
+                    "bce_weight": 0.0,
+                },
             ),
             "quick": Recipe(epochs=20, batch_size=16, iterations_per_epoch=100),
             "paper": Recipe(epochs=100, batch_size=16, iterations_per_epoch=250),
@@ -55,11 +61,14 @@ CARD = register(
             "slices": "Single axial slices through the same pipeline as the FC-DenseNet family (shared code): brain "
             "bounding box, [0, 1] min-max inside the brain, 160x160 in-plane window centred on the brain box.",
             "positive_fraction": "Half of each batch drawn from lesion-containing slices (class imbalance control).",
-            "loss": "0.5 BCE + 0.5 soft Dice (MONAI DiceLoss on sigmoid), the engine's BceDiceLoss.",
+            "loss": "bce_weight * BCE + (1 - bce_weight) * soft Dice over the whole batch (smoothing dice_smooth); "
+            "batch Dice rather than per-slice Dice because most slices hold no lesion.",
             "optimizer": "Adam lr 1e-3, weight decay 1e-5; best epoch by validation Dice. 'paper' has no paper here: "
             "it is a longer run (100 x 250 steps of 16 slices).",
-            "smoke": "Encoder depth 3 (decoder 64-32-16, 0.88 M parameters), 64x64 window, Adam lr 3e-3: the 3 mm "
-            "phantom is 60x72 in-plane and 60 steps on 2 CPU cores must learn.",
+            "smoke": "Encoder depth 3 (decoder 64-32-16, 0.88 M parameters), 64x64 window (the 3 mm phantom is 60x72 "
+            "in-plane), 120 steps of 8 slices, 3/4 of them with lesion, and soft Dice alone (bce_weight 0): on 2 CPU "
+            "cores the BCE term drove the randomly initialised ResNet to all-background (measured: test Dice 0.31 "
+            "with bce_weight 0.2, 0.42 with 0, 0.00 with 0.5 at 60 steps).",
         },
         family="library-baselines",
     )
