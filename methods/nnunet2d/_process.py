@@ -84,7 +84,7 @@ def run_worker(
     stage = "start"
     bar = tqdm(total=int(settings["epochs"]), desc="nnunet2d", unit="epoch", disable=not progress, leave=False)
     with (
-        open(log_path, "w") as log,
+        open(log_path, "w", buffering=1) as log,
         bar,
         subprocess.Popen(
             command,

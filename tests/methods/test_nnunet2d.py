@@ -240,8 +240,8 @@ def test_a_failing_worker_names_its_stage_and_log(tmp_path):
 
 @pytest.mark.slow
 def test_nnunet2d_learns_the_tiny_lesions_and_a_seed_reproduces_the_fit(tiny_cases, tmp_path):
-    first, _ = _fit(tiny_cases, tmp_path / "a", epochs=3, iterations_per_epoch=20)
-    second, _ = _fit(tiny_cases, tmp_path / "b", epochs=3, iterations_per_epoch=20)
+    first, _ = _fit(tiny_cases, tmp_path / "a", epochs=6, iterations_per_epoch=25)
+    second, _ = _fit(tiny_cases, tmp_path / "b", epochs=6, iterations_per_epoch=25)
     case = tiny_cases["test"][0]
     reference = case.load_mask("mask1")
     p1, p2 = first.predict(case), second.predict(case)
