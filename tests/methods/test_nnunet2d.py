@@ -181,7 +181,7 @@ def test_kept_slices_dataset_shows_the_loader_only_kept_slices():
     np.testing.assert_array_equal(properties["class_locations"][1], [[0, 0, 0, 0], [0, 1, 1, 1]])
 
 
-def _fit(cases, workdir: Path, **recipe_changes):
+def _fit(cases, workdir: Path, hparams: dict | None = None, **recipe_changes):
     card = get_card("nnunet2d")
     recipe = dataclasses.replace(card.recipe("smoke"), **recipe_changes)
     context = FitContext(
@@ -190,7 +190,7 @@ def _fit(cases, workdir: Path, **recipe_changes):
         device="cpu",
         budget="smoke",
         recipe=recipe,
-        hparams=card.hparams("smoke"),
+        hparams=card.hparams("smoke", **(hparams or {})),
         progress=False,
     )
     adapter = build_adapter(card, context)
@@ -198,7 +198,8 @@ def _fit(cases, workdir: Path, **recipe_changes):
 
 
 def test_fit_runs_nnunet_inside_the_workdir_and_predicts_on_the_case_grid(tiny_cases, tmp_path):
-    adapter, report = _fit(tiny_cases, tmp_path / "work", epochs=1, iterations_per_epoch=2)
+    paper_extras = {"entropy_threshold": 0.01, "paper_augmentation": True, "test_time_mirroring": True}
+    adapter, report = _fit(tiny_cases, tmp_path / "work", paper_extras, epochs=1, iterations_per_epoch=2)
     nnunet = tmp_path / "work" / "nnunet"
     preprocessed_split = nnunet / "nnUNet_preprocessed" / DATASET_NAME / "splits_final.json"
     assert json.loads(preprocessed_split.read_text()) == [{"train": ["p0-01", "p1-01", "p2-01"], "val": ["p7-01"]}]
@@ -222,7 +223,7 @@ def test_a_fold_without_any_kept_training_slice_is_refused_before_nnunet_starts(
     empty = make_case(tmp_path / "cases", "p5_01", 5)
     nib.save(nib.Nifti1Image(np.zeros(empty.shape, np.uint8), empty.affine), empty.masks["mask1"])
     with pytest.raises(ValueError, match="kept no training slice"):
-        _fit({**tiny_cases, "train": [empty]}, tmp_path / "work", epochs=1, iterations_per_epoch=1)
+        _fit({**tiny_cases, "train": [empty]}, tmp_path / "work", {"entropy_threshold": 0.01}, epochs=1)
     assert not (tmp_path / "work" / "nnunet" / "nnunet_worker.log").exists()
 
 
