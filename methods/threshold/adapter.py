@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+
 from msbench.datasets.case import Case
 
 from ..adapter import Adapter, FitReport, Prediction
