@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from ..card import CategoricalParam, FloatParam, MethodCard
-from ..engine.defaults import PATCH_CHOICES, PATCH_DEFAULTS, library_patch_recipes
+from ..card import MethodCard
+from ..engine.defaults import LIBRARY_SEARCH_SPACE, PATCH_CHOICES, PATCH_DEFAULTS, library_patch_recipes
 from ..registry import register
 
 CARD = register(
@@ -16,13 +16,7 @@ CARD = register(
         modalities=("flair",),
         adapter="msbench.methods.basicunet.adapter:BasicUNetAdapter",
         defaults={**PATCH_DEFAULTS, "base_width": 16, "dropout": 0.0},
-        search_space={
-            "lr": FloatParam(1e-5, 1e-3, log=True),
-            "base_width": CategoricalParam((8, 16, 32)),
-            "dropout": FloatParam(0.0, 0.3),
-            "bce_weight": FloatParam(0.2, 0.8),
-            "threshold": FloatParam(0.3, 0.7),
-        },
+        search_space=LIBRARY_SEARCH_SPACE,
         recipes=library_patch_recipes({"base_width": 4}),
         choices={
             **PATCH_CHOICES,

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..card import CategoricalParam, FloatParam
+
 PATCH_DEFAULTS: dict[str, Any] = {
     "lr": 1e-4,
     "weight_decay": 0.0,
@@ -82,3 +84,13 @@ def library_patch_recipes(smoke_overrides: dict[str, Any]) -> dict[str, Any]:
         ),
         "paper": Recipe(epochs=70, batch_size=2),
     }
+
+
+LIBRARY_SEARCH_SPACE = {
+    "lr": FloatParam(1e-5, 1e-3, log=True),
+    "base_width": CategoricalParam((8, 16, 32)),
+    "dropout": FloatParam(0.0, 0.3),
+    "bce_weight": FloatParam(0.2, 0.8),
+    "threshold": FloatParam(0.3, 0.7),
+}
+"""The Optuna search space shared by the MONAI library baselines (same knobs, same ranges)."""
