@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..card import MethodCard
-from ..engine.defaults import LIBRARY_SEARCH_SPACE, PATCH_CHOICES, PATCH_DEFAULTS, library_patch_recipes
+from ..engine.defaults import LIBRARY_SEARCH_SPACE, PATCH_CHOICES, PATCH_DEFAULTS, patch_recipes
 from ..registry import register
 
 CARD = register(
@@ -17,7 +17,7 @@ CARD = register(
         adapter="msbench.methods.basicunet.adapter:BasicUNetAdapter",
         defaults={**PATCH_DEFAULTS, "base_width": 16, "dropout": 0.0},
         search_space=LIBRARY_SEARCH_SPACE,
-        recipes=library_patch_recipes({"base_width": 4}),
+        recipes=patch_recipes({"base_width": 4}),
         choices={
             **PATCH_CHOICES,
             "base_width": "features (w, w, 2w, 4w, 8w, w) with w = 16 (MONAI's default is 32): a small U-Net "

@@ -50,11 +50,11 @@ PATCH_CHOICES: dict[str, str] = {
 """What the engine's 3D patch pipeline fixes, for the cards of library baselines that reuse it unchanged."""
 
 
-def library_patch_recipes(smoke_overrides: dict[str, Any]) -> dict[str, Any]:
-    """Recipes of a library baseline on the 3D patch pipeline: smoke (with these overrides), quick and paper.
+def patch_recipes(smoke_overrides: dict[str, Any]) -> dict[str, Any]:
+    """Recipes on the 3D patch pipeline: smoke (with a method's own overrides), quick and paper.
 
-    ``paper`` has no paper behind it; it is F.sh's schedule (70 epochs, one pass over the lesion patches per epoch),
-    so that library baselines and F.sh train equally long.
+    ``paper`` is F.sh's schedule (70 epochs, one pass over the lesion patches per epoch); the library baselines
+    share it, so that they and F.sh train equally long.
     """
     from ..card import Recipe
 

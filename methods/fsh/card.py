@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from ..card import CategoricalParam, Claim, FloatParam, IntParam, MethodCard, Recipe
-from ..engine.defaults import PATCH_DEFAULTS
+from ..card import CategoricalParam, Claim, FloatParam, IntParam, MethodCard
+from ..engine.defaults import PATCH_DEFAULTS, patch_recipes
 from ..registry import register
 
 _PAPER = "F.sh paper, Section III.A (Quantitative Results)"
@@ -41,36 +41,7 @@ CARD = register(
             "threshold": FloatParam(0.3, 0.7),
             "min_lesion_voxels": IntParam(0, 10),
         },
-        recipes={
-            "smoke": Recipe(
-                epochs=8,
-                batch_size=4,
-                iterations_per_epoch=10,
-                patience=None,
-                overrides={
-                    "base_width": 4,
-                    "recurrence_steps": 1,
-                    "upsample": "transpose",
-                    "bce_weight": 0.2,
-                    "patch_size": 32,
-                    "stride": 16,
-                    "lr": 1e-2,
-                    "batch_dice": True,
-                    "plateau_patience": 2,
-                    "elastic_prob": 0.0,
-                    "rotate_prob": 0.0,
-                    "sw_batch_size": 4,
-                },
-            ),
-            "quick": Recipe(
-                epochs=20,
-                batch_size=2,
-                iterations_per_epoch=50,
-                patience=8,
-                overrides={"lr": 3e-4, "plateau_patience": 3, "sw_batch_size": 8},
-            ),
-            "paper": Recipe(epochs=70, batch_size=2, iterations_per_epoch=None, patience=None),
-        },
+        recipes=patch_recipes({"base_width": 4, "recurrence_steps": 1, "upsample": "transpose", "bce_weight": 0.2}),
         claims=(
             Claim("dice", 0.92, _DATA, _SPLIT, _PAPER, private_data=True, note="'3D Dice score'"),
             Claim("sensitivity", 0.90, _DATA, _SPLIT, _PAPER, private_data=True),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..card import MethodCard
-from ..engine.defaults import LIBRARY_SEARCH_SPACE, PATCH_CHOICES, PATCH_DEFAULTS, library_patch_recipes
+from ..engine.defaults import LIBRARY_SEARCH_SPACE, PATCH_CHOICES, PATCH_DEFAULTS, patch_recipes
 from ..registry import register
 
 CARD = register(
@@ -17,7 +17,7 @@ CARD = register(
         adapter="msbench.methods.segresnet.adapter:SegResNetAdapter",
         defaults={**PATCH_DEFAULTS, "base_width": 16, "dropout": 0.0},
         search_space=LIBRARY_SEARCH_SPACE,
-        recipes=library_patch_recipes({"base_width": 8}),
+        recipes=patch_recipes({"base_width": 8}),
         choices={
             **PATCH_CHOICES,
             "base_width": "init_filters 16 with blocks down (1, 2, 2, 4) and up (1, 1, 1), group norm with 8 "
