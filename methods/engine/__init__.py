@@ -17,7 +17,7 @@ Training loop (``loop``):
     terms)``, ``validate(model) -> {"val_dice", "val_loss", ...}``.
     ``TrainResult(best_epoch, best_metrics, history, best_weights, resumed_from, stopped_early)``.
     ``seed_everything(seed)``, ``epoch_seed(seed, epoch)``, ``count_parameters(model)``, ``torch_threads(n)``
-    (context manager), ``default_threads(device)`` (half the cores on CPU, all on CUDA; ``EngineConfig.num_threads``
+    (context manager), ``default_threads(device)`` (every core, or ``MSBENCH_NUM_THREADS``; ``EngineConfig.num_threads``
     overrides it).
 
 Checkpoints (``checkpoint``): ``save_atomic(payload, path)``, ``load_checkpoint(path)`` (``weights_only=True``).

@@ -26,12 +26,10 @@ def augmentation_workers(device: str) -> int:
 
 
 def torch_threads(device: str) -> int:
-    """The worker's torch threads for training: every core on CUDA, half of them on CPU.
+    """The worker's torch threads: the engine's :func:`default_threads` (the parent waits while the worker runs)."""
+    from ..engine.loop import default_threads
 
-    On a CPU box that also runs the harness, two OpenMP teams competing for the same cores slow each step manyfold.
-    """
-    cores = os.cpu_count() or 1
-    return cores if device.startswith("cuda") else max(1, cores // 2)
+    return default_threads(device)
 
 
 def worker_environment(folders: NnUNetFolders, device: str) -> tuple[dict[str, str], str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -215,3 +216,16 @@ def test_normalise_and_crop_helpers():
     assert resample(np.ones((4, 4, 4), np.float32), (8, 6, 2)).shape == (8, 6, 2)
     assert dice_score(np.zeros(3, bool), np.zeros(3, bool)) == 1.0
     assert dice_score(np.array([1, 1, 0], bool), np.array([1, 0, 0], bool), extra_ref=1) == pytest.approx(0.5)
+
+
+def test_fits_use_every_core_unless_msbench_num_threads_caps_them(monkeypatch):
+    from msbench.methods.engine import default_threads
+
+    monkeypatch.delenv("MSBENCH_NUM_THREADS", raising=False)
+    assert default_threads("cpu") == len(os.sched_getaffinity(0)) == default_threads("cuda")
+    monkeypatch.setenv("MSBENCH_NUM_THREADS", "3")
+    assert default_threads("cpu") == 3
+    for bad in ("0", "two"):
+        monkeypatch.setenv("MSBENCH_NUM_THREADS", bad)
+        with pytest.raises(ValueError, match="MSBENCH_NUM_THREADS"):
+            default_threads("cpu")
