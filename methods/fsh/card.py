@@ -27,12 +27,14 @@ CARD = register(
             "base_width": 16,
             "recurrence_steps": 2,
             "upsample": "upsample",
+            "norm": "batch",
         },
         search_space={
             "lr": FloatParam(1e-5, 1e-3, log=True),
             "base_width": CategoricalParam((8, 16, 32)),
             "recurrence_steps": IntParam(1, 3),
             "upsample": CategoricalParam(("upsample", "transpose")),
+            "norm": CategoricalParam(("batch", "instance")),
             "bce_weight": FloatParam(0.2, 0.8),
             "positive_fraction": FloatParam(0.5, 1.0),
             "rotate_prob": FloatParam(0.0, 0.5),
@@ -41,7 +43,9 @@ CARD = register(
             "threshold": FloatParam(0.3, 0.7),
             "min_lesion_voxels": IntParam(0, 10),
         },
-        recipes=patch_recipes({"base_width": 4, "recurrence_steps": 1, "upsample": "transpose", "bce_weight": 0.2}),
+        recipes=patch_recipes(
+            {"base_width": 8, "recurrence_steps": 1, "upsample": "transpose", "bce_weight": 0.2, "norm": "instance"}
+        ),
         claims=(
             Claim("dice", 0.92, _DATA, _SPLIT, _PAPER, private_data=True, note="'3D Dice score'"),
             Claim("sensitivity", 0.90, _DATA, _SPLIT, _PAPER, private_data=True),
@@ -75,6 +79,9 @@ CARD = register(
             "threshold": "probability 0.5 (not given).",
             "init_prior": "not given; the output bias starts at the logit of 0.01 (Lin et al. 2017) so that the "
             "imbalanced first steps are not spent unlearning a 0.5 lesion probability.",
+            "norm": "batch (the paper's 3DR2CL has batch normalisation); 'instance' (InstanceNorm3d with affine "
+            "weights) is tunable and used on smoke, where batch statistics of 4 lesion-rich patches under a fast "
+            "changing network left eval-mode predictions swinging between Dice 0.5 and 0 from epoch to epoch.",
             "batch norm": "one 3x3x3 conv shared by the recurrent steps, one batch norm per step (recurrent batch "
             "normalisation, Cooijmans et al. 2017): a norm shared across steps mixes two input distributions in "
             "its running statistics and fails at inference.",
@@ -82,10 +89,10 @@ CARD = register(
             "removal of connected components smaller than this.",
             "epochs": "70 as in the paper; the weights kept are those of the epoch with the best validation Dice "
             "(the paper does not say which epoch it kept).",
-            "smoke": "base width 4, t=1, transposed-conv up-sampling, 0.2 BCE + 0.8 batch Dice, lr 1e-2, 32^3 "
-            "patches on a stride-16 grid, no rotation or elastic deformation, 8 epochs of 10 steps of 4 patches: the "
-            "real code path on the 3 mm phantom (with trilinear up-sampling and lr 3e-3 it does not start learning "
-            "within 80 steps).",
+            "smoke": "base width 8, t=1, transposed-conv up-sampling, instance norm, 0.2 BCE + 0.8 batch Dice, lr "
+            "3e-3, 32^3 patches on a stride-16 grid, half of them lesion-containing, no rotation or elastic "
+            "deformation, 12 epochs of 10 steps of 4 patches. Measured on fold 0 of the 3 mm phantom: width 4 and "
+            "batch norm stay below the threshold baseline; width 8 with instance norm passes it from epoch 3.",
             "batch_dice": "the paper's Dice formula sums over voxels without saying whether over one patch or the "
             "batch; per patch (False) by default, batch Dice on smoke where patches hold few lesion voxels.",
             "quick": "the paper's network and patches, 20 epochs of 50 steps at lr 3e-4 with early stopping: "

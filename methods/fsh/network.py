@@ -14,6 +14,17 @@ from typing import Any
 import torch
 from torch import nn
 
+NORMS = ("batch", "instance")
+
+
+def norm_layer(kind: str, channels: int) -> nn.Module:
+    """``batch`` (the paper's BatchNorm3d) or ``instance`` (InstanceNorm3d with affine weights)."""
+    if kind == "batch":
+        return nn.BatchNorm3d(channels)
+    if kind == "instance":
+        return nn.InstanceNorm3d(channels, affine=True)
+    raise ValueError(f"norm must be one of {NORMS}, got {kind!r}.")
+
 
 class RecurrentConv3d(nn.Module):
     """A recurrent conv layer (Alom 2018): ``x1 = f_0(x)``, then ``x1 = f_s(x + x1)`` for s = 1..t.
@@ -23,12 +34,12 @@ class RecurrentConv3d(nn.Module):
     at inference (recurrent batch normalisation, Cooijmans et al. 2017).
     """
 
-    def __init__(self, channels: int, t: int) -> None:
+    def __init__(self, channels: int, t: int, norm: str = "batch") -> None:
         super().__init__()
         if t < 1:
             raise ValueError(f"recurrence steps t must be >= 1, got {t}.")
         self.conv = nn.Conv3d(channels, channels, 3, padding=1, bias=False)
-        self.norms = nn.ModuleList(nn.BatchNorm3d(channels) for _ in range(t + 1))
+        self.norms = nn.ModuleList(norm_layer(norm, channels) for _ in range(t + 1))
         self.relu = nn.ReLU(inplace=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -41,10 +52,10 @@ class RecurrentConv3d(nn.Module):
 class R2Block3d(nn.Module):
     """3DR2CL: a 1x1x1 projection to ``out_channels``, two recurrent conv layers, and a residual connection."""
 
-    def __init__(self, in_channels: int, out_channels: int, t: int) -> None:
+    def __init__(self, in_channels: int, out_channels: int, t: int, norm: str = "batch") -> None:
         super().__init__()
         self.project = nn.Conv3d(in_channels, out_channels, 1)
-        self.body = nn.Sequential(RecurrentConv3d(out_channels, t), RecurrentConv3d(out_channels, t))
+        self.body = nn.Sequential(RecurrentConv3d(out_channels, t, norm), RecurrentConv3d(out_channels, t, norm))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.project(x)
@@ -54,11 +65,11 @@ class R2Block3d(nn.Module):
 class AttentionGate3d(nn.Module):
     """Additive attention gate (Oktay 2018): the decoder signal ``g`` weights the skip features ``x`` voxel-wise."""
 
-    def __init__(self, gate_channels: int, skip_channels: int, inter_channels: int) -> None:
+    def __init__(self, gate_channels: int, skip_channels: int, inter_channels: int, norm: str = "batch") -> None:
         super().__init__()
-        self.w_g = nn.Sequential(nn.Conv3d(gate_channels, inter_channels, 1), nn.BatchNorm3d(inter_channels))
-        self.w_x = nn.Sequential(nn.Conv3d(skip_channels, inter_channels, 1), nn.BatchNorm3d(inter_channels))
-        self.psi = nn.Sequential(nn.Conv3d(inter_channels, 1, 1), nn.BatchNorm3d(1), nn.Sigmoid())
+        self.w_g = nn.Sequential(nn.Conv3d(gate_channels, inter_channels, 1), norm_layer(norm, inter_channels))
+        self.w_x = nn.Sequential(nn.Conv3d(skip_channels, inter_channels, 1), norm_layer(norm, inter_channels))
+        self.psi = nn.Sequential(nn.Conv3d(inter_channels, 1, 1), norm_layer(norm, 1), nn.Sigmoid())
         self.relu = nn.ReLU(inplace=True)
 
     def forward(self, g: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
@@ -68,13 +79,13 @@ class AttentionGate3d(nn.Module):
 class Up3d(nn.Module):
     """Doubles the resolution: trilinear up-sampling + conv+BN+ReLU (``upsample``) or a transposed conv."""
 
-    def __init__(self, in_channels: int, out_channels: int, mode: str) -> None:
+    def __init__(self, in_channels: int, out_channels: int, mode: str, norm: str = "batch") -> None:
         super().__init__()
         if mode == "upsample":
             self.body = nn.Sequential(
                 nn.Upsample(scale_factor=2, mode="trilinear", align_corners=False),
                 nn.Conv3d(in_channels, out_channels, 3, padding=1, bias=False),
-                nn.BatchNorm3d(out_channels),
+                norm_layer(norm, out_channels),
                 nn.ReLU(inplace=True),
             )
         elif mode == "transpose":
@@ -97,33 +108,46 @@ class R2AttUNet3d(nn.Module):
         t: Recurrence steps of each recurrent conv layer.
         upsample: ``upsample`` (trilinear + conv, the R2AttU-Net reference) or ``transpose``.
         levels: Pooling steps (4 in the paper).
+        norm: ``batch`` (the paper) or ``instance``.
     """
 
     def __init__(
-        self, in_channels: int = 1, base_width: int = 16, t: int = 2, upsample: str = "upsample", levels: int = 4
+        self,
+        in_channels: int = 1,
+        base_width: int = 16,
+        t: int = 2,
+        upsample: str = "upsample",
+        levels: int = 4,
+        norm: str = "batch",
     ) -> None:
         super().__init__()
         widths = [base_width * 2**i for i in range(levels + 1)]
         self.levels = levels
+        self.norm = norm
         self.pool = nn.MaxPool3d(2)
         self.encoders = nn.ModuleList()
         channels = in_channels
         for width in widths:
-            self.encoders.append(R2Block3d(channels, width, t))
+            self.encoders.append(R2Block3d(channels, width, t, norm))
             channels = width
         self.ups = nn.ModuleList()
         self.gates = nn.ModuleList()
         self.decoders = nn.ModuleList()
         for width, deeper in zip(reversed(widths[:-1]), reversed(widths[1:]), strict=True):
-            self.ups.append(Up3d(deeper, width, upsample))
-            self.gates.append(AttentionGate3d(width, width, max(width // 2, 1)))
-            self.decoders.append(R2Block3d(2 * width, width, t))
+            self.ups.append(Up3d(deeper, width, upsample, norm))
+            self.gates.append(AttentionGate3d(width, width, max(width // 2, 1), norm))
+            self.decoders.append(R2Block3d(2 * width, width, t, norm))
         self.head = nn.Conv3d(widths[0], 1, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         factor = 2**self.levels
         if any(s % factor for s in x.shape[2:]):
             raise ValueError(f"F.sh needs spatial sizes divisible by {factor}, got {tuple(x.shape[2:])}.")
+        if self.norm == "instance" and all(s == factor for s in x.shape[2:]):
+            raise ValueError(
+                f"F.sh with instance norm needs patches of at least {2 * factor} voxels along one axis: at "
+                f"{tuple(x.shape[2:])} the bridge holds a single voxel, which instance norm cannot normalise."
+            )
         skips = []
         for index, encoder in enumerate(self.encoders):
             x = encoder(x if index == 0 else self.pool(x))
@@ -143,6 +167,7 @@ def build_network(hparams: Mapping[str, Any], in_channels: int = 1) -> R2AttUNet
         base_width=int(hparams["base_width"]),
         t=int(hparams["recurrence_steps"]),
         upsample=str(hparams["upsample"]),
+        norm=str(hparams.get("norm", "batch")),
     )
 
 

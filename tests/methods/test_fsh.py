@@ -61,6 +61,24 @@ def test_output_shape_and_input_checks():
         R2AttUNet3d(upsample="pixelshuffle")
 
 
+def test_instance_norm_replaces_every_batch_norm_with_as_many_weights():
+    batch = R2AttUNet3d(base_width=4, t=1, norm="batch")
+    instance = R2AttUNet3d(base_width=4, t=1, norm="instance")
+    assert not any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in instance.modules())
+    n_batch = sum(isinstance(m, torch.nn.BatchNorm3d) for m in batch.modules())
+    assert sum(isinstance(m, torch.nn.InstanceNorm3d) for m in instance.modules()) == n_batch > 0
+    assert sum(p.numel() for p in instance.parameters()) == sum(p.numel() for p in batch.parameters())
+    # Instance norm does not mix the samples of a batch: one patch's output ignores its batch neighbours.
+    instance.eval()
+    x = torch.rand(2, 1, 32, 32, 32)
+    with torch.no_grad():
+        assert torch.allclose(instance(x)[:1], instance(x[:1]), atol=1e-3)  # batch norm in training: ~1
+        with pytest.raises(ValueError, match="at least 32 voxels"):
+            instance(torch.rand(1, 1, 16, 16, 16))
+    with pytest.raises(ValueError, match="norm must be one of"):
+        R2AttUNet3d(norm="group")
+
+
 def test_attention_gates_sit_on_every_skip():
     model = R2AttUNet3d(base_width=2, t=1)
     assert len(model.gates) == 4 and len(model.encoders) == 5 and len(model.decoders) == 4
@@ -87,7 +105,7 @@ def test_training_steps_lower_the_loss_on_a_fixed_batch():
 
 def _context(tmp_path, card, **recipe_changes):
     recipe = dataclasses.replace(card.recipe("smoke"), **recipe_changes)
-    hparams = card.hparams("smoke", patch_size=16, stride=8, base_width=2)
+    hparams = card.hparams("smoke", patch_size=16, stride=8, base_width=2, norm="batch")
     return FitContext(
         workdir=tmp_path / "work",
         seed=0,
