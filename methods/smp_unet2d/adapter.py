@@ -33,7 +33,7 @@ class SmpUnet2dAdapter(SliceAdapter):
     def build_network(self, in_channels: int) -> torch.nn.Module:
         from .network import SliceUnet, build_unet
 
-        return SliceUnet(build_unet(self.context.hparams, in_channels))
+        return SliceUnet(build_unet(self.context.hparams, in_channels), int(self.context.hparams["input_zoom"]))
 
     def to_probability(self, logits: torch.Tensor) -> torch.Tensor:
         return logits.sigmoid()

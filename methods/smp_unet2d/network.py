@@ -31,13 +31,27 @@ def build_unet(hparams: Mapping[str, Any], in_channels: int = 1) -> nn.Module:
 
 
 class SliceUnet(nn.Module):
-    """A 2D network on (B, 1, C, H, W) single-slice samples, returning (B, 1, H, W) logits."""
+    """A 2D network on (B, 1, C, H, W) single-slice samples, returning (B, 1, H, W) logits.
 
-    def __init__(self, unet: nn.Module) -> None:
+    ``zoom`` > 1 enlarges each slice ``zoom`` times (bilinear) before the network and average-pools its logits
+    back to the slice's grid. The ResNet stem halves the resolution twice before the first skip, so on a coarse
+    grid (3 mm) a lesion of a few voxels has no full-resolution feature to come back from; zooming gives it one.
+    """
+
+    def __init__(self, unet: nn.Module, zoom: int = 1) -> None:
         super().__init__()
+        if zoom < 1:
+            raise ValueError(f"input_zoom must be a positive integer, got {zoom}.")
         self.unet = unet
+        self.zoom = int(zoom)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.ndim != 5 or x.shape[1] != 1:
             raise ValueError(f"expected input (batch, 1 slice, channels, H, W), got shape {tuple(x.shape)}.")
-        return self.unet(x[:, 0])
+        x = x[:, 0]
+        if self.zoom == 1:
+            return self.unet(x)
+        from torch.nn import functional as F
+
+        logits = self.unet(F.interpolate(x, scale_factor=self.zoom, mode="bilinear", align_corners=False))
+        return F.avg_pool2d(logits, self.zoom)

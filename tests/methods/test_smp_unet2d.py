@@ -51,6 +51,11 @@ def test_single_slices_in_logits_out():
         assert net(torch.rand(2, 1, 1, 32, 32)).shape == (2, 1, 32, 32)
     with pytest.raises(ValueError, match="1 slice"):
         net(torch.rand(2, 3, 1, 32, 32))
+    zoomed = SliceUnet(build_unet(get_card("smp_unet2d").hparams("smoke")), zoom=2).eval()
+    with torch.no_grad():
+        assert zoomed(torch.rand(2, 1, 1, 32, 32)).shape == (2, 1, 32, 32)
+    with pytest.raises(ValueError, match="input_zoom"):
+        SliceUnet(build_unet(get_card("smp_unet2d").hparams("smoke")), zoom=0)
     with pytest.raises(ValueError, match="encoder_depth=3 entries"):
         build_unet({**get_card("smp_unet2d").hparams("smoke"), "decoder_channels": (64, 32)})
 
