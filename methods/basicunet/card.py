@@ -17,12 +17,13 @@ CARD = register(
         adapter="msbench.methods.basicunet.adapter:BasicUNetAdapter",
         defaults={**PATCH_DEFAULTS, "base_width": 16, "dropout": 0.0},
         search_space=LIBRARY_SEARCH_SPACE,
-        recipes=patch_recipes({"base_width": 4}),
+        recipes=patch_recipes({"base_width": 8}),
         choices={
             **PATCH_CHOICES,
             "base_width": "features (w, w, 2w, 4w, 8w, w) with w = 16 (MONAI's default is 32): a small U-Net "
             "beside F.sh's 7 M parameters; instance norm and LeakyReLU as MONAI defines them.",
-            "smoke": "w = 4, 32^3 patches on a stride-16 grid, batch Dice, lr 1e-2, 8 x 10 steps of 4 patches.",
+            "smoke": "w = 8, 32^3 patches on a stride-16 grid (half lesion-containing), batch Dice, lr 3e-3, 12 x 10 "
+            "steps of 4 patches (the 3D patch methods' shared smoke schedule).",
         },
         family="library",
     )
