@@ -188,7 +188,7 @@ class NetworkAdapter(Adapter):
 
 
 class PatchAdapter3D(NetworkAdapter):
-    """3D patch training and sliding-window inference (F.sh, BasicUNet, SegResNet).
+    """3D patch training and sliding-window inference (F.sh, BasicUNet, DynUNet).
 
     Extra hyper-parameters: ``patch_size`` and ``stride`` (voxels, cubic), ``positive_fraction``, the
     :class:`AugmentSpec` fields (``rotate_prob``, ``rotate_deg``, ``flip_prob``, ``elastic_prob``, ...),

@@ -1,4 +1,4 @@
-"""Library 3D baselines on the engine's patch pipeline: MONAI BasicUNet and SegResNet."""
+"""Library 3D baselines on the engine's patch pipeline: MONAI BasicUNet and DynUNet."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ import torch
 
 from msbench.methods import FitContext, build_adapter, get_card
 from msbench.methods.basicunet import network as basicunet
+from msbench.methods.dynunet import network as dynunet
 from msbench.methods.engine.testing import synthetic_cases
-from msbench.methods.segresnet import network as segresnet
 
-NETWORKS = {"basicunet": basicunet, "segresnet": segresnet}
+NETWORKS = {"basicunet": basicunet, "dynunet": dynunet}
 
 
 @pytest.fixture(autouse=True)

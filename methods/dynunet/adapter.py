@@ -1,4 +1,4 @@
-"""SegResNet adapter: the engine's 3D patch pipeline with MONAI's SegResNet."""
+"""DynUNet adapter: the engine's 3D patch pipeline with MONAI's DynUNet."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from ..engine.network_adapter import PatchAdapter3D
 from .network import build_network
 
 
-class SegResNetAdapter(PatchAdapter3D):
+class DynUNetAdapter(PatchAdapter3D):
     """Lesion-containing 3D patches, BCE + Dice, Adam, sliding-window inference."""
 
     def build_network(self, in_channels: int) -> nn.Module:

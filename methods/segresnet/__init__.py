@@ -1,1 +1,0 @@
-"""MONAI SegResNet: a strong 3D library baseline on the engine's patch pipeline."""
