@@ -53,6 +53,9 @@ def run(
     device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "auto",
     modalities: Annotated[str | None, typer.Option(help="e.g. flair or flair,t1,t2 (default: each method's).")] = None,
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
+    baseline: Annotated[
+        bool, typer.Option(help="Also run the 'threshold' baseline (a second per fold) and record who beats it.")
+    ] = True,
 ) -> None:
     """Run methods under one protocol; resumable (finished folds are reused), failures recorded."""
     from msbench.datasets import DatasetNotFoundError
@@ -71,6 +74,7 @@ def run(
         device=device,
         modalities=_csv_strs(modalities),
         progress=progress,
+        baseline=baseline,
     )
     try:
         outcomes = run_benchmark(request)

@@ -208,12 +208,18 @@ def test_unknown_method_lists_the_known_ones(tmp_path, smoke_phantom):
 
 
 def test_run_records_whether_each_method_beats_the_threshold_baseline(tmp_path, smoke_phantom, empty_method):
-    result = _run(tmp_path, smoke_phantom, f"threshold,{empty_method}", "--folds", "0")
+    result = _run(tmp_path, smoke_phantom, empty_method, "--folds", "0")  # threshold not asked for: it runs anyway
     assert result.exit_code == 0, result.output
+    assert "below" in result.output
     manifest = json.loads((_run_dir(tmp_path, empty_method) / "manifest.json").read_text())
     baseline = manifest["baseline"]
     assert baseline["method"] == "threshold" and baseline["dice_mean"] > 0
     assert baseline["method_dice_mean"] == 0 and baseline["beats_baseline"] is False
+
+    alone = _run(tmp_path / "alone", smoke_phantom, empty_method, "--folds", "0", "--no-baseline")
+    assert alone.exit_code == 0, alone.output
+    assert set(pd.read_csv(tmp_path / "alone" / "index.csv")["method"]) == {empty_method}
+    assert "baseline" not in json.loads((_run_dir(tmp_path / "alone", empty_method) / "manifest.json").read_text())
 
 
 def test_user_split_file_from_datasets_split_drives_a_run(tmp_path, smoke_phantom):
