@@ -15,6 +15,7 @@ class Budget:
         seeds: Seeds per (method, fold); ``paper`` reports the spread over three.
         tuning_trials: Optuna trials per method when tuning.
         description: What the budget is for.
+        n_folds: Folds a run visits when ``--folds`` is not given: the protocol's first ``n_folds`` (None: all).
     """
 
     name: str
@@ -22,6 +23,11 @@ class Budget:
     seeds: tuple[int, ...]
     tuning_trials: int
     description: str
+    n_folds: int | None = None
+
+    def default_folds(self, available: tuple[int, ...]) -> tuple[int, ...]:
+        """The folds a run visits by default among the protocol's ``available`` ones."""
+        return available if self.n_folds is None else available[: self.n_folds]
 
 
 BUDGETS: dict[str, Budget] = {
@@ -32,7 +38,9 @@ BUDGETS: dict[str, Budget] = {
             3.0,
             (0,),
             2,
-            "seconds to a minute per method and fold on 2 CPU cores; CI and first contact",
+            "seconds to about two minutes per method and fold on 2 CPU cores; CI and first contact (first fold "
+            "unless --folds says otherwise)",
+            n_folds=1,
         ),
         Budget("quick", 1.0, (0,), 10, "a meaningful comparison on one GPU in about an hour for all methods"),
         Budget("paper", 1.0, (0, 1, 2), 30, "each paper's own recipe; three seeds per (method, fold)"),

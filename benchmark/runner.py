@@ -49,11 +49,14 @@ class RunRequest:
         budget: ``smoke``, ``quick`` or ``paper``.
         protocol: Named split protocol (default: the dataset's first).
         data_root: Where the dataset lives (default: its environment variable; synth-ms: the cache).
-        folds: Fold indices to run (default: all).
+        folds: Fold indices to run, or ``"all"`` (default: the budget's, see ``Budget.n_folds``: the first fold on
+            smoke, all on quick and paper).
         seeds: Seeds per (method, fold) (default: the budget's).
         device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``.
         modalities: Input modalities for every method (default: each card's own).
         progress: Show progress bars.
+        metric_params: Metric settings stored with the results.
+        baseline: Also run the ``threshold`` baseline when it was not asked for.
     """
 
     methods: str
@@ -62,7 +65,7 @@ class RunRequest:
     budget: str = "smoke"
     protocol: str | None = None
     data_root: Path | None = None
-    folds: tuple[int, ...] | None = None
+    folds: tuple[int, ...] | str | None = None
     seeds: tuple[int, ...] | None = None
     device: str = "auto"
     modalities: tuple[str, ...] | None = None
@@ -128,6 +131,7 @@ def run_benchmark(request: RunRequest) -> list[MethodOutcome]:
 
 
 BASELINE = "threshold"
+ALL_FOLDS = "all"
 
 
 def _record_baseline(outcomes: list[MethodOutcome], results: Path) -> None:
@@ -162,7 +166,13 @@ def _prepare(request: RunRequest) -> _Setup:
     cases = spec.load_cases(root)
     split = load_split(spec.name, Path(protocol) if user_file else protocol, cases)
     protocol = split.protocol
-    folds = request.folds if request.folds is not None else tuple(f.index for f in split.folds)
+    available = tuple(f.index for f in split.folds)
+    if request.folds is None:
+        folds = budget.default_folds(available)
+    elif request.folds == ALL_FOLDS:
+        folds = available
+    else:
+        folds = request.folds
     known = {f.index for f in split.folds}
     if not set(folds) <= known:
         raise ValueError(

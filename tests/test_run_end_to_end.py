@@ -90,7 +90,7 @@ def _run_dir(results: Path, method: str) -> Path:
 
 
 def test_threshold_run_writes_predictions_metrics_manifest_and_summary(tmp_path, smoke_phantom, smoke_cases):
-    result = _run(tmp_path, smoke_phantom, "threshold")
+    result = _run(tmp_path, smoke_phantom, "threshold", "--folds", "all")
     assert result.exit_code == 0, result.output
     run_dir = _run_dir(tmp_path, "threshold")
 
@@ -132,6 +132,15 @@ def test_threshold_run_writes_predictions_metrics_manifest_and_summary(tmp_path,
     assert isbi["isbi_score_normalised"] == pytest.approx(
         90 * isbi["isbi_score_raw"] / isbi["isbi_score_inter_rater_raw"]
     )
+
+
+def test_smoke_runs_the_first_fold_unless_folds_are_given(tmp_path, smoke_phantom):
+    assert _run(tmp_path, smoke_phantom, "threshold").exit_code == 0
+    run_dir = _run_dir(tmp_path, "threshold")
+    assert [p.name for p in (run_dir / "folds").iterdir()] == ["fold0-seed0"]
+    assert json.loads((run_dir / "manifest.json").read_text())["folds"] == [0]
+    assert _run(tmp_path, smoke_phantom, "threshold", "--folds", "1,3").exit_code == 0
+    assert sorted(p.name for p in (run_dir / "folds").iterdir()) == ["fold0-seed0", "fold1-seed0", "fold3-seed0"]
 
 
 def test_inter_rater_row_normalises_to_90_and_is_not_scored_against_itself(tmp_path, smoke_phantom):
