@@ -15,6 +15,7 @@ import time
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
+from itertools import islice
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -51,6 +52,10 @@ class EngineConfig:
         signature: Text identifying the fit (hyper-parameters, data); a checkpoint written under another signature
             is refused instead of being resumed.
         num_threads: Torch threads during the fit (restored after); None: :func:`default_threads` of the device.
+        bn_recalibration_batches: Before each validation, recompute every batch norm's running statistics from this
+            many training batches under the epoch's final weights (``torch.optim.swa_utils.update_bn``, "precise
+            BN"). 0 keeps PyTorch's running averages, which lag weights that a short high-learning-rate run changes
+            quickly, so that eval-mode predictions swing from epoch to epoch.
     """
 
     epochs: int
@@ -66,12 +71,15 @@ class EngineConfig:
     progress: bool = True
     signature: str = ""
     num_threads: int | None = None
+    bn_recalibration_batches: int = 0
 
     def __post_init__(self) -> None:
         if self.epochs < 0:
             raise ValueError(f"EngineConfig.epochs must be >= 0, got {self.epochs}.")
         if self.select_mode not in ("max", "min"):
             raise ValueError(f"EngineConfig.select_mode must be 'max' or 'min', got {self.select_mode!r}.")
+        if self.bn_recalibration_batches < 0:
+            raise ValueError(f"EngineConfig.bn_recalibration_batches must be >= 0, got {self.bn_recalibration_batches}")
         if self.patience is not None and self.patience < 1:
             raise ValueError(f"EngineConfig.patience must be None or >= 1, got {self.patience}.")
 
@@ -181,6 +189,7 @@ def fit_model(
         while state.epochs_done < config.epochs and not state.stopped_early:
             epoch = state.epochs_done + 1
             row = _run_epoch(model, optimizer, task, config, scaler, epoch, device)
+            _recalibrate_batch_norm(model, task, config, epoch, device)
             metrics = _validate(model, task, config)
             row.update(metrics)
             _step_scheduler(scheduler, metrics, config)
@@ -319,6 +328,27 @@ def _run_epoch(model, optimizer, task: TrainTask, config: EngineConfig, scaler, 
     row["lr"] = float(optimizer.param_groups[0]["lr"])
     row["_start"] = start
     return row
+
+
+def _recalibrate_batch_norm(model: nn.Module, task: TrainTask, config: EngineConfig, epoch: int, device) -> None:
+    """Recomputes batch-norm running statistics from ``config.bn_recalibration_batches`` fresh training batches.
+
+    The batches come from the task with their own generator (seeded by the fit's seed, the epoch and a tag), and the
+    next epoch reseeds everything, so training is unchanged and a resumed fit recalibrates as an uninterrupted one.
+    """
+    n = config.bn_recalibration_batches
+    if n == 0 or not any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules()):
+        return
+    from torch.optim.swa_utils import update_bn
+
+    seed = int(np.random.SeedSequence([int(config.seed), int(epoch), _BN_TAG]).generate_state(1)[0])
+    torch.manual_seed(seed)
+    inputs = (x.to(device) for x, _ in islice(task.train_batches(epoch, np.random.default_rng(seed)), n))
+    with torch.no_grad(), torch.autocast(device_type=device.type, dtype=torch.float16, enabled=config.use_amp):
+        update_bn(inputs, model)
+
+
+_BN_TAG = 0xB4  # separates the recalibration's generator from the epoch's training generator
 
 
 def _validate(model: nn.Module, task: TrainTask, config: EngineConfig) -> dict[str, float]:

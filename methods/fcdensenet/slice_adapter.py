@@ -106,6 +106,7 @@ class SliceAdapter(Adapter):
             patience=ctx.recipe.patience,
             progress=ctx.progress,
             signature=signature,
+            bn_recalibration_batches=int(hp.get("bn_recalibration_batches", 0)),
         )
         result = fit_model(
             model,

@@ -23,6 +23,7 @@ CARD = register(
             "n_slices": 1,
             "crop_size": 160,
             "input_zoom": 1,
+            "bn_recalibration_batches": 0,
             "upper_percentile": 100.0,
             "positive_fraction": 0.5,
             "optimizer": "adam",
@@ -47,6 +48,7 @@ CARD = register(
                 overrides={
                     "crop_size": 64,
                     "input_zoom": 2,
+                    "bn_recalibration_batches": 10,
                     "encoder_depth": 3,
                     "decoder_channels": (64, 32, 16),
                     "positive_fraction": 0.75,
@@ -72,6 +74,10 @@ CARD = register(
             "cores the BCE term drove the randomly initialised ResNet to all-background (measured: test Dice 0.31 "
             "with bce_weight 0.2, 0.42 with 0, 0.00 with 0.5 at 60 steps). Slices are zoomed 2x (input_zoom): "
             "on the 3 mm grid, fold 0, test Dice 0.51 with the zoom against 0.35 without it even after 240 steps.",
+            "bn_recalibration_batches": "0 (PyTorch's running averages) on quick and paper; 10 on smoke, where 120 "
+            "steps at lr 1e-3 move the weights faster than the averages (momentum 0.1) follow. Measured on fold 0: "
+            "the same weights score validation Dice 0.06 with the running averages and 0.48 with statistics "
+            "recomputed from 10 training batches; the best epoch's test Dice went from 0.27 to 0.48.",
             "input_zoom": "1 (none) on quick and paper. The ResNet stem reaches its first skip at half resolution "
             "and its second at a quarter, so the decoder has no full-resolution feature; on a coarse grid a lesion "
             "of a few voxels is lost. input_zoom z enlarges each slice z times (bilinear) before the network and "

@@ -229,3 +229,32 @@ def test_fits_use_every_core_unless_msbench_num_threads_caps_them(monkeypatch):
         monkeypatch.setenv("MSBENCH_NUM_THREADS", bad)
         with pytest.raises(ValueError, match="MSBENCH_NUM_THREADS"):
             default_threads("cpu")
+
+
+def _fit_bn(workdir, recalibration: int, epochs: int = 3, task=None):
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv3d(1, 4, 3, padding=1), nn.BatchNorm3d(4), nn.ReLU(), nn.Conv3d(4, 1, 1))
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.05)
+    config = EngineConfig(epochs=epochs, seed=7, progress=False, bn_recalibration_batches=recalibration)
+    return model, fit_model(model, optimizer=optimizer, task=task or ToyTask(), config=config, workdir=workdir)
+
+
+def test_batch_norm_recalibration_changes_running_statistics_not_training(tmp_path):
+    plain_model, plain = _fit_bn(tmp_path / "plain", 0)
+    model, recalibrated = _fit_bn(tmp_path / "recal", 2)
+    train_keys = ("epoch", "steps", "loss", "bce", "dice_loss", "lr")
+    assert [[r[k] for k in train_keys] for r in recalibrated.history] == [
+        [r[k] for k in train_keys] for r in plain.history
+    ]
+    assert not torch.allclose(model[1].running_mean, plain_model[1].running_mean)
+    # A plain average over the 2 recalibration batches, not an exponential one: the batch counter says 2.
+    assert int(model[1].num_batches_tracked) == 2
+
+    with pytest.raises(Interrupted):
+        _fit_bn(tmp_path / "cut", 2, task=ToyTask(interrupt_at=3))
+    resumed_model, resumed = _fit_bn(tmp_path / "cut", 2)
+    assert _strip_seconds(resumed.history) == _strip_seconds(recalibrated.history)
+    for name, tensor in model.state_dict().items():
+        assert torch.equal(tensor, resumed_model.state_dict()[name]), name
+    with pytest.raises(ValueError, match="bn_recalibration_batches"):
+        EngineConfig(epochs=1, bn_recalibration_batches=-1)
