@@ -85,15 +85,15 @@ def device_info(device: str) -> dict[str, Any]:
         import os
 
         info["cpu_count"] = os.cpu_count()
-        if device.startswith("cuda"):
-            import torch
+        import torch
 
+        from msbench.methods.engine.loop import default_threads
+
+        # The fits' thread count: CPU results are reproducible for a seed and this count (float reduction order).
+        info["torch_threads"] = default_threads(device)
+        if device.startswith("cuda"):
             info["gpu"] = torch.cuda.get_device_name(torch.device(device))
             info["cuda"] = torch.version.cuda
-        else:
-            import torch
-
-            info["torch_threads"] = torch.get_num_threads()
     except ImportError:
         pass
     return info

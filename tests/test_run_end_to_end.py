@@ -134,11 +134,14 @@ def test_threshold_run_writes_predictions_metrics_manifest_and_summary(tmp_path,
     )
 
 
-def test_smoke_runs_the_first_fold_unless_folds_are_given(tmp_path, smoke_phantom):
+def test_smoke_runs_the_first_fold_unless_folds_are_given(tmp_path, smoke_phantom, monkeypatch):
+    monkeypatch.setenv("MSBENCH_NUM_THREADS", "1")
     assert _run(tmp_path, smoke_phantom, "threshold").exit_code == 0
     run_dir = _run_dir(tmp_path, "threshold")
     assert [p.name for p in (run_dir / "folds").iterdir()] == ["fold0-seed0"]
-    assert json.loads((run_dir / "manifest.json").read_text())["folds"] == [0]
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    assert manifest["folds"] == [0]
+    assert manifest["device"]["torch_threads"] == 1  # the fits' threads: CPU numbers depend on them
     assert _run(tmp_path, smoke_phantom, "threshold", "--folds", "1,3").exit_code == 0
     assert sorted(p.name for p in (run_dir / "folds").iterdir()) == ["fold0-seed0", "fold1-seed0", "fold3-seed0"]
 
