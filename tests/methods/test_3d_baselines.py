@@ -15,13 +15,7 @@ from msbench.methods.engine.testing import synthetic_cases
 NETWORKS = {"basicunet": basicunet, "dynunet": dynunet}
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # Two OpenMP threads on a shared 2-core runner oversubscribe it; one thread keeps these tests fast.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.mark.parametrize("name", sorted(NETWORKS))

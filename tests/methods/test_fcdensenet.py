@@ -22,13 +22,7 @@ TINY = TiramisuConfig(down_blocks=(2, 2, 2), up_blocks=(2, 2, 2), bottleneck_lay
                       first_conv_channels=8, dropout=0.0)  # fmt: skip
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny networks run fastest on one thread, and a busy CI machine makes two threads spin."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def tiny_case(root: Path, shape=(26, 30, 8), lesion=(slice(10, 14), slice(12, 16), slice(3, 6)), name="t01") -> Case:

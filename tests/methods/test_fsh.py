@@ -11,14 +11,7 @@ from msbench.methods import FitContext, build_adapter, get_card
 from msbench.methods.engine.testing import synthetic_cases
 from msbench.methods.fsh.network import R2AttUNet3d, count_parameters
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # Two OpenMP threads on a shared 2-core runner oversubscribe it; one thread keeps these tests fast.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _expected_parameters(in_ch: int, w: int, t: int) -> int:

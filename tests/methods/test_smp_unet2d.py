@@ -15,13 +15,7 @@ from msbench.methods import FitContext, build_adapter, get_card
 from msbench.methods.smp_unet2d.adapter import count_parameters
 from msbench.methods.smp_unet2d.network import SliceUnet, build_unet
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _case(root: Path, name: str, shape=(26, 30, 6)) -> Case:

@@ -14,14 +14,7 @@ from msbench.methods.engine.testing import synthetic_cases
 from msbench.methods.unet3d.adapter import enhance
 from msbench.methods.unet3d.network import UNet3d, count_parameters
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # Two OpenMP threads on a shared 2-core runner oversubscribe it; one thread keeps these tests fast.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_parameter_count_is_cicek_2016():
