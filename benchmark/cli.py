@@ -63,7 +63,7 @@ def run(
     """Run methods under one protocol; resumable (finished folds are reused), failures recorded."""
     from msbench.datasets import DatasetNotFoundError
 
-    from .runner import RunRequest, run_benchmark
+    from .runner import ALL_FOLDS, RunRequest, run_benchmark
 
     request = RunRequest(
         methods=method,
@@ -72,7 +72,7 @@ def run(
         budget=budget,
         protocol=protocol,
         data_root=data_root,
-        folds="all" if folds == "all" else _csv_ints(folds),
+        folds=ALL_FOLDS if folds == ALL_FOLDS else _csv_ints(folds),
         seeds=_csv_ints(seeds),
         device=device,
         modalities=_csv_strs(modalities),

@@ -26,7 +26,10 @@ def augmentation_workers(device: str) -> int:
 
 
 def torch_threads(device: str) -> int:
-    """The worker's torch threads: the engine's :func:`default_threads` (the parent waits while the worker runs)."""
+    """The worker's torch threads: the engine's :func:`default_threads` (the parent waits while the worker runs).
+
+    Imported here, not at module level, so that the parent's adapter stays torch-free until it predicts.
+    """
     from ..engine.loop import default_threads
 
     return default_threads(device)
