@@ -6,7 +6,8 @@ Layout (``RESULTS`` is the user's ``--results`` folder)::
     RESULTS/runs/<run_id>/manifest.json            versioned manifest (see ``manifest.py``)
     RESULTS/runs/<run_id>/cases.csv                per case and reference: the full metric suite
     RESULTS/runs/<run_id>/lesions.csv              per lesion (reference and predicted)
-    RESULTS/runs/<run_id>/summary.csv              per reference and metric: mean, sd, median, bootstrap CI, n
+    RESULTS/runs/<run_id>/summary.csv              per seed ("all": over seeds), reference and metric: mean, sd,
+                                                   median, bootstrap CI, n, spread over seeds
     RESULTS/runs/<run_id>/folds/fold<k>-seed<s>/   status.json, fit.json, train_log.csv, predictions/, work/
 
 A fold whose ``status.json`` says ``ok`` is complete and is reused when the same run is started again.
@@ -135,6 +136,8 @@ def rebuild_index(results: Path) -> pd.DataFrame:
             "updated": manifest.get("updated", ""),
         }
         dice = summary[summary["metric"] == "dice"] if not summary.empty else summary
+        if "seed" in dice:  # the rows over all seeds; per-seed rows stay in summary.csv
+            dice = dice[dice["seed"].astype(str) == "all"]
         if dice.empty:
             rows.append({**base, "reference": manifest.get("reference", ""), "n_cases": 0})
             continue
@@ -149,6 +152,9 @@ def rebuild_index(results: Path) -> pd.DataFrame:
                     "dice_ci_low": row["ci_low"],
                     "dice_ci_high": row["ci_high"],
                     "n_cases": row["n_cases"],
+                    "n_patients": row.get("n_patients"),
+                    "n_seeds": row.get("n_seeds", 1),
+                    "dice_seed_sd": row.get("seed_sd"),
                 }
             )
     index = pd.DataFrame(rows)

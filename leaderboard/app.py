@@ -30,11 +30,11 @@ def render_table(index: pd.DataFrame) -> pd.DataFrame:
     default = references.index("mask1") if "mask1" in references else 0
     reference = st.selectbox("Reference", references, index=default) if references else None
     table = leaderboard_table(index, reference)
-    shown = table.rename(columns={"dice_mean": "mean Dice", "dice_ci_low": "CI low", "dice_ci_high": "CI high"})
-    st.dataframe(
-        shown[["method", "dataset", "protocol", "budget", "mean Dice", "CI low", "CI high", "n_cases", "status"]],
-        hide_index=True,
+    shown = table.rename(
+        columns={"dice_mean": "mean Dice", "dice_ci": "bootstrap 95 % CI", "n_patients": "patients", "n_seeds": "seeds"}
     )
+    columns = ["method", "modalities", "dataset", "protocol", "budget", "mean Dice", "bootstrap 95 % CI"]
+    st.dataframe(shown[[*columns, "patients", "n_cases", "seeds", "status"]], hide_index=True)
     if table["leaks_timepoints"].fillna(False).astype(bool).any():
         st.caption(
             "Rows on a protocol that leaks time points (rondinella2023) are not comparable to patient-level rows."

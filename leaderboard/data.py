@@ -16,6 +16,10 @@ COLUMNS = (
     "dice_mean",
     "dice_ci_low",
     "dice_ci_high",
+    "dice_ci",
+    "n_patients",
+    "n_seeds",
+    "dice_seed_sd",
     "n_cases",
     "status",
     "leaks_timepoints",
@@ -44,5 +48,18 @@ def leaderboard_table(index: pd.DataFrame, reference: str | None = "mask1") -> p
     for column in COLUMNS:
         if column not in table:
             table[column] = pd.NA
+    table["dice_ci"] = [
+        _ci_text(lo, hi, n)
+        for lo, hi, n in zip(table["dice_ci_low"], table["dice_ci_high"], table["n_patients"], strict=True)
+    ]
     table = table.sort_values(["dataset", "protocol", "budget", "dice_mean"], ascending=[True, True, True, False])
     return table[list(COLUMNS)].reset_index(drop=True)
+
+
+def _ci_text(low: float, high: float, n_patients: float) -> str:
+    """The bootstrap CI as text; one tested patient has no interval ("n = 1"), never a zero-width one."""
+    if pd.notna(n_patients) and int(n_patients) < 2:
+        return f"n = {int(n_patients)}"
+    if pd.isna(low) or pd.isna(high):
+        return "-"
+    return f"[{low:.3f}, {high:.3f}]"

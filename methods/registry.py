@@ -56,7 +56,16 @@ def get_card(name: str) -> MethodCard:
 
 
 def resolve_methods(spec: str) -> list[str]:
-    """``all``, a comma-separated list, or fnmatch patterns -> registered names, in order, without repeats."""
+    """``all``, a comma-separated list, or fnmatch patterns -> registered names, in order, without repeats.
+
+    Raises:
+        KeyError: ``spec`` names no method (empty, only commas) or a name/pattern matches no registered method.
+    """
+    if not any(p.strip() for p in spec.split(",")):
+        raise KeyError(
+            f"--method {spec!r} names no method; give 'all', a comma-separated list or a pattern like "
+            f"'fcdensenet*'. Known methods: {', '.join(list_methods())}."
+        )
     names: list[str] = []
     for part in (p.strip() for p in spec.split(",")):
         if not part:

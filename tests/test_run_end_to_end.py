@@ -59,6 +59,23 @@ def empty_method():
 
 
 @pytest.fixture
+def tiny_trainable_method():
+    """The real ``basicunet`` adapter and engine with a two-step recipe: a trainable method through the runner."""
+    from dataclasses import replace
+
+    from msbench.methods import get_card
+
+    card = get_card("basicunet")
+    smoke = card.recipe("smoke")
+    tiny = replace(
+        smoke, epochs=2, iterations_per_epoch=1, batch_size=2, overrides={**smoke.overrides, "base_width": 4}
+    )
+    register(replace(card, name="basicunet-tiny", recipes={**card.recipes, "smoke": tiny}))
+    yield "basicunet-tiny"
+    _CARDS.pop("basicunet-tiny")
+
+
+@pytest.fixture
 def exploding_method():
     register(_test_card("exploding", "ExplodingAdapter"))
     yield "exploding"
@@ -122,7 +139,8 @@ def test_threshold_run_writes_predictions_metrics_manifest_and_summary(tmp_path,
     assert manifest["split"]["sha256"] and manifest["status"] == "ok"
     assert manifest["versions"]["numpy"] == np.__version__
 
-    summary = pd.read_csv(run_dir / "summary.csv")
+    summary = pd.read_csv(run_dir / "summary.csv", dtype={"seed": str})
+    summary = summary[summary["seed"] == "all"]
     dice = summary[(summary["metric"] == "dice") & (summary["reference"] == "mask1")].iloc[0]
     assert dice["mean"] == pytest.approx(primary["dice"].mean())
     index = pd.read_csv(tmp_path / "index.csv")
@@ -150,8 +168,8 @@ def test_inter_rater_row_normalises_to_90_and_is_not_scored_against_itself(tmp_p
     assert _run(tmp_path, smoke_phantom, "inter-rater", "--folds", "0").exit_code == 0
     run_dir = _run_dir(tmp_path, "inter-rater")
     assert set(pd.read_csv(run_dir / "cases.csv")["reference"]) == {"mask1", "truth"}
-    summary = pd.read_csv(run_dir / "summary.csv").set_index("metric")["mean"]
-    assert summary["isbi_score_normalised"] == pytest.approx(90.0)
+    summary = pd.read_csv(run_dir / "summary.csv", dtype={"seed": str})
+    assert summary[summary["seed"] == "all"].set_index("metric")["mean"]["isbi_score_normalised"] == pytest.approx(90)
 
 
 def test_rerun_reuses_finished_folds_and_recomputes_a_lost_one(tmp_path, smoke_phantom):
@@ -242,3 +260,91 @@ def test_user_split_file_from_datasets_split_drives_a_run(tmp_path, smoke_phanto
     assert result.exit_code == 0, result.output
     manifest = json.loads((_run_dir(tmp_path / "results", "threshold") / "manifest.json").read_text())
     assert manifest["protocol"] == "kfold5" and manifest["split"]["file"] == split_file.name
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    [
+        ("--device", "tpu", "expected auto, cpu, cuda or cuda:N"),
+        ("--method", "", "names no method"),
+        ("--method", " , ", "names no method"),
+        ("--modalities", "flair,dwi", "unknown ['dwi']"),
+        ("--modalities", "flair,t1post", "missing from the dataset"),
+    ],
+)
+def test_options_that_cannot_be_honoured_fail_before_anything_is_written(
+    tmp_path, smoke_phantom, option, value, message
+):
+    args = {"--method": "threshold", option: value}
+    extra = [a for key, v in args.items() if key != "--method" for a in (key, v)]
+    result = _run(tmp_path / "results", smoke_phantom, args["--method"], *extra)
+    assert result.exit_code == 2, result.output
+    assert message in " ".join(result.output.split())
+    assert not (tmp_path / "results").exists()  # no run folder, no failed run left in the store
+
+
+def test_inter_rater_is_skipped_on_a_single_rater_dataset_unless_named():
+    from msbench.benchmark.runner import _drop_inter_rater_without_second_rater
+    from msbench.datasets import get_dataset
+
+    single, double = get_dataset("lesjak-3dms"), get_dataset("synth-ms")
+    names = ["threshold", "inter-rater", "fsh"]
+    assert _drop_inter_rater_without_second_rater(names, "all", single) == ["threshold", "fsh"]
+    assert _drop_inter_rater_without_second_rater(names, "all", double) == names
+    with pytest.raises(ValueError, match="single reference"):
+        _drop_inter_rater_without_second_rater(names, "inter-rater,fsh", single)
+
+
+def test_every_case_row_carries_the_suite_version_and_metric_parameters(tmp_path, smoke_phantom):
+    from msbench.benchmark.metrics import SUITE_VERSION, MetricParams
+
+    assert _run(tmp_path, smoke_phantom, "threshold", "--folds", "0", "--no-baseline").exit_code == 0
+    cases = pd.read_csv(_run_dir(tmp_path, "threshold") / "cases.csv")
+    assert (cases["suite_version"] == SUITE_VERSION).all()
+    for name, value in MetricParams().as_dict().items():
+        assert (cases[name] == value).all(), name
+
+
+def test_summary_reports_each_seed_and_the_spread_over_seeds(tmp_path, smoke_phantom):
+    assert _run(tmp_path, smoke_phantom, "threshold", "--folds", "0,1", "--seeds", "0,1").exit_code == 0
+    run_dir = _run_dir(tmp_path, "threshold")
+    cases = pd.read_csv(run_dir / "cases.csv")
+    summary = pd.read_csv(run_dir / "summary.csv", dtype={"seed": str})
+    dice = summary[(summary["metric"] == "dice") & (summary["reference"] == "mask1")].set_index("seed")
+    assert sorted(dice.index) == ["0", "1", "all"]
+    primary = cases[cases["reference"] == "mask1"]
+    for seed in (0, 1):
+        assert dice.loc[str(seed), "mean"] == pytest.approx(primary[primary["seed"] == seed]["dice"].mean())
+        assert dice.loc[str(seed), "n_cases"] == len(primary) // 2  # one seed's scans, not both seeds pooled
+    per_case = primary.groupby("case")["dice"].mean()
+    assert dice.loc["all", "mean"] == pytest.approx(per_case.mean())
+    assert dice.loc["all", "n_cases"] == len(per_case) and dice.loc["all", "n_seeds"] == 2
+    # the threshold baseline ignores the seed: the spread over seeds is exactly zero
+    assert dice.loc["all", "seed_sd"] == pytest.approx(0.0)
+
+
+def test_one_tested_patient_gives_no_confidence_interval(tmp_path, smoke_phantom):
+    from msbench.leaderboard.data import leaderboard_table, load_index
+
+    assert _run(tmp_path, smoke_phantom, "threshold", "--folds", "0", "--no-baseline").exit_code == 0
+    table = leaderboard_table(load_index(tmp_path), "mask1")
+    assert table["n_patients"].iloc[0] == 1 and table["dice_ci"].iloc[0] == "n = 1"
+
+
+def test_a_trainable_method_fits_predicts_and_is_scored_through_the_runner(
+    tmp_path, smoke_phantom, smoke_cases, tiny_trainable_method, monkeypatch
+):
+    monkeypatch.setenv("MSBENCH_NUM_THREADS", "1")
+    result = _run(tmp_path, smoke_phantom, tiny_trainable_method, "--folds", "0", "--no-baseline")
+    assert result.exit_code == 0, result.output
+    run_dir = _run_dir(tmp_path, tiny_trainable_method)
+    fold = run_dir / "folds" / "fold0-seed0"
+    status = json.loads((fold / "status.json").read_text())
+    assert status["status"] == "ok" and status["fit_seconds"] > 0
+    history = pd.read_csv(fold / "train_log.csv")
+    assert len(history) == 2 and history["val_dice"].between(0, 1).all()  # model selection saw the validation patient
+    test_ids = set(status["test_cases"])
+    assert {p.name.removesuffix(".nii.gz") for p in (fold / "probabilities").iterdir()} == test_ids
+    cases = pd.read_csv(run_dir / "cases.csv")
+    assert set(cases["case"]) == test_ids and cases["dice"].between(0, 1).all()
+    assert json.loads((run_dir / "manifest.json").read_text())["recipe"]["iterations_per_epoch"] == 1
