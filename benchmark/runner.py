@@ -9,7 +9,6 @@ A fold that already finished (``status.json`` says ``ok``) is reused; a failing 
 from __future__ import annotations
 
 import random
-import re
 import time
 import traceback
 from dataclasses import asdict, dataclass, field
@@ -21,17 +20,15 @@ import pandas as pd
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from msbench.datasets import EXTRA_MODALITIES, MODALITIES, Case, DatasetSpec, Split, get_dataset, load_split
+from msbench.datasets import Case, DatasetSpec, Split, get_dataset, load_split
 from msbench.methods import FitContext, MethodCard, Prediction, build_adapter, get_card, resolve_methods
 
 from . import manifest as mf
+from . import options
+from .aggregation import primary_dice, summarize_run
 from .metrics import (
     MetricParams,
-    evaluate_case,
     evaluate_case_with_lesions,
-    isbi_challenge_score,
-    pooled_dice,
-    summarize,
 )
 from .protocol import Budget, get_budget
 from .store import RunStore, read_json, rebuild_index, write_csv, write_json
@@ -120,15 +117,15 @@ def run_benchmark(request: RunRequest) -> list[MethodOutcome]:
         KeyError, ValueError: An option cannot be honoured (unknown method, device, modality, fold, protocol); raised
             before anything is written to the results store.
     """
-    check_device_option(request.device)
-    check_modality_names(request.modalities)
+    options.check_device_option(request.device)
+    options.check_modality_names(request.modalities)
     names = resolve_methods(request.methods)
     if request.baseline and BASELINE not in names:
         names = [BASELINE, *names]
     setup = _prepare(request)
-    names = _drop_inter_rater_without_second_rater(names, request.methods, setup.spec)
+    names = options.drop_inter_rater_without_second_rater(names, request.methods, setup.spec)
     for name in names:
-        _check_modalities_on_disk(request.modalities or get_card(name).modalities, setup.cases, name)
+        options.check_modalities_on_disk(request.modalities or get_card(name).modalities, setup.cases, name)
     outcomes = []
     with _progress(request.progress) as progress:
         total = len(names) * len(setup.folds) * len(setup.seeds)
@@ -138,60 +135,6 @@ def run_benchmark(request: RunRequest) -> list[MethodOutcome]:
     _record_baseline(outcomes, request.results)
     rebuild_index(request.results)
     return outcomes
-
-
-DEVICE_PATTERN = re.compile(r"auto|cpu|cuda(:\d+)?")
-
-
-def check_device_option(device: str) -> None:
-    """``--device`` must be ``auto``, ``cpu``, ``cuda`` or ``cuda:N``; anything else is refused up front."""
-    if not DEVICE_PATTERN.fullmatch(device):
-        raise ValueError(f"--device {device!r} is not supported; expected auto, cpu, cuda or cuda:N.")
-
-
-def check_modality_names(modalities: tuple[str, ...] | None) -> None:
-    """``--modalities`` must name canonical modalities, each once."""
-    if modalities is None:
-        return
-    known = (*MODALITIES, *EXTRA_MODALITIES)
-    unknown = [m for m in modalities if m not in known]
-    if not modalities or unknown:
-        raise ValueError(
-            f"--modalities {','.join(modalities)!r}: unknown {unknown or 'empty list'}; "
-            f"expected a comma-separated list of {', '.join(known)} (ISBI 2015's mprage is t1)."
-        )
-    if len(set(modalities)) != len(modalities):
-        raise ValueError(f"--modalities {','.join(modalities)!r} names a modality twice.")
-
-
-def _check_modalities_on_disk(modalities: tuple[str, ...], cases: list[Case], method: str) -> None:
-    missing = sorted({m for c in cases for m in modalities if m not in c.images})
-    if missing:
-        example = next(c for c in cases if not set(modalities) <= set(c.images))
-        raise ValueError(
-            f"method {method!r} needs modalities {list(modalities)}, but {missing} are missing from the dataset "
-            f"(case {example.case_id} has {sorted(example.images)}); choose --modalities among those."
-        )
-
-
-INTER_RATER = "inter-rater"
-
-
-def _drop_inter_rater_without_second_rater(names: list[str], asked: str, spec: DatasetSpec) -> list[str]:
-    """The inter-rater row needs a second rater; on a single-rater dataset it is skipped (or refused if named)."""
-    second = [r for r in spec.references if r not in (spec.primary_reference, "truth")]
-    if INTER_RATER not in names or second:
-        return names
-    if INTER_RATER in (p.strip() for p in asked.split(",")):
-        raise ValueError(
-            f"--method {INTER_RATER}: dataset {spec.name!r} has a single reference ({spec.primary_reference}); "
-            "the inter-rater row needs a second rater's mask."
-        )
-    console.print(
-        f"note: skipping {INTER_RATER}: dataset {spec.name!r} has a single reference ({spec.primary_reference}), "
-        "so there is no second rater to score."
-    )
-    return [n for n in names if n != INTER_RATER]
 
 
 BASELINE = "threshold"
@@ -252,28 +195,9 @@ def _prepare(request: RunRequest) -> _Setup:
         split=split,
         folds=tuple(folds),
         seeds=request.seeds if request.seeds is not None else budget.seeds,
-        device=resolve_device(request.device),
+        device=options.resolve_device(request.device),
         data_fingerprint=mf.data_fingerprint(files),
     )
-
-
-def resolve_device(device: str) -> str:
-    """``auto`` -> ``cuda`` when a GPU is visible, else ``cpu``; explicit CUDA without that GPU is an error."""
-    check_device_option(device)
-    try:
-        import torch
-    except ImportError:
-        return "cpu"
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError(f"--device {device} asked for, but torch sees no CUDA device; use --device cpu.")
-    index = int(device.partition(":")[2] or 0)
-    if device.startswith("cuda") and index >= torch.cuda.device_count():
-        raise ValueError(
-            f"--device {device}: torch sees {torch.cuda.device_count()} CUDA device(s) (cuda:0 ..); pick one of those."
-        )
-    return device
 
 
 def seed_everything(seed: int) -> None:
@@ -333,7 +257,7 @@ def _run_method(card: MethodCard, request: RunRequest, setup: _Setup, progress: 
         if outcome.n_failed and not (outcome.n_ok + outcome.n_reused)
         else ("partial" if outcome.n_failed else "ok")
     )
-    outcome.dice_mean = _aggregate(store, setup, request.metric_params)
+    outcome.dice_mean = _write_run_tables(store, setup, request.metric_params)
     manifest.update(
         status=outcome.status,
         n_folds_ok=outcome.n_ok + outcome.n_reused,
@@ -507,91 +431,16 @@ def _score(case: Case, prediction: Prediction, params: MetricParams) -> tuple[li
     return rows, lesion_rows
 
 
-def _aggregate(store: RunStore, setup: _Setup, params: MetricParams) -> float | None:
-    """Writes the run's cases, lesions and summary tables from its completed folds; returns mean Dice (rater 1).
-
-    The summary has one block of rows per seed (``seed`` = "0", "1", ...) and one over all seeds (``seed`` =
-    "all": each case's values averaged over the seeds first, so a patient bootstrap CI still resamples patients;
-    ``seed_sd`` is the spread of the per-seed means and ``n_seeds`` their count). Seeds are never pooled as if
-    they were more cases.
-    """
+def _write_run_tables(store: RunStore, setup: _Setup, params: MetricParams) -> float | None:
+    """Writes the run's cases, lesions and summary tables from its finished folds; returns mean Dice (primary)."""
     cases = store.fold_tables("cases.csv")
     if cases.empty:
         return None
     write_csv(store.root / "cases.csv", cases)
     write_csv(store.root / "lesions.csv", store.fold_tables("lesions.csv"))
-    per_seed = {str(seed): frame for seed, frame in cases.groupby("seed", sort=True)}
-    blocks = []
-    for seed, frame in per_seed.items():
-        blocks.append(_summary_block(frame, setup, params).assign(seed=seed))
-    blocks.append(_over_seeds(cases, blocks, setup, params))
-    summary = pd.concat(blocks, ignore_index=True)
-    summary.insert(1, "seed", summary.pop("seed"))
+    summary = summarize_run(cases, setup.spec.references, setup.cases, params)
     write_csv(store.root / "summary.csv", summary)
-    primary = summary[
-        (summary["reference"] == setup.spec.primary_reference)
-        & (summary["metric"] == "dice")
-        & (summary["seed"] == ALL)
-    ]
-    return float(primary["mean"].iloc[0]) if not primary.empty else None
-
-
-ALL = "all"
-_ID_COLUMNS = ("method", "fold", "case", "patient", "timepoint", "reference")
-
-
-def _summary_block(cases: pd.DataFrame, setup: _Setup, params: MetricParams) -> pd.DataFrame:
-    summary = summarize(cases, patient_col="patient", group_cols=("reference",))
-    return pd.concat([summary, _pooled_rows(cases), _challenge_rows(cases, setup, params)], ignore_index=True)
-
-
-def _over_seeds(cases: pd.DataFrame, blocks: list[pd.DataFrame], setup: _Setup, params: MetricParams) -> pd.DataFrame:
-    """Rows over all seeds: statistics of the seed-averaged cases, plus the spread of the per-seed means."""
-    numeric = [c for c in cases.columns if c not in _ID_COLUMNS and pd.api.types.is_numeric_dtype(cases[c])]
-    averaged = cases.groupby(list(_ID_COLUMNS), sort=True, dropna=False)[numeric].mean().reset_index()
-    block = _summary_block(averaged.drop(columns="seed"), setup, params).assign(seed=ALL)
-    means = pd.concat(blocks, ignore_index=True).pivot_table(
-        index=["reference", "metric"], columns="seed", values="mean", dropna=False
-    )
-    spread = pd.DataFrame({"seed_sd": means.std(axis=1, ddof=1), "n_seeds": means.notna().sum(axis=1)}).reset_index()
-    return block.merge(spread, on=["reference", "metric"], how="left")
-
-
-def _pooled_rows(cases: pd.DataFrame) -> pd.DataFrame:
-    pooled = pooled_dice(cases, group_cols=("reference",))
-    return pooled.rename(columns={"dice_pooled": "mean"}).assign(metric="dice_pooled")
-
-
-RATERS = ("mask1", "mask2")
-
-
-def _challenge_rows(cases: pd.DataFrame, setup: _Setup, params: MetricParams) -> pd.DataFrame:
-    """ISBI 2015 challenge score over both raters, normalised by rater 2 vs rater 1 on the same scans."""
-    if not set(RATERS) <= set(setup.spec.references):
-        return pd.DataFrame()
-    scored = cases[cases["reference"].isin(RATERS)]
-    by_id = {c.case_id: c for c in setup.cases}
-    inter = pd.DataFrame(
-        [
-            {
-                "case": cid,
-                **evaluate_case(
-                    by_id[cid].load_mask("mask2"), by_id[cid].load_mask("mask1"), by_id[cid].spacing_mm, params=params
-                ),
-            }
-            for cid in sorted(set(scored["case"]))
-        ]
-    )
-    inter_raw = isbi_challenge_score(inter, rater_col=None).raw
-    score = isbi_challenge_score(scored, inter_rater_raw=inter_raw)
-    n = score.n_valid
-    return pd.DataFrame(
-        [
-            {"reference": "+".join(RATERS), "metric": "isbi_score_raw", "mean": score.raw, "n_valid": n},
-            {"reference": "+".join(RATERS), "metric": "isbi_score_normalised", "mean": score.normalised, "n_valid": n},
-            {"reference": "mask1", "metric": "isbi_score_inter_rater_raw", "mean": inter_raw, "n_valid": len(inter)},
-        ]
-    )
+    return primary_dice(summary, setup.spec.primary_reference)
 
 
 def _progress(enabled: bool) -> Progress:

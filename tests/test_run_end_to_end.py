@@ -284,15 +284,15 @@ def test_options_that_cannot_be_honoured_fail_before_anything_is_written(
 
 
 def test_inter_rater_is_skipped_on_a_single_rater_dataset_unless_named():
-    from msbench.benchmark.runner import _drop_inter_rater_without_second_rater
+    from msbench.benchmark.options import drop_inter_rater_without_second_rater
     from msbench.datasets import get_dataset
 
     single, double = get_dataset("lesjak-3dms"), get_dataset("synth-ms")
     names = ["threshold", "inter-rater", "fsh"]
-    assert _drop_inter_rater_without_second_rater(names, "all", single) == ["threshold", "fsh"]
-    assert _drop_inter_rater_without_second_rater(names, "all", double) == names
+    assert drop_inter_rater_without_second_rater(names, "all", single) == ["threshold", "fsh"]
+    assert drop_inter_rater_without_second_rater(names, "all", double) == names
     with pytest.raises(ValueError, match="single reference"):
-        _drop_inter_rater_without_second_rater(names, "inter-rater,fsh", single)
+        drop_inter_rater_without_second_rater(names, "inter-rater,fsh", single)
 
 
 def test_every_case_row_carries_the_suite_version_and_metric_parameters(tmp_path, smoke_phantom):
