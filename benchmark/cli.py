@@ -10,6 +10,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from .cli_store import runs_app, store_app
+
 app = typer.Typer(
     help="msbench: one protocol for MS lesion segmentation methods.", no_args_is_help=True, add_completion=False
 )
@@ -17,6 +19,8 @@ datasets_app = typer.Typer(help="List, inspect and generate datasets.", no_args_
 methods_app = typer.Typer(help="List and inspect registered methods.", no_args_is_help=True)
 app.add_typer(datasets_app, name="datasets")
 app.add_typer(methods_app, name="methods")
+app.add_typer(store_app, name="store")
+app.add_typer(runs_app, name="runs")
 
 out = Console()
 err = Console(stderr=True)
@@ -59,6 +63,10 @@ def run(
     baseline: Annotated[
         bool, typer.Option(help="Also run the 'threshold' baseline (a second per fold) and record who beats it.")
     ] = True,
+    reuse_stale: Annotated[
+        bool,
+        typer.Option(help="Keep jobs committed by other code (marked stale) instead of running them again."),
+    ] = False,
 ) -> None:
     """Run methods under one protocol; resumable (finished folds are reused), failures recorded."""
     from msbench.datasets import DatasetNotFoundError
@@ -78,6 +86,7 @@ def run(
         modalities=_csv_strs(modalities),
         progress=progress,
         baseline=baseline,
+        reuse_stale=reuse_stale,
     )
     try:
         outcomes = run_benchmark(request)
@@ -85,12 +94,13 @@ def run(
         _fail(str(error).strip("'\""))
         return
     table = Table(title=f"msbench run: {dataset}, budget {budget}")
-    for column in ("method", "status", "folds", "mean Dice (rater 1)", "vs threshold"):
+    for column in ("method", "status", "jobs", "mean Dice (rater 1)", "vs threshold"):
         table.add_column(column)
     for o in outcomes:
         dice = "-" if o.dice_mean is None else f"{o.dice_mean:.3f}"
         colour = {"ok": "green", "partial": "yellow"}.get(o.status, "red")
         folds = f"{o.n_ok} ok, {o.n_reused} reused, {o.n_failed} failed"
+        folds += f", {o.n_elsewhere} in another process" if o.n_elsewhere else ""
         versus = "-" if o.beats_baseline is None else ("[green]beats[/]" if o.beats_baseline else "[red]below[/]")
         table.add_row(o.method, f"[{colour}]{o.status}[/]", folds, dice, versus)
     out.print(table)

@@ -105,3 +105,37 @@ def now_iso() -> str:
 
 def command_line() -> list[str]:
     return [Path(sys.argv[0]).name, *sys.argv[1:]]
+
+
+#: Code every trained method runs besides its own package: the engine, the adapter contract, the data pre-processing.
+SHARED_CODE = (
+    "msbench.methods.engine",
+    "msbench.methods.adapter",
+    "msbench.datasets.case",
+    "msbench.datasets.preprocessing",
+)
+
+
+def code_hash(adapter: str, suite_version: str) -> str:
+    """Hash of the code a job runs: the adapter's package (or module), ``SHARED_CODE`` and the metric suite version.
+
+    A job committed under another hash was made by other code: it is rerun, or kept and marked stale on request.
+    """
+    import importlib.util
+
+    module = adapter.partition(":")[0]
+    owner = module.rsplit(".", 1)[0] if module.startswith("msbench.methods.") else module
+    files: list[Path] = []
+    for name in (owner, *SHARED_CODE):
+        spec = importlib.util.find_spec(name)
+        if spec is None:
+            raise ValueError(f"cannot hash the code of {name!r}: module not found (adapter {adapter!r}).")
+        if spec.submodule_search_locations:
+            files += sorted(p for d in spec.submodule_search_locations for p in Path(d).rglob("*.py"))
+        elif spec.origin:
+            files.append(Path(spec.origin))
+    digest = hashlib.sha256(suite_version.encode())
+    for path in files:
+        digest.update(path.name.encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]

@@ -1,37 +1,43 @@
-"""The benchmark runner: every requested method under one protocol, fold by fold, resumable, failures recorded.
+"""The benchmark runner: every requested method under one protocol, as jobs (method x fold x seed), resumable.
 
-For each method it builds the adapter from the card, fits on the fold's training patients (the validation patient
-is the only data a method may use for model selection), predicts the test patient's scans, writes the predictions on
-the reference grid, scores them against every reference with the metric suite, and aggregates over patients.
-A fold that already finished (``status.json`` says ``ok``) is reused; a failing method is recorded and the run goes on.
+A run is planned as one job per (fold, seed) of each method (``job.py`` fits on the fold's training patients, selects
+on its validation patient only, predicts and scores the test patient's scans). A job committed by the same code is
+reused; one committed by other code is rerun (or kept and marked stale with ``reuse_stale``); an interrupted or failed
+one resumes from its checkpoint; one another process is running is left to it. A failing job is recorded and the run
+goes on. Run-level tables and the manifest are re-derived from the committed jobs under the run lock.
 """
 
 from __future__ import annotations
 
-import random
-import time
-import traceback
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from msbench.datasets import Case, DatasetSpec, Split, get_dataset, load_split
-from msbench.methods import FitContext, MethodCard, Prediction, build_adapter, get_card, resolve_methods
+from msbench.methods import MethodCard, get_card, resolve_methods
 
 from . import manifest as mf
 from . import options
 from .aggregation import primary_dice, summarize_run
-from .metrics import (
-    MetricParams,
-    evaluate_case_with_lesions,
-)
+from .job import Job, JobInputs, epochs_done, run_job
+from .metrics import SUITE_VERSION, MetricParams
 from .protocol import Budget, get_budget
-from .store import RunStore, read_json, rebuild_index, write_csv, write_json
+from .store import (
+    STORE_SCHEMA_VERSION,
+    RunStore,
+    check_store_version,
+    file_lock,
+    index_job,
+    index_run,
+    open_index,
+    read_json,
+    write_csv,
+    write_json,
+)
 
 console = Console(stderr=True)
 
@@ -55,6 +61,7 @@ class RunRequest:
         progress: Show progress bars.
         metric_params: Metric settings stored with the results.
         baseline: Also run the ``threshold`` baseline when it was not asked for.
+        reuse_stale: Keep jobs committed by other code (marked stale in the manifest and index) instead of rerunning.
     """
 
     methods: str
@@ -70,6 +77,7 @@ class RunRequest:
     progress: bool = True
     metric_params: MetricParams = field(default_factory=MetricParams)
     baseline: bool = True
+    reuse_stale: bool = False
 
 
 @dataclass
@@ -82,6 +90,7 @@ class MethodOutcome:
     n_ok: int = 0
     n_failed: int = 0
     n_reused: int = 0
+    n_elsewhere: int = 0
     errors: list[str] = field(default_factory=list)
     dice_mean: float | None = None
     baseline_dice: float | None = None
@@ -119,6 +128,7 @@ def run_benchmark(request: RunRequest) -> list[MethodOutcome]:
     """
     options.check_device_option(request.device)
     options.check_modality_names(request.modalities)
+    check_store_version(request.results)
     names = resolve_methods(request.methods)
     if request.baseline and BASELINE not in names:
         names = [BASELINE, *names]
@@ -133,7 +143,6 @@ def run_benchmark(request: RunRequest) -> list[MethodOutcome]:
         for name in names:
             outcomes.append(_run_method(get_card(name), request, setup, progress, task))
     _record_baseline(outcomes, request.results)
-    rebuild_index(request.results)
     return outcomes
 
 
@@ -151,15 +160,18 @@ def _record_baseline(outcomes: list[MethodOutcome], results: Path) -> None:
             continue
         outcome.baseline_dice = baseline.dice_mean
         store = RunStore(results, outcome.run_id)
-        manifest = read_json(store.manifest_path)
-        manifest["baseline"] = {
-            "method": BASELINE,
-            "run_id": baseline.run_id,
-            "dice_mean": baseline.dice_mean,
-            "method_dice_mean": outcome.dice_mean,
-            "beats_baseline": outcome.beats_baseline,
-        }
-        write_json(store.manifest_path, manifest)
+        with file_lock(store.lock_path):
+            manifest = read_json(store.manifest_path)
+            manifest["baseline"] = {
+                "method": BASELINE,
+                "run_id": baseline.run_id,
+                "dice_mean": baseline.dice_mean,
+                "method_dice_mean": outcome.dice_mean,
+                "beats_baseline": outcome.beats_baseline,
+            }
+            write_json(store.manifest_path, manifest)
+            with open_index(results) as conn:
+                index_run(conn, manifest, _read_summary(store))
 
 
 def _prepare(request: RunRequest) -> _Setup:
@@ -200,16 +212,6 @@ def _prepare(request: RunRequest) -> _Setup:
     )
 
 
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed)
-    try:
-        import torch
-    except ImportError:
-        return
-    torch.manual_seed(seed)
-
-
 def run_config(card: MethodCard, request: RunRequest, setup: _Setup) -> dict[str, Any]:
     """Everything that changes a run's numbers; its hash names the run."""
     return {
@@ -235,52 +237,119 @@ def _run_method(card: MethodCard, request: RunRequest, setup: _Setup, progress: 
     mods = "" if modalities == card.modalities else "+" + "-".join(modalities)
     run_id = f"{card.name}{mods}__{setup.spec.name}__{setup.protocol}__{setup.budget.name}__{chash[:8]}"
     store = RunStore(request.results, run_id)
-    manifest = _manifest(card, request, setup, config, chash, run_id, store)
-    write_json(store.manifest_path, manifest)
+    code = mf.code_hash(card.adapter, SUITE_VERSION)
+    inputs = JobInputs(
+        cases=setup.cases,
+        split=setup.split,
+        device=setup.device,
+        budget=setup.budget.name,
+        modalities=modalities,
+        reference=setup.spec.primary_reference,
+        metric_params=request.metric_params,
+        progress=request.progress,
+    )
+    with file_lock(store.lock_path):
+        if not store.manifest_path.is_file():
+            write_json(store.manifest_path, _manifest(card, setup, config, chash, run_id, store))
     outcome = MethodOutcome(card.name, run_id, "running")
     for fold in setup.folds:
         for seed in setup.seeds:
+            job = Job(run_id, card.name, fold, seed, code)
             progress.update(task, description=f"{card.name} fold {fold} seed {seed}")
-            if store.fold_complete(fold, seed):
-                outcome.n_reused += 1
-            else:
-                error = _run_fold(card, request, setup, store, fold, seed, modalities)
-                if error is None:
-                    outcome.n_ok += 1
-                else:
-                    outcome.n_failed += 1
-                    outcome.errors.append(f"fold {fold} seed {seed}: {error}")
-                    console.print(f"[red]{card.name} fold {fold} seed {seed} failed:[/red] {error}")
+            _run_or_reuse(card, job, inputs, store, request, outcome)
             progress.advance(task)
-    outcome.status = (
-        "failed"
-        if outcome.n_failed and not (outcome.n_ok + outcome.n_reused)
-        else ("partial" if outcome.n_failed else "ok")
-    )
-    outcome.dice_mean = _write_run_tables(store, setup, request.metric_params)
-    manifest.update(
-        status=outcome.status,
-        n_folds_ok=outcome.n_ok + outcome.n_reused,
-        n_folds_failed=outcome.n_failed,
-        errors=outcome.errors,
-        updated=mf.now_iso(),
-    )
-    write_json(store.manifest_path, manifest)
+    outcome.dice_mean, outcome.status = _refresh_run(store, setup, request.metric_params, code, request.reuse_stale)
     return outcome
 
 
+def _run_or_reuse(
+    card: MethodCard, job: Job, inputs: JobInputs, store: RunStore, request: RunRequest, outcome: MethodOutcome
+) -> None:
+    """Runs one job unless it is committed by the same code (or stale and ``--reuse-stale``) or running elsewhere."""
+    label = f"{card.name} fold {job.fold} seed {job.seed}"
+    with file_lock(store.job_lock_path(job.job_id), blocking=False) as mine:
+        if not mine:
+            outcome.n_elsewhere += 1
+            console.print(f"{label}: running in another process; left to it")
+            return
+        record = store.job_record(job.job_id)
+        if record and record.get("status") == "ok":
+            if record.get("code_hash") == job.code_hash or request.reuse_stale:
+                outcome.n_reused += 1
+                return
+            console.print(f"{label}: committed by other code (code hash {record.get('code_hash')}); running it again")
+        elif record:
+            store.reopen(job.job_id)  # a failed job resumes from the checkpoint it left
+        folder = store.partial_dir(job.job_id)
+        done = epochs_done(folder / "work") if folder.exists() else 0
+        if done:
+            console.print(f"{label}: resuming from its checkpoint after epoch {done}")
+        folder.mkdir(parents=True, exist_ok=True)
+        record = run_job(card, job, inputs, folder)
+        store.commit(job.job_id)
+        with open_index(request.results) as conn:
+            index_job(conn, store, job.job_id, record)
+    if record["status"] == "ok":
+        outcome.n_ok += 1
+    else:
+        outcome.n_failed += 1
+        outcome.errors.append(f"fold {job.fold} seed {job.seed}: {record['error']}")
+        console.print(f"[red]{label} failed:[/red] {record['error']}")
+
+
+def _refresh_run(
+    store: RunStore, setup: _Setup, params: MetricParams, code: str, reuse_stale: bool
+) -> tuple[float | None, str]:
+    """Re-derives the run's tables and manifest from its committed jobs, under the run lock; indexes them.
+
+    Returns the mean Dice against the primary reference over the usable jobs and the run's status.
+    """
+    with file_lock(store.lock_path):
+        jobs = store.committed_jobs()
+        usable = [j for j, r in jobs if r.get("status") == "ok" and (r.get("code_hash") == code or reuse_stale)]
+        stale = [j for j, r in jobs if r.get("status") == "ok" and r.get("code_hash") != code]
+        failed = [j for j, r in jobs if r.get("status") != "ok"]
+        cases = store.job_tables("cases.csv", job_ids=usable)
+        summary = summarize_run(cases, setup.spec.references, setup.cases, params) if not cases.empty else None
+        for name, frame in (("cases", cases), ("lesions", store.job_tables("lesions.csv", job_ids=usable))):
+            write_csv(store.root / f"{name}.csv", frame)
+        write_csv(store.root / "summary.csv", summary if summary is not None else pd.DataFrame())
+        status = "failed" if failed and not usable else ("partial" if failed else ("ok" if usable else "empty"))
+        manifest = read_json(store.manifest_path)
+        records = dict(jobs)
+        manifest.update(
+            status=status,
+            jobs=sorted(usable),
+            folds=sorted({records[j]["fold"] for j in usable}),
+            seeds=sorted({records[j]["seed"] for j in usable}),
+            commits=sorted({str((records[j].get("git") or {}).get("commit")) for j in usable}),
+            code_hash=code,
+            stale_jobs=sorted(set(stale) & set(usable)),
+            n_jobs_ok=len(usable),
+            n_jobs_failed=len(failed),
+            errors=[f"{j}: {records[j].get('error')}" for j in failed],
+            updated=mf.now_iso(),
+        )
+        write_json(store.manifest_path, manifest)
+        with open_index(store.results) as conn:
+            for job_id in stale:
+                conn.execute("UPDATE jobs SET stale=1 WHERE run_id=? AND job_id=?", (store.run_id, job_id))
+            index_run(conn, manifest, _read_summary(store))
+    return (primary_dice(summary, setup.spec.primary_reference) if summary is not None else None), status
+
+
+def _read_summary(store: RunStore) -> pd.DataFrame:
+    path = store.root / "summary.csv"
+    return pd.read_csv(path, dtype={"seed": str}) if path.stat().st_size > 1 else pd.DataFrame()
+
+
 def _manifest(
-    card: MethodCard,
-    request: RunRequest,
-    setup: _Setup,
-    config: dict[str, Any],
-    chash: str,
-    run_id: str,
-    store: RunStore,
+    card: MethodCard, setup: _Setup, config: dict[str, Any], chash: str, run_id: str, store: RunStore
 ) -> dict[str, Any]:
-    previous = store.manifest_path.is_file()
+    """The run's manifest: what the run is. What each job ran on (commit, versions, device) is in its job.json."""
     return {
         "schema_version": mf.MANIFEST_SCHEMA_VERSION,
+        "store_schema_version": STORE_SCHEMA_VERSION,
         "run_id": run_id,
         "method": card.name,
         "method_title": card.title,
@@ -295,8 +364,6 @@ def _manifest(
             "leaks_timepoints": setup.split.leaks_timepoints,
         },
         "budget": setup.budget.name,
-        "folds": list(setup.folds),
-        "seeds": list(setup.seeds),
         "modalities": config["modalities"],
         "reference": setup.spec.primary_reference,
         "references": list(setup.spec.references),
@@ -305,142 +372,9 @@ def _manifest(
         "metric_params": config["metric_params"],
         "config_hash": chash,
         "config": config,
-        "git": mf.git_state(),
-        "versions": mf.library_versions(),
-        "device": mf.device_info(setup.device),
-        "command": mf.command_line(),
-        "created": mf.now_iso() if not previous else _created(store),
-        "updated": mf.now_iso(),
+        "created": mf.now_iso(),
         "status": "running",
     }
-
-
-def _created(store: RunStore) -> str:
-    try:
-        return str(read_json(store.manifest_path).get("created", mf.now_iso()))
-    except ValueError:
-        return mf.now_iso()
-
-
-def _run_fold(
-    card: MethodCard,
-    request: RunRequest,
-    setup: _Setup,
-    store: RunStore,
-    fold: int,
-    seed: int,
-    modalities: tuple[str, ...],
-) -> str | None:
-    """Fits and scores one (fold, seed); returns None when it succeeded, else the error text (also stored)."""
-    fold_dir = store.fold_dir(fold, seed)
-    split_fold = setup.split.folds[[f.index for f in setup.split.folds].index(fold)]
-    train, val, test = (split_fold.select(setup.cases, role) for role in ("train", "val", "test"))
-    context = FitContext(
-        workdir=fold_dir / "work",
-        seed=seed,
-        device=setup.device,
-        budget=setup.budget.name,
-        recipe=card.recipe(setup.budget.name),
-        hparams=card.hparams(setup.budget.name),
-        modalities=modalities,
-        reference=setup.spec.primary_reference,
-        progress=request.progress,
-    )
-    started = mf.now_iso()
-    t0 = time.perf_counter()
-    try:
-        context.workdir.mkdir(parents=True, exist_ok=True)
-        seed_everything(seed)
-        adapter = build_adapter(card, context)
-        report = adapter.fit(train, val)
-        fit_s = time.perf_counter() - t0
-        cases_rows, lesion_rows, predict_s = [], [], 0.0
-        provenance = request.metric_params.as_dict()  # suite version and parameters on every per-case row
-        for case in test:
-            t1 = time.perf_counter()
-            prediction = adapter.predict(case)
-            predict_s += time.perf_counter() - t1
-            _check_prediction(card.name, case, prediction)
-            _save_prediction(fold_dir, case, prediction)
-            rows, lesions = _score(case, prediction, request.metric_params)
-            ids = {"method": card.name, "fold": fold, "seed": seed}
-            cases_rows += [{**ids, **row, **provenance} for row in rows]
-            lesion_rows += [{**ids, **row} for row in lesions]
-        write_json(fold_dir / "fit.json", {**asdict(report), "history": None})
-        if report.history:
-            write_csv(fold_dir / "train_log.csv", pd.DataFrame(report.history))
-        write_csv(fold_dir / "lesions.csv", pd.DataFrame(lesion_rows))
-        write_csv(fold_dir / "cases.csv", pd.DataFrame(cases_rows))
-        status: dict[str, Any] = {
-            "status": "ok",
-            "fit_seconds": round(fit_s, 3),
-            "predict_seconds": round(predict_s, 3),
-            "n_test_cases": len(test),
-            "train_cases": [c.case_id for c in train],
-            "val_cases": [c.case_id for c in val],
-            "test_cases": [c.case_id for c in test],
-        }
-        error = None
-    except Exception as err:  # a method's failure is recorded, never fatal to the run
-        error = f"{type(err).__name__}: {err}"
-        status = {"status": "failed", "error": error, "traceback": traceback.format_exc()}
-    status.update(started=started, finished=mf.now_iso(), wall_seconds=round(time.perf_counter() - t0, 3))
-    write_json(fold_dir / "status.json", status)
-    return error
-
-
-def _check_prediction(method: str, case: Case, prediction: Prediction) -> None:
-    mask = prediction.mask
-    if not isinstance(mask, np.ndarray) or mask.dtype != bool or mask.shape != case.shape:
-        got = f"{type(mask).__name__} {getattr(mask, 'dtype', '?')} {getattr(mask, 'shape', '?')}"
-        raise ValueError(f"method {method!r} returned {got} for {case.case_id}; expected a bool array of {case.shape}.")
-    prob = prediction.probability
-    if prob is not None and (prob.shape != case.shape or not np.isfinite(prob).all()):
-        raise ValueError(
-            f"method {method!r}: probability map for {case.case_id} has shape {prob.shape} or non-finite values."
-        )
-
-
-def _save_prediction(fold_dir: Path, case: Case, prediction: Prediction) -> None:
-    import nibabel as nib
-
-    from .store import atomic_path
-
-    items = [("predictions", prediction.mask.astype(np.uint8))]
-    if prediction.probability is not None:
-        items.append(("probabilities", prediction.probability.astype(np.float32)))
-    for folder, data in items:
-        path = fold_dir / folder / f"{case.case_id}.nii.gz"
-        image = nib.Nifti1Image(data, case.affine)
-        image.header.set_zooms(case.spacing_mm)
-        with atomic_path(path) as tmp:
-            nib.save(image, str(tmp))
-
-
-def _score(case: Case, prediction: Prediction, params: MetricParams) -> tuple[list[dict], list[dict]]:
-    rows, lesion_rows = [], []
-    ids = {"case": case.case_id, "patient": case.patient_id, "timepoint": case.timepoint}
-    for reference in case.masks:
-        if reference == prediction.copied_reference:
-            continue
-        record, lesions = evaluate_case_with_lesions(
-            prediction.mask, case.load_mask(reference), case.spacing_mm, params=params
-        )
-        rows.append({**ids, "reference": reference, **record})
-        lesion_rows += [{**ids, "reference": reference, **row} for row in lesions]
-    return rows, lesion_rows
-
-
-def _write_run_tables(store: RunStore, setup: _Setup, params: MetricParams) -> float | None:
-    """Writes the run's cases, lesions and summary tables from its finished folds; returns mean Dice (primary)."""
-    cases = store.fold_tables("cases.csv")
-    if cases.empty:
-        return None
-    write_csv(store.root / "cases.csv", cases)
-    write_csv(store.root / "lesions.csv", store.fold_tables("lesions.csv"))
-    summary = summarize_run(cases, setup.spec.references, setup.cases, params)
-    write_csv(store.root / "summary.csv", summary)
-    return primary_dice(summary, setup.spec.primary_reference)
 
 
 def _progress(enabled: bool) -> Progress:

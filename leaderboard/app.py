@@ -48,7 +48,7 @@ def main(argv: list[str] | None = None) -> None:
     results = results_dir(sys.argv[1:] if argv is None else argv)
     try:
         index = _index(str(results))
-    except FileNotFoundError as error:
+    except (FileNotFoundError, ValueError) as error:
         st.error(str(error))
         return
     if index.empty:

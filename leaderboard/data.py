@@ -28,16 +28,20 @@ COLUMNS = (
 
 
 def load_index(results: Path) -> pd.DataFrame:
-    """The store's index (one row per run and reference), rebuilt from the runs when missing."""
-    results = Path(results)
-    path = results / "index.csv"
-    if not path.is_file():
-        if not (results / "runs").is_dir():
-            raise FileNotFoundError(f"{results} holds no msbench results (no index.csv, no runs/).")
-        from msbench.benchmark.store import rebuild_index
+    """One row per run and reference from the store's SQLite index, rebuilt from the run files when missing.
 
-        return rebuild_index(results)
-    return pd.read_csv(path)
+    Raises:
+        FileNotFoundError: ``results`` holds no msbench results.
+        ValueError: The folder was written by an older store, or its index by another schema (says what to do).
+    """
+    from msbench.benchmark.store import INDEX_NAME, reindex, run_table
+
+    results = Path(results)
+    if not (results / INDEX_NAME).is_file():
+        if not (results / "runs").is_dir():
+            raise FileNotFoundError(f"{results} holds no msbench results (no {INDEX_NAME}, no runs/).")
+        reindex(results)
+    return run_table(results)
 
 
 def leaderboard_table(index: pd.DataFrame, reference: str | None = "mask1") -> pd.DataFrame:

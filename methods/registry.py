@@ -6,15 +6,13 @@ import difflib
 import fnmatch
 import importlib
 import importlib.util
+import os
 import pkgutil
 
 from .card import MethodCard
 
 _CARDS: dict[str, MethodCard] = {}
 _LOADED = False
-
-BUILTIN_CARD_MODULES = ("msbench.methods.threshold.card",)
-"""Modules whose import registers the built-in cards (each calls ``register``)."""
 
 
 def register(card: MethodCard) -> MethodCard:
@@ -36,6 +34,25 @@ def _load_builtin() -> None:
         if info.ispkg and importlib.util.find_spec(f"msbench.methods.{info.name}.card") is not None:
             importlib.import_module(f"msbench.methods.{info.name}.card")
     _LOADED = True
+    _load_plugins()
+
+
+PLUGINS_VARIABLE = "MSBENCH_PLUGINS"
+"""Comma-separated modules imported after the built-in cards: how users register their own methods (each module
+calls :func:`register`, exactly as a built-in card module does)."""
+
+
+def _load_plugins() -> None:
+    for module in (m.strip() for m in os.environ.get(PLUGINS_VARIABLE, "").split(",")):
+        if not module:
+            continue
+        try:
+            importlib.import_module(module)
+        except ImportError as err:
+            raise KeyError(
+                f"{PLUGINS_VARIABLE} names module {module!r}, which cannot be imported ({err}); "
+                "put it on PYTHONPATH or fix the variable."
+            ) from err
 
 
 def list_methods(pattern: str = "*") -> list[str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -13,6 +14,7 @@ import pytest
 from typer.testing import CliRunner
 
 from msbench.benchmark.cli import app
+from msbench.benchmark.store import run_table
 from msbench.methods import Adapter, FitReport, MethodCard, Prediction, Recipe, register
 from msbench.methods.registry import _CARDS
 
@@ -101,6 +103,10 @@ def _run(results: Path, phantom: Path, method: str, *extra: str):
     return runner.invoke(app, args)
 
 
+def _job_ids(run_dir: Path) -> list[str]:
+    return sorted(p.name for p in (run_dir / "jobs").iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
 def _run_dir(results: Path, method: str) -> Path:
     (run_dir,) = [p for p in (results / "runs").iterdir() if p.name.startswith(f"{method}__")]
     return run_dir
@@ -119,14 +125,14 @@ def test_threshold_run_writes_predictions_metrics_manifest_and_summary(tmp_path,
     assert len(primary) == len(smoke_cases)
     assert primary["dice"].between(0, 1).all() and primary["dice"].mean() > 0.05
     for fold in range(5):  # a test patient is never its own validation patient
-        status = json.loads((run_dir / "folds" / f"fold{fold}-seed0" / "status.json").read_text())
+        status = json.loads((run_dir / "jobs" / f"fold{fold}-seed0" / "job.json").read_text())
         patients = {role: {c.rsplit("_", 1)[0] for c in status[f"{role}_cases"]} for role in ("train", "val", "test")}
         assert len(patients["test"]) == 1 and len(patients["val"]) == 1 and len(patients["train"]) == 3
         assert not (patients["test"] & (patients["val"] | patients["train"]))
 
     case = smoke_cases[0]
     fold_of_case = next(
-        p for p in (run_dir / "folds").iterdir() if (p / "predictions" / f"{case.case_id}.nii.gz").exists()
+        p for p in (run_dir / "jobs").iterdir() if (p / "predictions" / f"{case.case_id}.nii.gz").exists()
     )
     pred = nib.load(fold_of_case / "predictions" / f"{case.case_id}.nii.gz")
     assert pred.shape == case.shape
@@ -134,16 +140,20 @@ def test_threshold_run_writes_predictions_metrics_manifest_and_summary(tmp_path,
     assert set(np.unique(np.asarray(pred.dataobj))) <= {0, 1}
 
     manifest = json.loads((run_dir / "manifest.json").read_text())
-    for key in ("git", "config_hash", "split", "seeds", "data_fingerprint", "versions", "device", "command"):
+    for key in ("commits", "config_hash", "split", "seeds", "data_fingerprint", "code_hash"):
         assert manifest[key], key
+    job = json.loads((run_dir / "jobs" / "fold0-seed0" / "job.json").read_text())
+    for key in ("git", "code_hash", "versions", "device", "command"):
+        assert job[key], key
+    assert manifest["commits"] == [str(job["git"]["commit"])]  # the manifest names only commits its jobs ran on
     assert manifest["split"]["sha256"] and manifest["status"] == "ok"
-    assert manifest["versions"]["numpy"] == np.__version__
+    assert job["versions"]["numpy"] == np.__version__
 
     summary = pd.read_csv(run_dir / "summary.csv", dtype={"seed": str})
     summary = summary[summary["seed"] == "all"]
     dice = summary[(summary["metric"] == "dice") & (summary["reference"] == "mask1")].iloc[0]
     assert dice["mean"] == pytest.approx(primary["dice"].mean())
-    index = pd.read_csv(tmp_path / "index.csv")
+    index = run_table(tmp_path)
     assert (index["method"] == "threshold").any()
     isbi = summary.set_index("metric")["mean"]
     assert 0 < isbi["isbi_score_raw"] < 1
@@ -156,12 +166,14 @@ def test_smoke_runs_the_first_fold_unless_folds_are_given(tmp_path, smoke_phanto
     monkeypatch.setenv("MSBENCH_NUM_THREADS", "1")
     assert _run(tmp_path, smoke_phantom, "threshold").exit_code == 0
     run_dir = _run_dir(tmp_path, "threshold")
-    assert [p.name for p in (run_dir / "folds").iterdir()] == ["fold0-seed0"]
+    assert _job_ids(run_dir) == ["fold0-seed0"]
     manifest = json.loads((run_dir / "manifest.json").read_text())
     assert manifest["folds"] == [0]
-    assert manifest["device"]["torch_threads"] == 1  # the fits' threads: CPU numbers depend on them
+    job = json.loads((run_dir / "jobs" / "fold0-seed0" / "job.json").read_text())
+    assert job["device"]["torch_threads"] == 1  # the fits' threads: CPU numbers depend on them
     assert _run(tmp_path, smoke_phantom, "threshold", "--folds", "1,3").exit_code == 0
-    assert sorted(p.name for p in (run_dir / "folds").iterdir()) == ["fold0-seed0", "fold1-seed0", "fold3-seed0"]
+    assert _job_ids(run_dir) == ["fold0-seed0", "fold1-seed0", "fold3-seed0"]
+    assert json.loads((run_dir / "manifest.json").read_text())["folds"] == [0, 1, 3]
 
 
 def test_inter_rater_row_normalises_to_90_and_is_not_scored_against_itself(tmp_path, smoke_phantom):
@@ -176,13 +188,13 @@ def test_rerun_reuses_finished_folds_and_recomputes_a_lost_one(tmp_path, smoke_p
     assert _run(tmp_path, smoke_phantom, "threshold", "--folds", "0,1").exit_code == 0
     run_dir = _run_dir(tmp_path, "threshold")
     before = (run_dir / "cases.csv").read_bytes()
-    kept = (run_dir / "folds" / "fold0-seed0" / "status.json").read_text()
-    (run_dir / "folds" / "fold1-seed0" / "status.json").unlink()
+    kept = (run_dir / "jobs" / "fold0-seed0" / "job.json").read_text()
+    shutil.rmtree(run_dir / "jobs" / "fold1-seed0")
 
     result = _run(tmp_path, smoke_phantom, "threshold", "--folds", "0,1")
     assert result.exit_code == 0, result.output
-    assert (run_dir / "folds" / "fold0-seed0" / "status.json").read_text() == kept  # reused, not redone
-    assert json.loads((run_dir / "folds" / "fold1-seed0" / "status.json").read_text())["status"] == "ok"
+    assert (run_dir / "jobs" / "fold0-seed0" / "job.json").read_text() == kept  # reused, not redone
+    assert json.loads((run_dir / "jobs" / "fold1-seed0" / "job.json").read_text())["status"] == "ok"
     assert (run_dir / "cases.csv").read_bytes() == before  # same seed, same numbers
 
 
@@ -191,14 +203,14 @@ def test_failing_method_is_recorded_and_others_keep_their_results(tmp_path, smok
     assert result.exit_code == 1
     assert "this method always fails" in result.output
 
-    failed = json.loads((_run_dir(tmp_path, exploding_method) / "folds" / "fold0-seed0" / "status.json").read_text())
+    failed = json.loads((_run_dir(tmp_path, exploding_method) / "jobs" / "fold0-seed0" / "job.json").read_text())
     assert failed["status"] == "failed" and "RuntimeError" in failed["error"] and failed["traceback"]
     manifest = json.loads((_run_dir(tmp_path, exploding_method) / "manifest.json").read_text())
-    assert manifest["status"] == "failed" and manifest["n_folds_failed"] == 1
+    assert manifest["status"] == "failed" and manifest["n_jobs_failed"] == 1
 
     ok = pd.read_csv(_run_dir(tmp_path, "threshold") / "cases.csv")
     assert len(ok) > 0
-    index = pd.read_csv(tmp_path / "index.csv")
+    index = run_table(tmp_path)
     assert set(index["method"]) == {"threshold", exploding_method}
 
 
@@ -248,7 +260,7 @@ def test_run_records_whether_each_method_beats_the_threshold_baseline(tmp_path, 
 
     alone = _run(tmp_path / "alone", smoke_phantom, empty_method, "--folds", "0", "--no-baseline")
     assert alone.exit_code == 0, alone.output
-    assert set(pd.read_csv(tmp_path / "alone" / "index.csv")["method"]) == {empty_method}
+    assert set(run_table(tmp_path / "alone")["method"]) == {empty_method}
     assert "baseline" not in json.loads((_run_dir(tmp_path / "alone", empty_method) / "manifest.json").read_text())
 
 
@@ -338,8 +350,8 @@ def test_a_trainable_method_fits_predicts_and_is_scored_through_the_runner(
     result = _run(tmp_path, smoke_phantom, tiny_trainable_method, "--folds", "0", "--no-baseline")
     assert result.exit_code == 0, result.output
     run_dir = _run_dir(tmp_path, tiny_trainable_method)
-    fold = run_dir / "folds" / "fold0-seed0"
-    status = json.loads((fold / "status.json").read_text())
+    fold = run_dir / "jobs" / "fold0-seed0"
+    status = json.loads((fold / "job.json").read_text())
     assert status["status"] == "ok" and status["fit_seconds"] > 0
     history = pd.read_csv(fold / "train_log.csv")
     assert len(history) == 2 and history["val_dice"].between(0, 1).all()  # model selection saw the validation patient

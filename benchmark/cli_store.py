@@ -1,0 +1,103 @@
+"""``msbench store`` and ``msbench runs``: the results store's index, its runs and their jobs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+store_app = typer.Typer(help="The results store's SQLite index.", no_args_is_help=True)
+runs_app = typer.Typer(help="List and inspect the runs of a results store.", no_args_is_help=True)
+
+out = Console()
+err = Console(stderr=True)
+
+ResultsOption = Annotated[Path, typer.Option(help="Results store folder.")]
+
+
+def _fail(message: str) -> None:
+    err.print(f"[red]error:[/red] {message}", highlight=False)
+    raise typer.Exit(2)
+
+
+def _check_results(results: Path) -> None:
+    if not (results / "runs").is_dir():
+        _fail(f"{results} holds no msbench results (no runs/ folder); run 'msbench run ... --results {results}'.")
+
+
+@store_app.command("reindex")
+def store_reindex(results: ResultsOption = Path("results")) -> None:
+    """Rebuild the SQLite index (msbench.sqlite) from the committed job folders."""
+    from .store import reindex
+
+    _check_results(results)
+    try:
+        counts = reindex(results)
+    except ValueError as error:
+        _fail(str(error))
+        return
+    out.print(f"indexed {counts['runs']} runs and {counts['jobs']} jobs into {results / 'msbench.sqlite'}")
+
+
+@runs_app.command("list")
+def runs_list(results: ResultsOption = Path("results")) -> None:
+    """One line per run: method, dataset, protocol, budget, status, jobs, mean Dice (primary reference)."""
+    from msbench.leaderboard.data import load_index
+
+    _check_results(results)
+    try:
+        index = load_index(results)
+    except (FileNotFoundError, ValueError) as error:
+        _fail(str(error))
+        return
+    primary = index.drop_duplicates("run_id")
+    table = Table()
+    for column in ("run", "status", "jobs ok", "failed", "mean Dice", "updated"):
+        table.add_column(column, no_wrap=column == "run")
+    for _, row in primary.iterrows():
+        dice = index[(index["run_id"] == row["run_id"]) & (index["reference"] == row["reference"])]["dice_mean"]
+        shown = "-" if dice.isna().all() else f"{dice.iloc[0]:.3f} ({row['reference']})"
+        table.add_row(
+            row["run_id"], row["status"], str(row["n_jobs_ok"]), str(row["n_jobs_failed"]), shown, row["updated"]
+        )
+    out.print(table)
+
+
+@runs_app.command("show")
+def runs_show(
+    run: Annotated[str, typer.Argument(help="Run id (see 'msbench runs list'); a unique prefix is enough.")],
+    results: ResultsOption = Path("results"),
+) -> None:
+    """A run's jobs: status, resume, timings, errors, code hash."""
+    from .store import job_table, run_table
+
+    _check_results(results)
+    try:
+        runs = sorted(set(run_table(results)["run_id"]))
+    except (FileNotFoundError, ValueError) as error:
+        _fail(str(error))
+        return
+    matches = [r for r in runs if r.startswith(run)]
+    if len(matches) != 1:
+        found = "no run" if not matches else f"{len(matches)} runs ({', '.join(matches)})"
+        _fail(f"{run!r} matches {found}; runs in {results}: {', '.join(runs) or 'none'}.")
+        return
+    jobs = job_table(results, matches[0])
+    table = Table(title=matches[0])
+    for column in ("job", "status", "stale", "resumed at epoch", "fit s", "wall s", "code hash", "error"):
+        table.add_column(column)
+    for _, job in jobs.iterrows():
+        table.add_row(
+            job["job_id"],
+            job["status"],
+            "yes" if job["stale"] else "",
+            str(job["resumed_from"] or ""),
+            f"{job['fit_seconds']:.1f}" if job["fit_seconds"] == job["fit_seconds"] else "-",
+            f"{job['wall_seconds']:.1f}",
+            str(job["code_hash"]),
+            str(job["error"] or ""),
+        )
+    out.print(table)

@@ -1,0 +1,191 @@
+"""One job: fit, predict and score one (method, fold, seed) inside the job's ``.partial-`` folder.
+
+A job never touches another job's files and never writes run-level tables; the runner commits its folder by one
+rename when it returns. Its record (``job.json``) carries its own provenance: commit, code hash, library versions,
+device and thread count, timings, and whether it resumed from a checkpoint left by an interrupted attempt.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+import traceback
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from msbench.datasets import Case, Split
+from msbench.methods import FitContext, MethodCard, Prediction, build_adapter
+
+from . import manifest as mf
+from .metrics import MetricParams, evaluate_case_with_lesions
+from .store import JOB_RECORD, atomic_path, write_csv, write_json
+
+
+@dataclass(frozen=True)
+class Job:
+    """One unit of work of a run; its id is stable for the run's config hash (the run id holds that hash).
+
+    Attributes:
+        run_id: The run (method, dataset, protocol, budget, config hash).
+        method: Registered method name.
+        fold: Outer fold index of the protocol.
+        seed: Seed of the fit.
+        code_hash: Hash of the code the job runs (method package, engine, data pre-processing, suite version).
+    """
+
+    run_id: str
+    method: str
+    fold: int
+    seed: int
+    code_hash: str
+
+    @property
+    def job_id(self) -> str:
+        return f"fold{self.fold}-seed{self.seed}"
+
+
+@dataclass(frozen=True)
+class JobInputs:
+    """What every job of a run shares: the cases, the split, the device and the fit settings."""
+
+    cases: list[Case]
+    split: Split
+    device: str
+    budget: str
+    modalities: tuple[str, ...]
+    reference: str
+    metric_params: MetricParams
+    progress: bool
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    try:
+        import torch
+    except ImportError:
+        return
+    torch.manual_seed(seed)
+
+
+def epochs_done(workdir: Path) -> int:
+    """Epochs an interrupted attempt completed (rows of the engine's per-epoch logs under ``workdir``)."""
+    return max((len(pd.read_csv(p)) for p in workdir.rglob("history.csv") if p.stat().st_size > 1), default=0)
+
+
+def run_job(card: MethodCard, job: Job, inputs: JobInputs, folder: Path) -> dict[str, Any]:
+    """Fits and scores one job inside ``folder`` (its ``.partial-`` folder); returns the record it wrote.
+
+    Never raises for the method's own failure: the record then says ``failed`` with the error and traceback.
+    """
+    split_fold = inputs.split.folds[[f.index for f in inputs.split.folds].index(job.fold)]
+    train, val, test = (split_fold.select(inputs.cases, role) for role in ("train", "val", "test"))
+    context = FitContext(
+        workdir=folder / "work",
+        seed=job.seed,
+        device=inputs.device,
+        budget=inputs.budget,
+        recipe=card.recipe(inputs.budget),
+        hparams=card.hparams(inputs.budget),
+        modalities=inputs.modalities,
+        reference=inputs.reference,
+        progress=inputs.progress,
+    )
+    resumed_from = epochs_done(context.workdir) if context.workdir.exists() else 0
+    record: dict[str, Any] = {
+        "job_id": job.job_id,
+        "run_id": job.run_id,
+        "method": job.method,
+        "fold": job.fold,
+        "seed": job.seed,
+        "code_hash": job.code_hash,
+        "resumed_from_epoch": resumed_from,
+        "train_cases": [c.case_id for c in train],
+        "val_cases": [c.case_id for c in val],
+        "test_cases": [c.case_id for c in test],
+        "git": mf.git_state(),
+        "versions": mf.library_versions(),
+        "device": mf.device_info(inputs.device),
+        "command": mf.command_line(),
+        "started": mf.now_iso(),
+    }
+    t0 = time.perf_counter()
+    try:
+        context.workdir.mkdir(parents=True, exist_ok=True)
+        seed_everything(job.seed)
+        adapter = build_adapter(card, context)
+        report = adapter.fit(train, val)
+        fit_s = time.perf_counter() - t0 + _seconds_before(report.history, resumed_from)
+        cases_rows, lesion_rows, predict_s = [], [], 0.0
+        provenance = inputs.metric_params.as_dict()  # suite version and parameters on every per-case row
+        ids = {"method": card.name, "fold": job.fold, "seed": job.seed}
+        for case in test:
+            t1 = time.perf_counter()
+            prediction = adapter.predict(case)
+            predict_s += time.perf_counter() - t1
+            check_prediction(card.name, case, prediction)
+            save_prediction(folder, case, prediction)
+            rows, lesions = score_case(case, prediction, inputs.metric_params)
+            cases_rows += [{**ids, **row, **provenance} for row in rows]
+            lesion_rows += [{**ids, **row} for row in lesions]
+        write_json(folder / "fit.json", {**asdict(report), "history": None})
+        if report.history:
+            write_csv(folder / "train_log.csv", pd.DataFrame(report.history))
+        write_csv(folder / "lesions.csv", pd.DataFrame(lesion_rows))
+        write_csv(folder / "cases.csv", pd.DataFrame(cases_rows))
+        record.update(status="ok", fit_seconds=round(fit_s, 3), predict_seconds=round(predict_s, 3))
+    except Exception as err:  # a method's failure is recorded, never fatal to the run
+        record.update(status="failed", error=f"{type(err).__name__}: {err}", traceback=traceback.format_exc())
+        record["last_epoch"] = epochs_done(context.workdir) if context.workdir.exists() else 0
+    record.update(finished=mf.now_iso(), wall_seconds=round(time.perf_counter() - t0, 3))
+    write_json(folder / JOB_RECORD, record)
+    return record
+
+
+def _seconds_before(history: list[dict[str, Any]], resumed_from: int) -> float:
+    """Training seconds of the epochs an earlier, interrupted attempt ran: a resumed fit's time is the whole fit."""
+    return float(sum(row.get("seconds", 0.0) or 0.0 for row in history[:resumed_from]))
+
+
+def check_prediction(method: str, case: Case, prediction: Prediction) -> None:
+    mask = prediction.mask
+    if not isinstance(mask, np.ndarray) or mask.dtype != bool or mask.shape != case.shape:
+        got = f"{type(mask).__name__} {getattr(mask, 'dtype', '?')} {getattr(mask, 'shape', '?')}"
+        raise ValueError(f"method {method!r} returned {got} for {case.case_id}; expected a bool array of {case.shape}.")
+    prob = prediction.probability
+    if prob is not None and (prob.shape != case.shape or not np.isfinite(prob).all()):
+        raise ValueError(
+            f"method {method!r}: probability map for {case.case_id} has shape {prob.shape} or non-finite values."
+        )
+
+
+def save_prediction(folder: Path, case: Case, prediction: Prediction) -> None:
+    import nibabel as nib
+
+    items = [("predictions", prediction.mask.astype(np.uint8))]
+    if prediction.probability is not None:
+        items.append(("probabilities", prediction.probability.astype(np.float32)))
+    for sub, data in items:
+        path = folder / sub / f"{case.case_id}.nii.gz"
+        image = nib.Nifti1Image(data, case.affine)
+        image.header.set_zooms(case.spacing_mm)
+        with atomic_path(path) as tmp:
+            nib.save(image, str(tmp))
+
+
+def score_case(case: Case, prediction: Prediction, params: MetricParams) -> tuple[list[dict], list[dict]]:
+    rows, lesion_rows = [], []
+    ids = {"case": case.case_id, "patient": case.patient_id, "timepoint": case.timepoint}
+    for reference in case.masks:
+        if reference == prediction.copied_reference:
+            continue
+        record, lesions = evaluate_case_with_lesions(
+            prediction.mask, case.load_mask(reference), case.spacing_mm, params=params
+        )
+        rows.append({**ids, "reference": reference, **record})
+        lesion_rows += [{**ids, "reference": reference, **row} for row in lesions]
+    return rows, lesion_rows

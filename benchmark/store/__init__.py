@@ -1,0 +1,34 @@
+"""The results store: job folders committed by rename (the record) and a SQLite index rebuilt from them (the cache)."""
+
+from .files import (
+    JOB_RECORD,
+    STORE_SCHEMA_VERSION,
+    RunStore,
+    atomic_path,
+    check_store_version,
+    file_lock,
+    read_json,
+    write_csv,
+    write_json,
+)
+from .index import INDEX_NAME, dump, index_job, index_run, job_table, open_index, reindex, run_table
+
+__all__ = [
+    "INDEX_NAME",
+    "JOB_RECORD",
+    "STORE_SCHEMA_VERSION",
+    "RunStore",
+    "atomic_path",
+    "check_store_version",
+    "dump",
+    "file_lock",
+    "index_job",
+    "index_run",
+    "job_table",
+    "open_index",
+    "read_json",
+    "reindex",
+    "run_table",
+    "write_csv",
+    "write_json",
+]

@@ -1,0 +1,188 @@
+"""The files of the results store: atomic writes that honour the umask, run folders, job folders and their locks.
+
+Layout (``RESULTS`` is the user's ``--results`` folder)::
+
+    RESULTS/msbench.sqlite                         the index (see ``index.py``), rebuilt from the files on demand
+    RESULTS/runs/<run_id>/manifest.json            the run: config, split, data fingerprint, commits of its jobs
+    RESULTS/runs/<run_id>/jobs/<job_id>/           one committed job: job.json (status, code hash, provenance),
+                                                   cases.csv, lesions.csv, train_log.csv, fit.json, predictions/,
+                                                   probabilities/, work/ (checkpoints, the trained model)
+    RESULTS/runs/<run_id>/jobs/.partial-<job_id>/  a job in flight or interrupted: resumed from its checkpoint
+    RESULTS/runs/<run_id>/{cases,lesions,summary}.csv   derived from the committed jobs, rewritten under the run lock
+
+The job folder is the unit of record: a job writes everything into its ``.partial-`` folder and commits by one
+rename, so a job is either wholly there or absent. A job's lock (``flock`` on ``jobs/.<job_id>.lock``) keeps two
+processes from running it at once; the run lock serialises the derived tables.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+STORE_SCHEMA_VERSION = 2
+JOB_RECORD = "job.json"
+
+
+def _current_umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+@contextmanager
+def atomic_path(path: Path) -> Iterator[Path]:
+    """Yields a temporary sibling path; renames it onto ``path`` only if the block succeeds.
+
+    The file gets the mode an ordinary ``open`` would give it (0666 less the umask), not ``mkstemp``'s 0600, so a
+    store can be shared with a group or served.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp" + "".join(path.suffixes), dir=path.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.chmod(tmp_path, 0o666 & ~_current_umask())
+        os.replace(tmp_path, path)
+    finally:
+        tmp_path.unlink(missing_ok=True)
+
+
+def write_json(path: Path, payload: Any) -> Path:
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(payload, indent=2, sort_keys=False, default=_json_default) + "\n")
+    return path
+
+
+def read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{path}: not valid JSON ({err}); the file is damaged, delete it to recompute.") from err
+
+
+def write_csv(path: Path, frame: pd.DataFrame) -> Path:
+    with atomic_path(path) as tmp:
+        frame.to_csv(tmp, index=False)
+    return path
+
+
+def _json_default(value: Any) -> Any:
+    if hasattr(value, "item"):
+        return value.item()
+    if isinstance(value, (Path, tuple, set)):
+        return str(value) if isinstance(value, Path) else list(value)
+    raise TypeError(f"cannot store {type(value).__name__} in JSON")
+
+
+@contextmanager
+def file_lock(path: Path, *, blocking: bool = True) -> Iterator[bool]:
+    """An exclusive ``flock`` on ``path`` for the block; yields whether this process holds it.
+
+    With ``blocking`` False it yields False at once (holding nothing) when another process holds the lock. The lock
+    dies with its process, so a killed worker never leaves a stale lock behind.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+class RunStore:
+    """The files of one run: its manifest, its jobs (committed, in flight) and the tables derived from them."""
+
+    def __init__(self, results: Path, run_id: str) -> None:
+        self.results = Path(results)
+        self.run_id = run_id
+        self.root = self.results / "runs" / run_id
+        self.jobs_dir = self.root / "jobs"
+
+    @property
+    def manifest_path(self) -> Path:
+        return self.root / "manifest.json"
+
+    @property
+    def lock_path(self) -> Path:
+        return self.root / ".run.lock"
+
+    def job_dir(self, job_id: str) -> Path:
+        return self.jobs_dir / job_id
+
+    def partial_dir(self, job_id: str) -> Path:
+        return self.jobs_dir / f".partial-{job_id}"
+
+    def job_lock_path(self, job_id: str) -> Path:
+        return self.jobs_dir / f".{job_id}.lock"
+
+    def job_record(self, job_id: str) -> dict[str, Any] | None:
+        """The committed job's ``job.json`` (None when the job is absent or its record unreadable)."""
+        path = self.job_dir(job_id) / JOB_RECORD
+        if not path.is_file():
+            return None
+        try:
+            return read_json(path)
+        except ValueError:
+            return None
+
+    def committed_jobs(self) -> list[tuple[str, dict[str, Any]]]:
+        """Every committed job with its record, by job id."""
+        if not self.jobs_dir.is_dir():
+            return []
+        found = []
+        for path in sorted(p for p in self.jobs_dir.iterdir() if p.is_dir() and not p.name.startswith(".")):
+            record = self.job_record(path.name)
+            if record is not None:
+                found.append((path.name, record))
+        return found
+
+    def job_tables(self, name: str, *, job_ids: list[str]) -> pd.DataFrame:
+        """One table (``cases.csv``, ``lesions.csv``) concatenated over the given committed jobs."""
+        frames = [pd.read_csv(p) for j in job_ids if (p := self.job_dir(j) / name).is_file() and p.stat().st_size > 1]
+        return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+    def commit(self, job_id: str) -> Path:
+        """Moves the finished ``.partial-`` folder into place by one rename; an older committed job is replaced."""
+        partial, final = self.partial_dir(job_id), self.job_dir(job_id)
+        old = self.jobs_dir / f".replaced-{job_id}-{os.getpid()}"
+        if final.exists():
+            os.rename(final, old)
+        os.rename(partial, final)
+        shutil.rmtree(old, ignore_errors=True)
+        return final
+
+    def reopen(self, job_id: str) -> None:
+        """Turns a committed job that must run again (failed) back into its ``.partial-`` folder to resume it."""
+        partial = self.partial_dir(job_id)
+        if partial.exists() or not self.job_dir(job_id).exists():
+            return
+        os.rename(self.job_dir(job_id), partial)
+        (partial / JOB_RECORD).unlink(missing_ok=True)
+
+
+def check_store_version(results: Path) -> None:
+    """Refuses a results folder written by msbench's first store (``runs/*/folds/``, ``index.csv``)."""
+    results = Path(results)
+    old = [p.parent.name for p in (results / "runs").glob("*/folds")]
+    if old or ((results / "index.csv").is_file() and not (results / "msbench.sqlite").exists()):
+        raise ValueError(
+            f"{results} was written by an older msbench results store (one folder per fold under runs/*/folds/"
+            f"{', e.g. ' + old[0] if old else ''}, and index.csv); this version stores jobs and a SQLite index. "
+            "Use a new --results folder (the old one stays readable as plain CSV files), or delete the old folder."
+        )

@@ -1,0 +1,261 @@
+"""The SQLite index of a results store (``RESULTS/msbench.sqlite``), what the leaderboard, tuning and gates query.
+
+It holds runs, jobs, per-case metrics, lesions, training curves and run summaries, so that no reader walks hundreds
+of CSV files.
+
+It is a cache of the files, never the record: ``reindex`` rebuilds it from the committed job folders at any time.
+WAL mode lets readers (the leaderboard) query while a run writes; each committed job is indexed in one transaction.
+The schema version lives in ``PRAGMA user_version`` and is checked on open.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from .files import RunStore, check_store_version, read_json
+
+INDEX_NAME = "msbench.sqlite"
+INDEX_SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    run_id TEXT PRIMARY KEY, method TEXT, dataset TEXT, protocol TEXT, budget TEXT, modalities TEXT,
+    reference TEXT, config_hash TEXT, leaks_timepoints INTEGER, status TEXT, n_jobs_ok INTEGER,
+    n_jobs_failed INTEGER, updated TEXT, manifest TEXT);
+CREATE TABLE IF NOT EXISTS jobs (
+    run_id TEXT, job_id TEXT, fold INTEGER, seed INTEGER, status TEXT, stale INTEGER, code_hash TEXT,
+    git_commit TEXT, error TEXT, fit_seconds REAL, wall_seconds REAL, resumed_from INTEGER, record TEXT,
+    PRIMARY KEY (run_id, job_id));
+CREATE TABLE IF NOT EXISTS case_metrics (
+    run_id TEXT, job_id TEXT, "case" TEXT, patient TEXT, reference TEXT, metric TEXT, value REAL);
+CREATE INDEX IF NOT EXISTS case_metrics_by_run ON case_metrics (run_id, metric);
+CREATE TABLE IF NOT EXISTS lesions (run_id TEXT, job_id TEXT, "case" TEXT, reference TEXT, row TEXT);
+CREATE TABLE IF NOT EXISTS curves (run_id TEXT, job_id TEXT, epoch INTEGER, metric TEXT, value REAL);
+CREATE TABLE IF NOT EXISTS summary (
+    run_id TEXT, seed TEXT, reference TEXT, metric TEXT, mean REAL, sd REAL, median REAL, ci_low REAL,
+    ci_high REAL, n_valid REAL, n_cases REAL, n_patients REAL, n_both_empty REAL, seed_sd REAL, n_seeds REAL);
+"""
+_CASE_IDS = ("method", "fold", "seed", "case", "patient", "timepoint", "reference")
+SUMMARY_COLUMNS = (
+    "seed", "reference", "metric", "mean", "sd", "median", "ci_low", "ci_high", "n_valid", "n_cases", "n_patients",
+    "n_both_empty", "seed_sd", "n_seeds",
+)  # fmt: skip
+
+
+def index_path(results: Path) -> Path:
+    return Path(results) / INDEX_NAME
+
+
+@contextmanager
+def open_index(results: Path, *, create: bool = True) -> Iterator[sqlite3.Connection]:
+    """A connection to the store's index (WAL mode, waits up to 60 s for another writer); checks the schema version.
+
+    Raises:
+        FileNotFoundError: No index and ``create`` is False.
+        ValueError: The index was written with another schema version (says how to rebuild it).
+    """
+    path = index_path(results)
+    if not path.exists() and not create:
+        raise FileNotFoundError(f"{results} has no results index ({INDEX_NAME}); run 'msbench run' first.")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(path, timeout=60.0, isolation_level=None)
+    try:
+        conn.execute("PRAGMA journal_mode=WAL")
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        if version == 0:
+            conn.executescript(_SCHEMA)
+            conn.execute(f"PRAGMA user_version={INDEX_SCHEMA_VERSION}")
+        elif version != INDEX_SCHEMA_VERSION:
+            raise ValueError(
+                f"{path} has index schema version {version}, this msbench reads version {INDEX_SCHEMA_VERSION}; "
+                f"rebuild it from the result files with 'msbench store reindex --results {results}'."
+            )
+        yield conn
+    finally:
+        conn.close()
+
+
+@contextmanager
+def _transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
+def _number(value: Any) -> float | None:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return None if math.isnan(number) else number
+
+
+def _job_rows(store: RunStore, job_id: str, record: dict[str, Any]) -> dict[str, list[tuple]]:
+    run_id, folder = store.run_id, store.job_dir(job_id)
+    rows: dict[str, list[tuple]] = {"case_metrics": [], "lesions": [], "curves": []}
+    cases = _read(folder / "cases.csv")
+    metrics = [c for c in cases.columns if c not in _CASE_IDS and pd.api.types.is_numeric_dtype(cases[c])]
+    for row in cases.to_dict("records"):
+        ids = (run_id, job_id, str(row["case"]), str(row["patient"]), str(row["reference"]))
+        rows["case_metrics"] += [(*ids, m, _number(row[m])) for m in metrics]
+    for row in _read(folder / "lesions.csv").to_dict("records"):
+        rows["lesions"].append((run_id, job_id, str(row["case"]), str(row["reference"]), json.dumps(row, default=str)))
+    curve = _read(folder / "train_log.csv")
+    if "epoch" in curve:
+        for row in curve.to_dict("records"):
+            rows["curves"] += [
+                (run_id, job_id, int(row["epoch"]), k, _number(v)) for k, v in row.items() if k != "epoch"
+            ]
+    return rows
+
+
+def _read(path: Path) -> pd.DataFrame:
+    return pd.read_csv(path) if path.is_file() and path.stat().st_size > 1 else pd.DataFrame()
+
+
+def index_job(conn: sqlite3.Connection, store: RunStore, job_id: str, record: dict[str, Any]) -> None:
+    """Replaces one job's rows (record, per-case metrics, lesions, curve) in one transaction."""
+    rows = _job_rows(store, job_id, record)
+    with _transaction(conn):
+        _delete_job(conn, store.run_id, job_id)
+        conn.execute(
+            "INSERT INTO jobs VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (
+                store.run_id,
+                job_id,
+                record.get("fold"),
+                record.get("seed"),
+                record.get("status"),
+                int(bool(record.get("stale"))),
+                record.get("code_hash"),
+                (record.get("git") or {}).get("commit"),
+                record.get("error"),
+                record.get("fit_seconds"),
+                record.get("wall_seconds"),
+                record.get("resumed_from_epoch"),
+                json.dumps(record, default=str),
+            ),  # fmt: skip
+        )
+        conn.executemany("INSERT INTO case_metrics VALUES (?,?,?,?,?,?,?)", rows["case_metrics"])
+        conn.executemany("INSERT INTO lesions VALUES (?,?,?,?,?)", rows["lesions"])
+        conn.executemany("INSERT INTO curves VALUES (?,?,?,?,?)", rows["curves"])
+
+
+def _delete_job(conn: sqlite3.Connection, run_id: str, job_id: str) -> None:
+    for table in ("jobs", "case_metrics", "lesions", "curves"):
+        conn.execute(f"DELETE FROM {table} WHERE run_id=? AND job_id=?", (run_id, job_id))
+
+
+def index_run(conn: sqlite3.Connection, manifest: dict[str, Any], summary: pd.DataFrame) -> None:
+    """Replaces one run's row and its summary in one transaction."""
+    run_id = manifest["run_id"]
+    with _transaction(conn):
+        conn.execute("DELETE FROM runs WHERE run_id=?", (run_id,))
+        conn.execute("DELETE FROM summary WHERE run_id=?", (run_id,))
+        conn.execute(
+            "INSERT INTO runs VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (
+                run_id,
+                manifest["method"],
+                manifest["dataset"],
+                manifest["protocol"],
+                manifest["budget"],
+                "+".join(manifest["modalities"]),
+                manifest.get("reference", ""),
+                manifest.get("config_hash"),
+                int(bool(manifest["split"]["leaks_timepoints"])),
+                manifest.get("status", "unknown"),
+                manifest.get("n_jobs_ok", 0),
+                manifest.get("n_jobs_failed", 0),
+                manifest.get("updated", ""),
+                json.dumps(manifest, default=str),
+            ),  # fmt: skip
+        )
+        if not summary.empty:
+            frame = summary.reindex(columns=list(SUMMARY_COLUMNS))
+            conn.executemany(
+                f"INSERT INTO summary VALUES ({','.join('?' * (len(SUMMARY_COLUMNS) + 1))})",
+                [(run_id, str(r[0]), *r[1:3], *(_number(v) for v in r[3:])) for r in frame.itertuples(index=False)],
+            )
+
+
+def reindex(results: Path) -> dict[str, int]:
+    """Rebuilds the index from the result files (manifests, committed jobs, derived summaries); returns counts."""
+    results = Path(results)
+    check_store_version(results)
+    counts = {"runs": 0, "jobs": 0}
+    with open_index(results) as conn:
+        with _transaction(conn):
+            for table in ("runs", "jobs", "case_metrics", "lesions", "curves", "summary"):
+                conn.execute(f"DELETE FROM {table}")
+        for manifest_path in sorted((results / "runs").glob("*/manifest.json")):
+            manifest = read_json(manifest_path)
+            store = RunStore(results, manifest["run_id"])
+            for job_id, record in store.committed_jobs():
+                index_job(conn, store, job_id, record)
+                counts["jobs"] += 1
+            summary = _read(store.root / "summary.csv")
+            index_run(conn, manifest, summary)
+            counts["runs"] += 1
+    return counts
+
+
+def dump(results: Path) -> dict[str, pd.DataFrame]:
+    """Every table of the index, sorted, for comparisons (tests, ``msbench store check``)."""
+    keys = {
+        "runs": "run_id", "jobs": "run_id, job_id", "case_metrics": 'run_id, job_id, "case", reference, metric',
+        "lesions": 'run_id, job_id, "case", reference, row', "curves": "run_id, job_id, epoch, metric",
+        "summary": "run_id, seed, reference, metric",
+    }  # fmt: skip
+    with open_index(results, create=False) as conn:
+        return {t: pd.read_sql_query(f"SELECT * FROM {t} ORDER BY {k}", conn) for t, k in keys.items()}
+
+
+RUN_COLUMNS = (
+    "run_id", "method", "dataset", "protocol", "budget", "modalities", "leaks_timepoints", "status", "n_jobs_ok",
+    "n_jobs_failed", "updated",
+)  # fmt: skip
+
+
+def run_table(results: Path) -> pd.DataFrame:
+    """One row per (run, reference) with its mean Dice over all seeds: what ``index.csv`` used to hold.
+
+    Columns: the run's identity (``RUN_COLUMNS``), ``reference``, ``dice_mean``, ``dice_sd``, ``dice_median``,
+    ``dice_ci_low``, ``dice_ci_high``, ``n_cases``, ``n_patients``, ``n_seeds``, ``dice_seed_sd``. A run without a
+    summary (nothing finished yet, or every job failed) has one row with ``n_cases`` 0.
+    """
+    query = f"""
+        SELECT {", ".join("r." + c for c in RUN_COLUMNS)}, COALESCE(s.reference, r.reference) AS reference,
+               s.mean AS dice_mean, s.sd AS dice_sd, s.median AS dice_median, s.ci_low AS dice_ci_low,
+               s.ci_high AS dice_ci_high, COALESCE(s.n_cases, 0) AS n_cases, s.n_patients, s.n_seeds,
+               s.seed_sd AS dice_seed_sd
+        FROM runs r LEFT JOIN summary s ON s.run_id = r.run_id AND s.metric = 'dice' AND s.seed = 'all'
+        ORDER BY r.run_id, reference"""
+    with open_index(results, create=False) as conn:
+        table = pd.read_sql_query(query, conn)
+    table["leaks_timepoints"] = table["leaks_timepoints"].astype(bool)
+    return table
+
+
+def job_table(results: Path, run_id: str | None = None) -> pd.DataFrame:
+    """The jobs of one run (or of every run): status, timings, error, code hash, stale flag."""
+    where, args = ("WHERE run_id = ?", (run_id,)) if run_id else ("", ())
+    with open_index(results, create=False) as conn:
+        return pd.read_sql_query(
+            f"SELECT run_id, job_id, fold, seed, status, stale, resumed_from, fit_seconds, wall_seconds, error, "
+            f"code_hash, git_commit FROM jobs {where} ORDER BY run_id, fold, seed",
+            conn,
+            params=args,
+        )
