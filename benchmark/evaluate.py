@@ -11,7 +11,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .metrics import CSV_COLUMNS, METRIC_SPECS, MetricParams, evaluate_case_with_lesions, to_bool_mask
+from .metrics import (
+    CSV_COLUMNS,
+    METRIC_SPECS,
+    MetricParams,
+    evaluate_case_with_lesions,
+    provenance_columns,
+    to_bool_mask,
+)
 
 NIFTI_SUFFIXES = (".nii.gz", ".nii")
 #: Largest absolute difference between two affines still read as the same grid (mm).
@@ -116,21 +123,23 @@ def evaluate_paths(
 
     Returns:
         (cases, lesions). ``cases`` has ``case``, then the ``CSV_COLUMNS`` in order, then every other
-        metric key, then the suite version and parameters; ``lesions`` has ``case`` then the
-        per-lesion rows of :func:`evaluate_case_with_lesions`.
+        metric key, then :func:`provenance_columns` (suite version and every parameter); ``lesions``
+        has ``case`` then the per-lesion rows of :func:`evaluate_case_with_lesions`. The whole volume
+        is the scored domain (nDSC's N, balanced slice negatives).
     """
     from tqdm.auto import tqdm
 
     params = params or MetricParams()
+    provenance = provenance_columns(params)
     pairs = match_files(Path(pred), Path(ref))
     rows, lesion_rows = [], []
     for name, pred_path, ref_path in tqdm(pairs, desc="evaluate", unit="case", disable=not progress):
         record, lesions = evaluate_pair(pred_path, ref_path, params)
-        rows.append({"case": name, **record, **params.as_dict()})
+        rows.append({"case": name, **record, **provenance})
         lesion_rows += [{"case": name, **row} for row in lesions]
     cases = pd.DataFrame(rows)
     rest = [k for k in METRIC_SPECS if k not in CSV_COLUMNS]
-    cases = cases[["case", *CSV_COLUMNS, *rest, *params.as_dict()]]
+    cases = cases[["case", *CSV_COLUMNS, *rest, *provenance]]
     return cases, pd.DataFrame(lesion_rows, columns=_LESION_COLUMNS)
 
 
@@ -157,6 +166,7 @@ def evaluate_to_csv(
     *,
     lesions_out: str | Path | None = None,
     connectivity: int = 18,
+    ndsc_reference_load: float = 0.001,
 ) -> pd.DataFrame:
     """Run :func:`evaluate_paths` and write the per-case (and optionally per-lesion) CSV.
 
@@ -166,11 +176,16 @@ def evaluate_to_csv(
         out_csv: Per-case table to write (parent folders are created).
         lesions_out: Per-lesion table to write, if given.
         connectivity: Lesion connectivity of the ISBI family (6, 18 or 26).
+        ndsc_reference_load: r of the normalised Dice (0.001 as in Shifts).
 
     Returns:
         The per-case table as written.
+
+    Raises:
+        ValueError: An invalid parameter, or the masks cannot be scored (see :func:`evaluate_pair`).
     """
-    cases, lesions = evaluate_paths(pred, ref, params=MetricParams(connectivity=connectivity), progress=True)
+    params = MetricParams(connectivity=connectivity, ndsc_reference_load=ndsc_reference_load)
+    cases, lesions = evaluate_paths(pred, ref, params=params, progress=True)
     for table, path in ((cases, out_csv), (lesions, lesions_out)):
         if path is not None:
             Path(path).parent.mkdir(parents=True, exist_ok=True)

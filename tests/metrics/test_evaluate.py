@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from msbench.benchmark.evaluate import evaluate_paths, evaluate_to_csv, load_mask
-from msbench.benchmark.metrics import CSV_COLUMNS, evaluate_case
+from msbench.benchmark.metrics import CSV_COLUMNS, MetricParams, evaluate_case
 
 ZOOMS = (0.5, 1.0, 3.0)
 
@@ -118,3 +118,32 @@ def test_load_mask_returns_c_contiguous_bool_and_spacing(tmp_path):
     assert data.dtype == bool and data.flags["C_CONTIGUOUS"]
     assert spacing == ZOOMS and affine.shape == (4, 4)
     np.testing.assert_array_equal(data, pred.astype(bool))
+
+
+def test_every_row_carries_the_provenance_columns(tmp_path):
+    from msbench.benchmark.metrics import provenance_columns
+
+    for name, seed in (("a.nii.gz", 0), ("b.nii.gz", 1)):
+        pred, ref = masks(seed)
+        write(tmp_path / "pred" / name, pred)
+        write(tmp_path / "ref" / name, ref)
+    table = evaluate_to_csv(
+        tmp_path / "pred", tmp_path / "ref", tmp_path / "cases.csv", connectivity=26, ndsc_reference_load=0.01
+    )
+    expected = provenance_columns(MetricParams(connectivity=26, ndsc_reference_load=0.01))
+    assert {"suite_version", "connectivity", "anima_min_volume_mm3", "slice_coverage"} <= set(expected)
+    assert list(table.columns[-len(expected) :]) == list(expected)
+    for key, value in expected.items():
+        assert (table[key] == value).all(), key
+
+
+def test_evaluate_help_states_the_conventions():
+    from typer.testing import CliRunner
+
+    from msbench.benchmark.cli import app
+
+    result = CliRunner().invoke(app, ["evaluate", "--help"], env={"COLUMNS": "200", "NO_COLOR": "1"})
+    text = " ".join(result.output.split())
+    assert result.exit_code == 0
+    for phrase in ("larger of the two directed 95th percentiles", "medpy pools", "empty prediction", "nDSC"):
+        assert phrase in text, phrase
