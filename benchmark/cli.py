@@ -114,8 +114,8 @@ _EVALUATE_HELP = "\n\n".join(
         "diagonal in mm), so it never drops out of a mean. An empty reference gives NaN for recall-type scores. "
         "Both empty: scores NaN, flagged both_empty and counted apart. Specificity, NPV, accuracy, extra "
         "fraction, VD and their slice versions reward an empty prediction: never rank on them.",
-        "nDSC = 2TP / (k FP + 2TP + FN) with k = (1 - r)|G| / (r (N - |G|)); here N is the whole volume "
-        "(domain_voxels in the table).",
+        "nDSC = 2TP / (k FP + 2TP + FN) with k = (1 - r)|G| / (r (N - |G|)); N is the voxel count of --domain "
+        "(a brain mask) or else of the whole volume (domain_voxels and domain_is_mask in the table).",
     )
 )
 
@@ -133,6 +133,13 @@ def evaluate(
         float,
         typer.Option(help="nDSC's r, the reference lesion load in (0, 1): 0.001 as in Shifts 2.0 (stored per row)."),
     ] = 0.001,
+    domain: Annotated[
+        Path | None,
+        typer.Option(
+            help="Brain mask (NIfTI) or folder of brain masks matched by file name: nDSC's N and the balanced "
+            "slice negatives. Default: the whole volume."
+        ),
+    ] = None,
 ) -> None:
     """Score predictions against references with the same metric code the runner uses."""
     from .evaluate import evaluate_to_csv
@@ -145,6 +152,7 @@ def evaluate(
             lesions_out=lesions_out,
             connectivity=connectivity,
             ndsc_reference_load=ndsc_reference_load,
+            domain=domain,
         )
     except (FileNotFoundError, ValueError) as error:
         _fail(str(error))

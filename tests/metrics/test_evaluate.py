@@ -147,3 +147,27 @@ def test_evaluate_help_states_the_conventions():
     assert result.exit_code == 0
     for phrase in ("larger of the two directed 95th percentiles", "medpy pools", "empty prediction", "nDSC"):
         assert phrase in text, phrase
+
+
+def test_domain_brain_masks_set_ndsc_n_for_files_and_folders(tmp_path):
+    pred, ref = masks()
+    brain = np.zeros_like(ref)
+    brain[1:11, 1:9, 1:7] = 1  # 480 voxels
+    for folder, data in (("p", pred), ("r", ref), ("b", brain)):
+        write(tmp_path / folder / "sub-01.nii.gz", data)
+    expected = evaluate_case(pred.astype(bool), ref.astype(bool), ZOOMS, domain=brain.astype(bool))
+    one, _ = evaluate_paths(
+        tmp_path / "p/sub-01.nii.gz", tmp_path / "r/sub-01.nii.gz", domain=tmp_path / "b/sub-01.nii.gz"
+    )
+    many, _ = evaluate_paths(tmp_path / "p", tmp_path / "r", domain=tmp_path / "b")
+    for table in (one, many):
+        assert (table["domain_voxels"].iloc[0], table["domain_is_mask"].iloc[0]) == (480, 1)
+        assert table["ndsc"].iloc[0] == pytest.approx(expected["ndsc"])
+    with pytest.raises(ValueError, match="folder of brain masks"):
+        evaluate_paths(tmp_path / "p", tmp_path / "r", domain=tmp_path / "b/sub-01.nii.gz")
+    (tmp_path / "b2").mkdir()
+    with pytest.raises(FileNotFoundError, match="no brain mask for"):
+        evaluate_paths(tmp_path / "p", tmp_path / "r", domain=tmp_path / "b2")
+    write(tmp_path / "b3" / "sub-01.nii.gz", np.ones((4, 4, 4), np.uint8))
+    with pytest.raises(ValueError, match="not on the reference grid"):
+        evaluate_paths(tmp_path / "p", tmp_path / "r", domain=tmp_path / "b3")
