@@ -16,11 +16,13 @@ Empty-mask policy ``empty-worst-1`` (part of ``SUITE_VERSION``; one policy for e
 - Some keys reward an empty prediction by definition (specificity, NPV, accuracy, extra fraction, VD and
   their slice versions): ``MetricSpec.not_for_ranking`` says why and a leaderboard never ranks on them.
 
-Every case record carries ``pred_empty``, ``ref_empty`` and ``both_empty``. References: MetricsReloaded
-(Maier-Hein et al., Nat. Methods 2024; ``MetricsReloaded/metrics/pairwise_measures.py`` and
-``processes/overall_process.py``); the ISBI 2015 evaluator (Carass et al., NeuroImage 148:77-102, 2017;
-IACL's Matlab code) scores scans that all have lesions and documents no empty-prediction rule, so an empty
-prediction there would give 0/0 for PPV and LFPR: msbench gives them their worst values instead.
+Every case record carries ``pred_empty``, ``ref_empty`` and ``both_empty``.
+
+References: MetricsReloaded (Maier-Hein et al., Nat. Methods 2024; ``MetricsReloaded/metrics/
+pairwise_measures.py`` and ``processes/overall_process.py``, read at commit cb38dfc). The ISBI 2015
+challenge (Carass et al., NeuroImage 148:77-102, 2017, and IACL's evaluation page) scored scans that all
+have lesions; neither states an empty-prediction rule (its Matlab evaluator was not available to read), and
+its formulas give 0/0 for PPV and LFPR there: msbench gives them their worst values instead.
 """
 
 from __future__ import annotations
