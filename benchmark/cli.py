@@ -113,19 +113,57 @@ def run(
         raise typer.Exit(1)
 
 
-@app.command()
+_EVALUATE_HELP = "\n\n".join(
+    (
+        "Score predictions against references with the same metric code the runner uses. Every row stores "
+        "suite_version and every metric parameter.",
+        "HD95 is the larger of the two directed 95th percentiles (MONAI, MetricsReloaded); medpy pools both "
+        "directions, so its hd95 is equal or lower. ASSD pools both directions (as medpy and MONAI).",
+        "Empty masks: an empty prediction on a scan with lesions gets the worst value of every score it leaves "
+        "undefined (PPV, lesion precision, Anima PPVL 0; LFPR 1; F1 0; HD, HD95, ASSD the field-of-view "
+        "diagonal in mm), so it never drops out of a mean. An empty reference gives NaN for recall-type scores. "
+        "Both empty: scores NaN, flagged both_empty and counted apart. Specificity, NPV, accuracy, extra "
+        "fraction, VD and their slice versions reward an empty prediction: never rank on them.",
+        "nDSC = 2TP / (k FP + 2TP + FN) with k = (1 - r)|G| / (r (N - |G|)); N is the voxel count of --domain "
+        "(a brain mask) or else of the whole volume (domain_voxels and domain_is_mask in the table).",
+    )
+)
+
+
+@app.command(help=_EVALUATE_HELP)
 def evaluate(
     pred: Annotated[Path, typer.Argument(help="Predicted mask (NIfTI) or folder of masks.")],
     ref: Annotated[Path, typer.Argument(help="Reference mask (NIfTI) or folder, matched by file name.")],
     out_csv: Annotated[Path, typer.Option("--out", help="Per-case metric table (CSV).")],
     lesions_out: Annotated[Path | None, typer.Option(help="Per-lesion table (CSV).")] = None,
-    connectivity: Annotated[int, typer.Option(help="Lesion connectivity: 6, 18 or 26.")] = 18,
+    connectivity: Annotated[
+        int, typer.Option(help="Lesion connectivity of the ISBI 2015 family: 6, 18 or 26 (stored per row).")
+    ] = 18,
+    ndsc_reference_load: Annotated[
+        float,
+        typer.Option(help="nDSC's r, the reference lesion load in (0, 1): 0.001 as in Shifts 2.0 (stored per row)."),
+    ] = 0.001,
+    domain: Annotated[
+        Path | None,
+        typer.Option(
+            help="Brain mask (NIfTI) or folder of brain masks matched by file name: nDSC's N and the balanced "
+            "slice negatives. Default: the whole volume."
+        ),
+    ] = None,
 ) -> None:
     """Score predictions against references with the same metric code the runner uses."""
     from .evaluate import evaluate_to_csv
 
     try:
-        table = evaluate_to_csv(pred, ref, out_csv, lesions_out=lesions_out, connectivity=connectivity)
+        table = evaluate_to_csv(
+            pred,
+            ref,
+            out_csv,
+            lesions_out=lesions_out,
+            connectivity=connectivity,
+            ndsc_reference_load=ndsc_reference_load,
+            domain=domain,
+        )
     except (FileNotFoundError, ValueError) as error:
         _fail(str(error))
         return

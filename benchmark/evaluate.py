@@ -11,7 +11,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .metrics import CSV_COLUMNS, METRIC_SPECS, MetricParams, evaluate_case_with_lesions, to_bool_mask
+from .metrics import (
+    CSV_COLUMNS,
+    METRIC_SPECS,
+    MetricParams,
+    evaluate_case_with_lesions,
+    provenance_columns,
+    to_bool_mask,
+)
 
 NIFTI_SUFFIXES = (".nii.gz", ".nii")
 #: Largest absolute difference between two affines still read as the same grid (mm).
@@ -90,9 +97,13 @@ def _nifti_files(folder: Path) -> list[str]:
 
 
 def evaluate_pair(
-    pred_path: Path, ref_path: Path, params: MetricParams
+    pred_path: Path, ref_path: Path, params: MetricParams, domain_path: Path | None = None
 ) -> tuple[dict[str, float | int], list[dict[str, float | int | str | bool]]]:
-    """Score one predicted file against one reference file (spacing from the reference header)."""
+    """Score one predicted file against one reference file (spacing from the reference header).
+
+    ``domain_path`` is an optional brain mask on the reference grid: nDSC's N and the balanced slice
+    negatives (see :func:`msbench.benchmark.metrics.evaluate_case`).
+    """
     pred, _, pred_affine = load_mask(pred_path)
     ref, spacing, ref_affine = load_mask(ref_path)
     if pred.shape != ref.shape:
@@ -106,31 +117,86 @@ def evaluate_pair(
             f"{np.abs(pred_affine - ref_affine).max():.4g}): the masks are not on the same grid; "
             "resample the prediction onto the reference grid."
         )
-    return evaluate_case_with_lesions(pred, ref, spacing, params=params)
+    domain = _load_domain(domain_path, ref.shape, ref_affine) if domain_path is not None else None
+    return evaluate_case_with_lesions(pred, ref, spacing, params=params, domain=domain)
+
+
+def _load_domain(path: Path, shape: tuple[int, ...], affine: np.ndarray) -> np.ndarray:
+    """Read a brain mask and check that it lies on the reference grid."""
+    domain, _, domain_affine = load_mask(path)
+    if domain.shape != shape or not np.allclose(domain_affine, affine, rtol=0.0, atol=AFFINE_TOLERANCE_MM):
+        raise ValueError(
+            f"Brain mask {path} (shape {domain.shape}) is not on the reference grid (shape {shape}): "
+            "pass the brain mask of the same case, on the reference grid."
+        )
+    if not domain.any():
+        raise ValueError(f"Brain mask {path} is empty: pass the case's brain mask, or leave --domain out.")
+    return domain
+
+
+def domain_paths(domain: Path | None, pairs: list[tuple[str, Path, Path]], files: bool) -> list[Path | None]:
+    """Brain mask per pair: DOMAIN itself for a file pair, else the file of the same name in the DOMAIN folder.
+
+    Args:
+        domain: Brain mask file or folder, or None (whole volume).
+        pairs: The pairs from :func:`match_files`.
+        files: PRED and REF are two files (one pair), not folders.
+
+    Raises:
+        FileNotFoundError: DOMAIN, or a case's file in the DOMAIN folder, does not exist.
+        ValueError: DOMAIN is a file while PRED and REF are folders, or a folder for a file pair.
+    """
+    if domain is None:
+        return [None] * len(pairs)
+    if not domain.exists():
+        raise FileNotFoundError(f"--domain {domain} not found.")
+    if files != domain.is_file():
+        kind = "files" if files else "folders"
+        raise ValueError(
+            f"--domain {domain} must be a {'NIfTI file' if files else 'folder of brain masks'} when PRED and REF "
+            f"are {kind}."
+        )
+    if files:
+        return [domain]
+    missing = [str(domain / p.name) for _, p, _ in pairs if not (domain / p.name).is_file()]
+    if missing:
+        raise FileNotFoundError(f"--domain folder {domain} has no brain mask for: {', '.join(missing)}")
+    return [domain / p.name for _, p, _ in pairs]
 
 
 def evaluate_paths(
-    pred: str | Path, ref: str | Path, *, params: MetricParams | None = None, progress: bool = False
+    pred: str | Path,
+    ref: str | Path,
+    *,
+    params: MetricParams | None = None,
+    progress: bool = False,
+    domain: str | Path | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Score a predicted file or folder against a reference file or folder.
 
+    ``domain`` is an optional brain mask file (for a file pair) or folder of brain masks matched by file
+    name: it sets nDSC's N and the balanced slice negatives; without it the whole volume is the domain.
+
     Returns:
         (cases, lesions). ``cases`` has ``case``, then the ``CSV_COLUMNS`` in order, then every other
-        metric key, then the suite version and parameters; ``lesions`` has ``case`` then the
-        per-lesion rows of :func:`evaluate_case_with_lesions`.
+        metric key, then :func:`provenance_columns` (suite version and every parameter); ``lesions``
+        has ``case`` then the per-lesion rows of :func:`evaluate_case_with_lesions`.
     """
     from tqdm.auto import tqdm
 
     params = params or MetricParams()
+    provenance = provenance_columns(params)
     pairs = match_files(Path(pred), Path(ref))
+    domains = domain_paths(None if domain is None else Path(domain), pairs, files=Path(pred).is_file())
     rows, lesion_rows = [], []
-    for name, pred_path, ref_path in tqdm(pairs, desc="evaluate", unit="case", disable=not progress):
-        record, lesions = evaluate_pair(pred_path, ref_path, params)
-        rows.append({"case": name, **record, **params.as_dict()})
+    jobs = [(*pair, d) for pair, d in zip(pairs, domains, strict=True)]
+    for name, pred_path, ref_path, domain_path in tqdm(jobs, desc="evaluate", unit="case", disable=not progress):
+        record, lesions = evaluate_pair(pred_path, ref_path, params, domain_path)
+        rows.append({"case": name, **record, **provenance})
         lesion_rows += [{"case": name, **row} for row in lesions]
     cases = pd.DataFrame(rows)
     rest = [k for k in METRIC_SPECS if k not in CSV_COLUMNS]
-    cases = cases[["case", *CSV_COLUMNS, *rest, *params.as_dict()]]
+    cases = cases[["case", *CSV_COLUMNS, *rest, *provenance]]
     return cases, pd.DataFrame(lesion_rows, columns=_LESION_COLUMNS)
 
 
@@ -157,6 +223,8 @@ def evaluate_to_csv(
     *,
     lesions_out: str | Path | None = None,
     connectivity: int = 18,
+    ndsc_reference_load: float = 0.001,
+    domain: str | Path | None = None,
 ) -> pd.DataFrame:
     """Run :func:`evaluate_paths` and write the per-case (and optionally per-lesion) CSV.
 
@@ -166,11 +234,17 @@ def evaluate_to_csv(
         out_csv: Per-case table to write (parent folders are created).
         lesions_out: Per-lesion table to write, if given.
         connectivity: Lesion connectivity of the ISBI family (6, 18 or 26).
+        ndsc_reference_load: r of the normalised Dice (0.001 as in Shifts).
+        domain: Brain mask file or folder (matched by file name); None scores the whole volume.
 
     Returns:
         The per-case table as written.
+
+    Raises:
+        ValueError: An invalid parameter, or the masks cannot be scored (see :func:`evaluate_pair`).
     """
-    cases, lesions = evaluate_paths(pred, ref, params=MetricParams(connectivity=connectivity), progress=True)
+    params = MetricParams(connectivity=connectivity, ndsc_reference_load=ndsc_reference_load)
+    cases, lesions = evaluate_paths(pred, ref, params=params, progress=True, domain=domain)
     for table, path in ((cases, out_csv), (lesions, lesions_out)):
         if path is not None:
             Path(path).parent.mkdir(parents=True, exist_ok=True)

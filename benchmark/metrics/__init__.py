@@ -13,17 +13,34 @@ Conventions (each tested against a peer or a hand-computed case under ``tests/me
   equal or lower values. HD and ASSD (pooled: all distances / all boundary voxels) equal medpy 0.5's.
 - Lesions: ISBI 2015 family with 18-connectivity by default, detection by any overlap, LFPR over
   predicted lesions. Anima/MSSEG family as ``animaSegPerfAnalyzer`` (6-connectivity, lesions > 3 mm3,
-  alpha/beta/gamma), except that a score with no lesion to count is NaN where Anima writes 0.
-- Undefined values: one NaN policy (``_nan.ratio``), part of ``SUITE_VERSION``.
+  alpha/beta/gamma), except that SensL with no reference lesion is NaN where Anima writes 0.
+- nDSC (Shifts 2.0): 2TP / (k FP + 2TP + FN), k = (1 - r)|G| / (r (N - |G|)), r =
+  ``MetricParams.ndsc_reference_load`` (0.001), N = voxels of the domain (``domain`` brain mask, else the
+  whole volume; the record's ``domain_voxels`` and ``domain_is_mask`` say which).
+- Like-for-like units: ``dice_lesion_slices`` (Dice over the axial slices where G has a voxel) and
+  ``slice_bal_*`` (slice classification on a balanced slice set, as an expectation).
+- Empty masks: one policy, ``empty-worst-1`` (see ``specs``), part of ``SUITE_VERSION``. An empty
+  prediction on a scan with lesions gets the worst value of every score it leaves undefined (PPV 0,
+  LFPR 1, F1 0, distances the field-of-view diagonal), so abstaining never pays; both-empty scans are
+  NaN and counted apart; scores that reward an empty prediction by definition carry
+  ``MetricSpec.not_for_ranking``.
 """
 
 from __future__ import annotations
 
-from ._aggregate import SUMMARY_COLUMNS, pooled_dice, summarize
+from ._aggregate import SUMMARY_COLUMNS, check_suite_version, pooled_dice, summarize
 from ._case import LesionRow, evaluate_case, evaluate_case_with_lesions
 from ._challenge import ChallengeScore, isbi_challenge_score, volume_correlation
 from ._crop import to_bool_mask
-from .specs import CSV_COLUMNS, METRIC_SPECS, SUITE_VERSION, MetricParams, MetricSpec
+from .specs import (
+    CSV_COLUMNS,
+    METRIC_SPECS,
+    SUITE_VERSION,
+    MetricParams,
+    MetricSpec,
+    provenance_columns,
+    rankable_metrics,
+)
 
 __all__ = [
     "CSV_COLUMNS",
@@ -34,10 +51,13 @@ __all__ = [
     "LesionRow",
     "MetricParams",
     "MetricSpec",
+    "check_suite_version",
     "evaluate_case",
     "evaluate_case_with_lesions",
     "isbi_challenge_score",
     "pooled_dice",
+    "provenance_columns",
+    "rankable_metrics",
     "summarize",
     "to_bool_mask",
     "volume_correlation",

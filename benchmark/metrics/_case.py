@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ._crop import CaseArrays, check_inputs, crop_case
+from ._crop import CaseArrays, check_domain, check_inputs, crop_case
 from ._lesions import (
     anima_min_voxels,
     anima_scores,
@@ -29,6 +29,7 @@ def evaluate_case(
     spacing_mm: Sequence[float],
     *,
     params: MetricParams | None = None,
+    domain: np.ndarray | None = None,
 ) -> dict[str, float | int]:
     """Score one predicted mask against one reference mask with every metric of the suite.
 
@@ -38,15 +39,20 @@ def evaluate_case(
         ref: Reference mask on the same grid.
         spacing_mm: Voxel size in mm in array axis order.
         params: Connectivity, size filter and thresholds; defaults to ``MetricParams()``.
+        domain: Optional boolean brain mask on the same grid (None = the whole volume). It sets nDSC's N
+            and the negative slices of the balanced slice scores; no other score depends on it.
 
     Returns:
-        Flat record keyed as in ``METRIC_SPECS``: raw counts (int), scores (float, NaN when undefined,
-        see ``SUITE_VERSION``) and the flags ``both_empty`` and ``surface_undefined``.
+        Flat record keyed as in ``METRIC_SPECS``: raw counts (int), scores (float, under the empty-mask
+        policy of ``SUITE_VERSION``: worst values for an empty prediction, NaN where nothing can be
+        judged), the flags ``pred_empty``, ``ref_empty``, ``both_empty``, ``surface_undefined`` and
+        ``domain_is_mask``, and ``domain_voxels``.
 
     Raises:
-        ValueError: Shapes differ, the masks are not 3D or not binary, or the spacing is invalid.
+        ValueError: Shapes differ, the masks are not 3D or not binary, the spacing is invalid, or the
+            domain is empty or not on the masks' grid.
     """
-    record, _ = _evaluate(pred, ref, spacing_mm, params or MetricParams(), with_lesions=False)
+    record, _ = _evaluate(pred, ref, spacing_mm, params or MetricParams(), domain, with_lesions=False)
     return record
 
 
@@ -56,8 +62,9 @@ def evaluate_case_with_lesions(
     spacing_mm: Sequence[float],
     *,
     params: MetricParams | None = None,
+    domain: np.ndarray | None = None,
 ) -> tuple[dict[str, float | int], list[LesionRow]]:
-    """Like :func:`evaluate_case`, plus the per-lesion table.
+    """Like :func:`evaluate_case` (same arguments), plus the per-lesion table.
 
     Returns:
         (record, rows). One row per reference and per predicted lesion of each family (``family`` is
@@ -65,22 +72,38 @@ def evaluate_case_with_lesions(
         ``volume_mm3``, ``centroid_i/j/k`` (voxel indices), ``matched`` (ISBI: any overlap; Anima:
         detected) and ``overlap_vox``/``overlap_fraction`` (its voxels covered by the other mask).
     """
-    return _evaluate(pred, ref, spacing_mm, params or MetricParams(), with_lesions=True)
+    return _evaluate(pred, ref, spacing_mm, params or MetricParams(), domain, with_lesions=True)
 
 
 def _evaluate(
-    pred: np.ndarray, ref: np.ndarray, spacing_mm: Sequence[float], params: MetricParams, *, with_lesions: bool
+    pred: np.ndarray,
+    ref: np.ndarray,
+    spacing_mm: Sequence[float],
+    params: MetricParams,
+    domain: np.ndarray | None,
+    *,
+    with_lesions: bool,
 ) -> tuple[dict[str, float | int], list[LesionRow]]:
     pred, ref, spacing = check_inputs(pred, ref, spacing_mm)
+    n_total = int(np.prod(pred.shape))
+    domain_voxels, domain_on_slice = n_total, None
+    if domain is not None:
+        domain = check_domain(domain, pred.shape)
+        domain_voxels = int(np.count_nonzero(domain))
+        domain_on_slice = domain.any(axis=(0, 1))
     case = crop_case(pred, ref, spacing, params.surface_margin_vox)
-    counts = confusion_counts(case.pred_fg, case.ref, n_total=int(np.prod(case.full_shape)))
-    record: dict[str, float | int] = voxel_scores(counts, case.voxel_volume_mm3)
+    counts = confusion_counts(case.pred_fg, case.ref, n_total=n_total)
+    record: dict[str, float | int] = voxel_scores(
+        counts, case.voxel_volume_mm3, domain_voxels, params.ndsc_reference_load
+    )
     record.update(surface_scores(case, params.hd_percentile, params.surface_margin_vox))
     rows = _lesion_families(case, params, record, with_lesions)
-    record.update(
-        slice_scores(case.pred, case.ref, case.full_shape[2], params.slice_coverage, params.slice_connectivity)
-    )
+    record.update(slice_scores(case, params.slice_coverage, params.slice_connectivity, domain_on_slice))
     n_pred, n_ref = counts.tp + counts.fp, counts.tp + counts.fn
+    record["domain_voxels"] = domain_voxels
+    record["domain_is_mask"] = int(domain is not None)
+    record["pred_empty"] = int(n_pred == 0)
+    record["ref_empty"] = int(n_ref == 0)
     record["both_empty"] = int(n_pred == 0 and n_ref == 0)
     record["surface_undefined"] = int(n_pred == 0 or n_ref == 0)
     return record, rows
@@ -98,7 +121,9 @@ def _lesion_families(
     min_voxels = anima_min_voxels(params.anima_min_volume_mm3, case.voxel_volume_mm3)
     ref_anima = label_lesions(case.ref, ref_fg, params.anima_connectivity, min_voxels)
     pred_anima = label_lesions(case.pred, pred_fg, params.anima_connectivity, min_voxels)
-    scores, ref_detected, pred_detected = anima_scores(ref_anima, pred_anima, params.alpha, params.beta, params.gamma)
+    scores, ref_detected, pred_detected = anima_scores(
+        ref_anima, pred_anima, params.alpha, params.beta, params.gamma, ref_mask_empty=ref_fg.size == 0
+    )
     record.update(scores)
     if not with_lesions:
         return []

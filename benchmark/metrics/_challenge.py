@@ -1,4 +1,12 @@
-"""ISBI 2015 challenge score (raw and normalised against the raters' own agreement) and volume correlation."""
+"""ISBI 2015 challenge score (raw and normalised against the raters' own agreement) and volume correlation.
+
+Under the empty-mask policy (``specs``) an empty prediction on a scan with lesions scores Dice 0, PPV 0,
+LFPR 1 and LTPR 0, so the scan stays in the score with its worst per-scan terms instead of dropping out.
+Scans whose reference is empty lie outside the challenge's definition (every ISBI 2015 scan has lesions,
+Carass et al. 2017): they are left out of the score and counted (``n_ref_empty``), never dropped silently.
+The volume correlation is a set-level term: Pearson's r is not monotone in one prediction, so emptying a
+badly correlated prediction can raise ``corr_term``; the per-scan part ``raw - corr_term`` cannot rise.
+"""
 
 from __future__ import annotations
 
@@ -8,20 +16,26 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from ._aggregate import check_suite_version
+
 #: The public ISBI 2015 leaderboard maps the raters' agreement to 90; msbench's normalisation follows it.
 RATER_AGREEMENT_SCORE = 90.0
 _NEEDED = ("dice", "ppv", "lfpr", "ltpr", "vol_pred_ml", "vol_ref_ml")
 
 
 def volume_correlation(cases: pd.DataFrame, pred_col: str = "vol_pred_ml", ref_col: str = "vol_ref_ml") -> float:
-    """Pearson correlation of predicted and reference lesion volumes across cases; NaN if undefined.
+    """Pearson correlation of predicted and reference lesion volumes across cases.
 
-    Undefined with fewer than two cases or when either volume is constant across the cases.
+    NaN with fewer than two cases or constant reference volumes (the set cannot define it); 0 when the
+    predicted volumes are constant (e.g. every prediction empty): no association, never a NaN that would
+    drop the whole score.
     """
     pred = cases[pred_col].to_numpy(dtype=np.float64)
     ref = cases[ref_col].to_numpy(dtype=np.float64)
-    if pred.size < 2 or np.ptp(pred) == 0 or np.ptp(ref) == 0:
+    if pred.size < 2 or np.ptp(ref) == 0:
         return math.nan
+    if np.ptp(pred) == 0:
+        return 0.0
     return float(np.corrcoef(pred, ref)[0, 1])
 
 
@@ -34,9 +48,12 @@ class ChallengeScore:
         normalised: ``90 * raw / inter_rater_raw`` (NaN without ``inter_rater_raw``); msbench's own
             normalisation, not comparable with the challenge leaderboard's numbers.
         inter_rater_raw: Raw score of rater 2 scored against rater 1 on the same scans.
-        correlation: Volume correlation per rater.
-        per_scan: One row per scan and rater with its score (NaN when a term is undefined).
+        correlation: Volume correlation per rater (over the scored scans).
+        per_scan: One row per scan and rater: ``scan``, ``rater``, ``score`` (NaN for a scan with an
+            empty reference, or when the correlation is undefined) and ``ref_empty``.
         n_valid: Scan-rater pairs with a defined score (the mean is over these).
+        n_ref_empty: Scan-rater pairs left out because the reference is empty (both-empty included).
+        corr_term: The part of ``raw`` that the volume correlation contributes (mean of Corr/4).
     """
 
     raw: float
@@ -45,6 +62,8 @@ class ChallengeScore:
     correlation: dict[str, float]
     per_scan: pd.DataFrame = field(repr=False)
     n_valid: int
+    n_ref_empty: int = 0
+    corr_term: float = math.nan
 
     def as_dict(self) -> dict[str, float | int]:
         return {
@@ -52,6 +71,7 @@ class ChallengeScore:
             "isbi_score_normalised": self.normalised,
             "isbi_inter_rater_raw": self.inter_rater_raw,
             "isbi_n_valid": self.n_valid,
+            "isbi_n_ref_empty": self.n_ref_empty,
         }
 
 
@@ -63,6 +83,9 @@ def isbi_challenge_score(
     inter_rater_raw: float | None = None,
 ) -> ChallengeScore:
     """ISBI 2015 challenge score from a per-case table of one method.
+
+    Every scan with a non-empty reference is scored (an empty prediction with its worst terms); scans
+    with an empty reference are left out and counted in ``n_ref_empty``.
 
     Args:
         cases: One row per scan and rater with ``dice, ppv, lfpr, ltpr, vol_pred_ml, vol_ref_ml``.
@@ -78,18 +101,34 @@ def isbi_challenge_score(
     missing = [c for c in needed if c not in cases.columns]
     if missing:
         raise KeyError(f"isbi_challenge_score: columns {missing} missing from the cases table; needed: {needed}.")
+    check_suite_version(cases)
     groups = cases.groupby(rater_col, sort=True) if rater_col else [("all", cases)]
     per_scan, correlation = [], {}
     for rater, frame in groups:
-        corr = volume_correlation(frame)
+        ref_empty = (frame["vol_ref_ml"] == 0).to_numpy()
+        corr = volume_correlation(frame[~ref_empty])
         correlation[str(rater)] = corr
-        score = (
-            frame["dice"] / 8 + frame["ppv"] / 8 + (1 - frame["lfpr"]) / 4 + frame["ltpr"] / 4 + corr / 4
-        ).to_numpy(dtype=np.float64)
-        per_scan.append(pd.DataFrame({"scan": frame[scan_col].to_numpy(), "rater": str(rater), "score": score}))
+        score = np.array(
+            frame["dice"] / 8 + frame["ppv"] / 8 + (1 - frame["lfpr"]) / 4 + frame["ltpr"] / 4 + corr / 4,
+            dtype=np.float64,
+        )
+        score[ref_empty] = np.nan
+        per_scan.append(
+            pd.DataFrame(
+                {
+                    "scan": frame[scan_col].to_numpy(),
+                    "rater": str(rater),
+                    "score": score,
+                    "corr_term": np.where(ref_empty, np.nan, corr / 4),
+                    "ref_empty": ref_empty.astype(int),
+                }
+            )
+        )
     table = pd.concat(per_scan, ignore_index=True)
     valid = table["score"].notna()
     raw = float(table.loc[valid, "score"].mean()) if valid.any() else math.nan
+    corr_term = float(table.loc[valid, "corr_term"].mean()) if valid.any() else math.nan
+    table = table.drop(columns="corr_term")
     normalised = (
         RATER_AGREEMENT_SCORE * raw / inter_rater_raw
         if inter_rater_raw is not None and inter_rater_raw > 0
@@ -102,4 +141,6 @@ def isbi_challenge_score(
         correlation=correlation,
         per_scan=table,
         n_valid=int(valid.sum()),
+        n_ref_empty=int(table["ref_empty"].sum()),
+        corr_term=corr_term,
     )

@@ -57,6 +57,20 @@ def check_inputs(
     return to_bool_mask(pred, "pred"), to_bool_mask(ref, "ref"), spacing  # type: ignore[return-value]
 
 
+def check_domain(domain: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """Validate the scored domain (a brain mask): same grid as the masks, binary, not empty."""
+    domain = np.asarray(domain)
+    if domain.shape != tuple(shape):
+        raise ValueError(
+            f"domain has shape {domain.shape} but the masks have shape {tuple(shape)}: pass the brain mask "
+            "of the same case on the same voxel grid, or domain=None to score the whole volume."
+        )
+    domain = to_bool_mask(domain, "domain")
+    if not domain.any():
+        raise ValueError("domain is empty: pass the case's brain mask, or domain=None to score the whole volume.")
+    return domain
+
+
 def to_bool_mask(mask: np.ndarray, name: str) -> np.ndarray:
     """Return ``mask`` as a boolean array, checking that it holds only 0 and 1.
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import cc3d
 import numpy as np
 
-from ._nan import f1, ratio
+from ._nan import f1, precision, ratio
 
 
 @dataclass(frozen=True)
@@ -76,21 +76,22 @@ def isbi_scores(ref: Lesions, pred: Lesions) -> dict[str, float | int]:
     """ISBI 2015 lesion metrics: detection by any overlap (>= 1 voxel), no size filter.
 
     LTPR = reference lesions touched by P / reference lesions; LFPR = predicted lesions touching no
-    reference voxel / predicted lesions; lesion F1 from LTPR and 1 - LFPR.
+    reference voxel / predicted lesions; lesion F1 from LTPR and 1 - LFPR. No predicted lesion while
+    the reference has one: lesion precision 0 and LFPR 1 (worst), not NaN.
     """
     ref_hit = int(np.count_nonzero(covered_voxels(ref, pred.fg)))
     pred_hit = int(np.count_nonzero(covered_voxels(pred, ref.fg)))
     ltpr = ratio(ref_hit, ref.n)
-    precision = ratio(pred_hit, pred.n)
+    lesion_precision = precision(pred_hit, pred.n, ref.n > 0)
     return {
         "n_lesions_ref": ref.n,
         "n_lesions_pred": pred.n,
         "n_lesions_ref_detected": ref_hit,
         "n_lesions_pred_fp": pred.n - pred_hit,
         "ltpr": ltpr,
-        "lfpr": ratio(pred.n - pred_hit, pred.n),
-        "lesion_precision": precision,
-        "lesion_f1": f1(ltpr, precision),
+        "lfpr": ratio(pred.n - pred_hit, pred.n) if pred.n else 1.0 - lesion_precision,
+        "lesion_precision": lesion_precision,
+        "lesion_f1": f1(ltpr, lesion_precision),
     }
 
 
@@ -147,9 +148,12 @@ def anima_detected(
 
 
 def anima_scores(
-    ref: Lesions, pred: Lesions, alpha: float, beta: float, gamma: float
+    ref: Lesions, pred: Lesions, alpha: float, beta: float, gamma: float, ref_mask_empty: bool
 ) -> tuple[dict[str, float | int], np.ndarray, np.ndarray]:
-    """Anima/MSSEG SensL, PPVL and F1 on size-filtered lesions; NaN (not Anima's 0) with no lesions.
+    """Anima/MSSEG SensL, PPVL and F1 on size-filtered lesions.
+
+    SensL is NaN (not Anima's 0) without a reference lesion; PPVL is 0 (worst) without a predicted
+    lesion unless the reference mask is empty too (then NaN); F1 is 0 when either rate is 0.
 
     Returns:
         (scores, detected flag per reference label, detected flag per predicted label).
@@ -158,7 +162,7 @@ def anima_scores(
     ref_detected = anima_detected(ref, pred, (ref_ids, pred_ids, counts), alpha, beta, gamma)
     pred_detected = anima_detected(pred, ref, (pred_ids, ref_ids, counts), alpha, beta, gamma)
     n_ref_det, n_pred_det = int(ref_detected.sum()), int(pred_detected.sum())
-    sensl, ppvl = ratio(n_ref_det, ref.n), ratio(n_pred_det, pred.n)
+    sensl, ppvl = ratio(n_ref_det, ref.n), precision(n_pred_det, pred.n, not ref_mask_empty)
     scores: dict[str, float | int] = {
         "anima_n_ref": ref.n,
         "anima_n_pred": pred.n,

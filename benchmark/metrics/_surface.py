@@ -88,16 +88,27 @@ def _nearest(
     return result
 
 
+def worst_distance_mm(full_shape: tuple[int, ...], spacing_mm: tuple[float, float, float]) -> float:
+    """Diagonal of the field of view in mm: longer than any distance between two voxels of the volume."""
+    return float(math.sqrt(sum((n * s) ** 2 for n, s in zip(full_shape, spacing_mm, strict=True))))
+
+
 def surface_scores(case: CaseArrays, percentile: float = 95.0, search_vox: int = 3) -> dict[str, float]:
-    """HD, HD95 and ASSD in mm; NaN for all three when either mask is empty.
+    """HD, HD95 and ASSD in mm; the worst value when exactly one mask is empty, NaN when both are.
 
     HD95 is the larger of the two directed ``percentile``-th percentiles (MONAI, MetricsReloaded,
     DeepMind surface-distance, nnU-Net's WMH convention), with numpy's linear interpolation. medpy,
     panoptica and seg-metrics take the percentile of both directions pooled, which is never larger.
     ASSD pools both directions: sum of all distances / (boundary voxels of P + boundary voxels of G).
+    The worst value is :func:`worst_distance_mm` (MetricsReloaded leaves this case to aggregation, which
+    sets it to a fixed maximum), so an empty prediction never scores better than a real one.
     """
-    if case.pred_fg.size == 0 or case.ref_fg.size == 0:
+    pred_empty, ref_empty = case.pred_fg.size == 0, case.ref_fg.size == 0
+    if pred_empty and ref_empty:
         return {"hd_mm": math.nan, "hd95_mm": math.nan, "assd_mm": math.nan}
+    if pred_empty or ref_empty:
+        worst = worst_distance_mm(case.full_shape, case.spacing_mm)
+        return {"hd_mm": worst, "hd95_mm": worst, "assd_mm": worst}
     d_pg, d_gp = directed_distances(case, search_vox)
     return {
         "hd_mm": float(max(d_pg.max(), d_gp.max())),

@@ -1,12 +1,13 @@
-"""Voxel (overlap) metrics from the four confusion counts."""
+"""Voxel (overlap) metrics from the four confusion counts, and the normalised Dice."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 
-from ._nan import ratio
+from ._nan import precision, ratio
 
 _MM3_PER_ML = 1000.0
 
@@ -36,10 +37,41 @@ def confusion_counts(pred_fg: np.ndarray, ref: np.ndarray, n_total: int) -> Conf
     return Confusion(tp=tp, fp=fp, fn=fn, tn=n_total - tp - fp - fn)
 
 
-def voxel_scores(c: Confusion, voxel_volume_mm3: float) -> dict[str, float | int]:
-    """Every voxel metric of the suite from the confusion counts (NaN on a zero denominator)."""
+def normalised_dice(c: Confusion, n_domain: int, reference_load: float) -> float:
+    """NDSC of the Shifts 2.0 MS benchmark (Malinin et al. 2022): 2TP / (k FP + 2TP + FN).
+
+    k = (1 - r) |G| / (r (N - |G|)) rescales the false positives to a scan whose lesion load |G| / N
+    equals r, so nDSC = Dice when the load is exactly r. Empty G with a non-empty P gives 0 (Shifts sets
+    k = 1 there); both empty, or a domain no larger than G, give NaN (Shifts gives 1 for both empty).
+
+    Args:
+        c: Confusion counts of the case.
+        n_domain: N, voxels of the scored domain (brain mask or whole volume).
+        reference_load: r, in (0, 1).
+    """
+    n_ref = c.tp + c.fn
+    if n_ref == 0:
+        return 0.0 if c.fp > 0 else math.nan
+    if n_domain <= n_ref:
+        return math.nan
+    k = (1.0 - reference_load) * n_ref / (reference_load * (n_domain - n_ref))
+    return 2.0 * c.tp / (k * c.fp + 2.0 * c.tp + c.fn)
+
+
+def voxel_scores(
+    c: Confusion, voxel_volume_mm3: float, n_domain: int | None = None, reference_load: float = 0.001
+) -> dict[str, float | int]:
+    """Every voxel metric of the suite from the confusion counts, under the empty-mask policy.
+
+    Args:
+        c: Confusion counts.
+        voxel_volume_mm3: Volume of one voxel.
+        n_domain: Voxels of the scored domain for nDSC (default: the whole volume, TP+FP+FN+TN).
+        reference_load: nDSC's r.
+    """
     n_pred, n_ref = c.tp + c.fp, c.tp + c.fn
     signed = ratio(n_pred - n_ref, n_ref)
+    n_all = c.tp + c.fp + c.fn + c.tn
     return {
         "tp": c.tp,
         "fp": c.fp,
@@ -47,11 +79,12 @@ def voxel_scores(c: Confusion, voxel_volume_mm3: float) -> dict[str, float | int
         "tn": c.tn,
         "dice": ratio(2 * c.tp, 2 * c.tp + c.fp + c.fn),
         "jaccard": ratio(c.tp, c.tp + c.fp + c.fn),
-        "ppv": ratio(c.tp, c.tp + c.fp),
+        "ndsc": normalised_dice(c, n_all if n_domain is None else n_domain, reference_load),
+        "ppv": precision(c.tp, n_pred, n_ref > 0),
         "sensitivity": ratio(c.tp, c.tp + c.fn),
         "specificity": ratio(c.tn, c.tn + c.fp),
         "npv": ratio(c.tn, c.tn + c.fn),
-        "accuracy": ratio(c.tp + c.tn, c.tp + c.fp + c.fn + c.tn),
+        "accuracy": ratio(c.tp + c.tn, n_all),
         "extra_fraction": ratio(c.fp, c.tn + c.fn),
         "vol_pred_ml": n_pred * voxel_volume_mm3 / _MM3_PER_ML,
         "vol_ref_ml": n_ref * voxel_volume_mm3 / _MM3_PER_ML,

@@ -47,10 +47,11 @@ def test_bootstrap_is_deterministic_and_resamples_patients_not_cases():
     cases = cases_table()
     first = summarize(cases, ["dice"], group_cols=("method",), seed=3)
     pd.testing.assert_frame_equal(first, summarize(cases, ["dice"], group_cols=("method",), seed=3))
-    # All cases of a single patient move together: with one patient there is nothing to resample.
+    # All cases of a single patient move together: one patient gives no interval ("n = 1"), not a zero-width one.
     one = pd.DataFrame({"patient": [7, 7, 7], "dice": [0.2, 0.4, 0.9]})
     row = summarize(one, ["dice"]).iloc[0]
-    assert row["ci_low"] == pytest.approx(row["mean"]) and row["ci_high"] == pytest.approx(row["mean"])
+    assert math.isnan(row["ci_low"]) and math.isnan(row["ci_high"]) and row["n_patients"] == 1
+    assert row["mean"] == pytest.approx(0.5)
     # Treating rows as patients, the same values do vary.
     row = summarize(one, ["dice"], patient_col=None).iloc[0]
     assert row["ci_low"] < row["mean"] < row["ci_high"]
@@ -85,7 +86,9 @@ def test_volume_correlation_is_pearson_and_nan_when_undefined():
     expected = scipy_stats.pearsonr(cases["vol_pred_ml"], cases["vol_ref_ml"])[0]
     assert volume_correlation(cases) == pytest.approx(expected)
     assert math.isnan(volume_correlation(cases.iloc[:1]))
-    assert math.isnan(volume_correlation(cases.assign(vol_pred_ml=1.0)))
+    assert math.isnan(volume_correlation(cases.assign(vol_ref_ml=1.0)))
+    # Constant predictions (e.g. all empty) have no association with the reference: 0, not NaN.
+    assert volume_correlation(cases.assign(vol_pred_ml=0.0)) == 0.0
 
 
 def test_isbi_challenge_score_by_hand():

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from msbench.benchmark.evaluate import evaluate_paths, evaluate_to_csv, load_mask
-from msbench.benchmark.metrics import CSV_COLUMNS, evaluate_case
+from msbench.benchmark.metrics import CSV_COLUMNS, MetricParams, evaluate_case
 
 ZOOMS = (0.5, 1.0, 3.0)
 
@@ -118,3 +118,56 @@ def test_load_mask_returns_c_contiguous_bool_and_spacing(tmp_path):
     assert data.dtype == bool and data.flags["C_CONTIGUOUS"]
     assert spacing == ZOOMS and affine.shape == (4, 4)
     np.testing.assert_array_equal(data, pred.astype(bool))
+
+
+def test_every_row_carries_the_provenance_columns(tmp_path):
+    from msbench.benchmark.metrics import provenance_columns
+
+    for name, seed in (("a.nii.gz", 0), ("b.nii.gz", 1)):
+        pred, ref = masks(seed)
+        write(tmp_path / "pred" / name, pred)
+        write(tmp_path / "ref" / name, ref)
+    table = evaluate_to_csv(
+        tmp_path / "pred", tmp_path / "ref", tmp_path / "cases.csv", connectivity=26, ndsc_reference_load=0.01
+    )
+    expected = provenance_columns(MetricParams(connectivity=26, ndsc_reference_load=0.01))
+    assert {"suite_version", "connectivity", "anima_min_volume_mm3", "slice_coverage"} <= set(expected)
+    assert list(table.columns[-len(expected) :]) == list(expected)
+    for key, value in expected.items():
+        assert (table[key] == value).all(), key
+
+
+def test_evaluate_help_states_the_conventions():
+    from typer.testing import CliRunner
+
+    from msbench.benchmark.cli import app
+
+    result = CliRunner().invoke(app, ["evaluate", "--help"], env={"COLUMNS": "200", "NO_COLOR": "1"})
+    text = " ".join(result.output.split())
+    assert result.exit_code == 0
+    for phrase in ("larger of the two directed 95th percentiles", "medpy pools", "empty prediction", "nDSC"):
+        assert phrase in text, phrase
+
+
+def test_domain_brain_masks_set_ndsc_n_for_files_and_folders(tmp_path):
+    pred, ref = masks()
+    brain = np.zeros_like(ref)
+    brain[1:11, 1:9, 1:7] = 1  # 480 voxels
+    for folder, data in (("p", pred), ("r", ref), ("b", brain)):
+        write(tmp_path / folder / "sub-01.nii.gz", data)
+    expected = evaluate_case(pred.astype(bool), ref.astype(bool), ZOOMS, domain=brain.astype(bool))
+    one, _ = evaluate_paths(
+        tmp_path / "p/sub-01.nii.gz", tmp_path / "r/sub-01.nii.gz", domain=tmp_path / "b/sub-01.nii.gz"
+    )
+    many, _ = evaluate_paths(tmp_path / "p", tmp_path / "r", domain=tmp_path / "b")
+    for table in (one, many):
+        assert (table["domain_voxels"].iloc[0], table["domain_is_mask"].iloc[0]) == (480, 1)
+        assert table["ndsc"].iloc[0] == pytest.approx(expected["ndsc"])
+    with pytest.raises(ValueError, match="folder of brain masks"):
+        evaluate_paths(tmp_path / "p", tmp_path / "r", domain=tmp_path / "b/sub-01.nii.gz")
+    (tmp_path / "b2").mkdir()
+    with pytest.raises(FileNotFoundError, match="no brain mask for"):
+        evaluate_paths(tmp_path / "p", tmp_path / "r", domain=tmp_path / "b2")
+    write(tmp_path / "b3" / "sub-01.nii.gz", np.ones((4, 4, 4), np.uint8))
+    with pytest.raises(ValueError, match="not on the reference grid"):
+        evaluate_paths(tmp_path / "p", tmp_path / "r", domain=tmp_path / "b3")

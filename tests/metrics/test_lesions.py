@@ -101,13 +101,18 @@ def test_anima_beta_and_gamma_decide_detection(beta, gamma, detected):
     assert (r["ltpr"], r["lfpr"]) == (1.0, 0.0)
 
 
-def test_anima_f1_is_zero_when_nothing_is_detected_and_nan_without_lesions():
+def test_anima_f1_is_zero_when_nothing_is_detected_and_worst_for_an_empty_prediction():
     pred, ref = beta_gamma_case()
     r = evaluate_case(pred, ref, SPACING, params=MetricParams(beta=0.70, gamma=0.80))
     assert r["anima_f1"] == pytest.approx(0.0)
     empty = np.zeros_like(ref)
     r = evaluate_case(empty, ref, SPACING)
-    assert math.isnan(r["anima_ppvl"]) and r["anima_sensl"] == 0.0 and math.isnan(r["anima_f1"])
+    # An abstention: PPVL's 0/0 takes the worst value, so F1 is 0, not NaN (Anima writes 0 too).
+    assert (r["anima_ppvl"], r["anima_sensl"], r["anima_f1"]) == (0.0, 0.0, 0.0)
+    r = evaluate_case(empty, empty, SPACING)
+    assert all(math.isnan(r[k]) for k in ("anima_ppvl", "anima_sensl", "anima_f1"))
+    r = evaluate_case(ref, empty, SPACING)
+    assert math.isnan(r["anima_sensl"]) and (r["anima_ppvl"], r["anima_f1"]) == (0.0, 0.0)
 
 
 def test_per_lesion_table_has_one_row_per_lesion_with_matches_and_centroids():

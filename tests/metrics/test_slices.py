@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 
@@ -62,3 +64,60 @@ def test_components_do_not_join_across_axial_slices():
     pred[2, 2, 1] = True
     r = evaluate_case(pred, ref, (1.0, 1.0, 1.0))
     assert (r["slice_tp"], r["slice_fn"], r["slice_fp"], r["slice_tn"]) == (1, 2, 0, 2)
+
+
+def test_balanced_slice_scores_by_hand_and_as_the_expectation_over_every_balanced_draw():
+    pred, ref = slice_case()
+    r = evaluate_case(pred, ref, (1.0, 1.0, 1.0))
+    # P = 2 positives (slices 2, 3; one found); 8 negatives, one with a prediction (7): weight 2/8.
+    assert r["slice_n_negative_scored"] == 8
+    assert r["slice_bal_accuracy"] == pytest.approx((1 + 0.25 * 7) / 4)
+    assert r["slice_bal_sensitivity"] == pytest.approx(0.5)
+    assert r["slice_bal_ppv"] == pytest.approx(1 / (1 + 0.25))
+    assert r["slice_bal_npv"] == pytest.approx(1.75 / (1.75 + 1))
+    # Brute force over all C(8, 2) balanced negative sets (Darestani: positives + as many negatives).
+    negatives = [0, 1, 4, 5, 6, 7, 8, 9]
+    draws = list(itertools.combinations(negatives, 2))
+    accuracy = [(1 + sum(k != 7 for k in draw)) / 4 for draw in draws]
+    assert r["slice_bal_accuracy"] == pytest.approx(np.mean(accuracy))
+    expected_fp = np.mean([sum(k == 7 for k in draw) for draw in draws])
+    assert r["slice_bal_ppv"] == pytest.approx(1 / (1 + expected_fp))  # ratio of the expected counts
+
+
+def test_balanced_negatives_are_the_slices_that_meet_the_domain():
+    pred, ref = slice_case()
+    brain = np.zeros_like(ref)
+    brain[4:12, 4:12, 1:7] = True  # slices 1-6: negatives 1, 4, 5, 6; slice 7's false positive lies outside
+    r = evaluate_case(pred, ref, (1.0, 1.0, 1.0), domain=brain)
+    assert r["slice_n_negative_scored"] == 4
+    assert r["slice_bal_accuracy"] == pytest.approx((1 + 0.5 * 4) / 4)
+    assert r["slice_bal_ppv"] == pytest.approx(1.0)
+    assert r["slice_bal_npv"] == pytest.approx(2 / 3)
+    # The all-slice scores do not depend on the domain.
+    whole = evaluate_case(pred, ref, (1.0, 1.0, 1.0))
+    assert r["slice_accuracy"] == whole["slice_accuracy"] and r["slice_ppv"] == whole["slice_ppv"]
+
+
+def test_balanced_scores_without_negatives_or_positives():
+    ref = np.zeros((6, 6, 3), bool)
+    ref[1:3, 1:3, :] = True  # every slice positive: no negative to draw
+    r = evaluate_case(ref, ref, (1.0, 1.0, 1.0))
+    assert r["slice_n_negative_scored"] == 0 and r["slice_bal_ppv"] == 1.0 and r["slice_bal_sensitivity"] == 1.0
+    assert np.isnan(r["slice_bal_accuracy"]) and np.isnan(r["slice_bal_npv"])
+    r = evaluate_case(ref, np.zeros_like(ref), (1.0, 1.0, 1.0))  # no positive: no balanced set
+    assert all(np.isnan(r[k]) for k in ("slice_bal_accuracy", "slice_bal_sensitivity", "slice_bal_ppv"))
+
+
+def test_dice_over_lesion_slices_by_hand():
+    pred, ref = slice_case()
+    r = evaluate_case(pred, ref, (1.0, 1.0, 1.0))
+    # Slices 2 and 3 hold G (10 + 9 voxels); TP 1; the false positive on slice 7 is not on them.
+    assert r["dice_lesion_slices"] == pytest.approx(2 / (2 + 0 + 18))
+    assert r["dice"] == pytest.approx(2 / (2 + 1 + 18))
+    pred[14, 14, 3] = True  # a false positive on a lesion slice counts
+    r = evaluate_case(pred, ref, (1.0, 1.0, 1.0))
+    assert r["dice_lesion_slices"] == pytest.approx(2 / (2 + 1 + 18))
+    assert r["dice"] == pytest.approx(2 / (2 + 2 + 18))
+    # Cropping: the same masks padded along the axial axis give the same value.
+    padded = evaluate_case(np.pad(pred, ((0, 0), (0, 0), (5, 3))), np.pad(ref, ((0, 0), (0, 0), (5, 3))), (1, 1, 1))
+    assert padded["dice_lesion_slices"] == pytest.approx(r["dice_lesion_slices"])

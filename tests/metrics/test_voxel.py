@@ -1,4 +1,4 @@
-"""Voxel metrics: hand-computed cube phantoms, the NaN policy, medpy and MONAI agreement, input checks."""
+"""Voxel metrics: hand-computed cube phantoms, nDSC, medpy and MONAI agreement, input checks."""
 
 from __future__ import annotations
 
@@ -47,32 +47,6 @@ def test_volume_errors_are_signed_and_isbi_is_absolute():
     r = evaluate_case(ref, pred, (1.0, 1.0, 3.0))
     assert r["rel_vol_error_pct"] == pytest.approx(-100 / 3)
     assert r["vol_diff"] == pytest.approx(1 / 3)
-
-
-@pytest.mark.parametrize("pred_empty, ref_empty", [(True, True), (True, False), (False, True), (False, False)])
-def test_empty_combinations_follow_the_nan_policy(pred_empty, ref_empty):
-    pred, ref = cubes()
-    if pred_empty:
-        pred[:] = False
-    if ref_empty:
-        ref[:] = False
-    r = evaluate_case(pred, ref, (1.0, 1.0, 1.0))
-    for key, spec in METRIC_SPECS.items():
-        if spec.undefined == "never":
-            assert not math.isnan(r[key]), key
-    assert r["both_empty"] == int(pred_empty and ref_empty)
-    assert r["surface_undefined"] == int(pred_empty or ref_empty)
-    distances = [r["hd_mm"], r["hd95_mm"], r["assd_mm"]]
-    assert all(math.isnan(d) for d in distances) == (pred_empty or ref_empty)
-    assert math.isnan(r["dice"]) == (pred_empty and ref_empty)
-    assert math.isnan(r["sensitivity"]) == ref_empty
-    assert math.isnan(r["ppv"]) == pred_empty
-    assert math.isnan(r["ltpr"]) == ref_empty
-    assert math.isnan(r["lfpr"]) == pred_empty
-    assert math.isnan(r["rel_vol_error_pct"]) == ref_empty
-    if pred_empty != ref_empty:
-        assert r["dice"] == 0.0
-    assert r["specificity"] == pytest.approx(r["tn"] / (r["tn"] + r["fp"]))
 
 
 def test_record_keys_cover_csv_columns_and_specs():
@@ -160,3 +134,54 @@ def test_integer_label_maps_are_rejected_with_their_values():
     labels[1, 1, 1] = 2
     with pytest.raises(ValueError, match=r"values \[0, 2\]"):
         evaluate_case(labels, np.zeros((4, 4, 4)), (1, 1, 1))
+
+
+def shifts_ndsc(pred: np.ndarray, ref: np.ndarray, r: float, n: int) -> float:
+    """nDSC written from Malinin et al. 2022 (Shifts 2.0), float arithmetic on whole arrays."""
+    g, p = ref.astype(np.float64), pred.astype(np.float64)
+    k = (1 - r) * g.sum() / (r * (n - g.sum()))
+    tp, fp, fn = (p * g).sum(), (p * (1 - g)).sum(), ((1 - p) * g).sum()
+    return 2 * tp / (k * fp + 2 * tp + fn)
+
+
+def test_ndsc_by_hand_and_against_the_shifts_formula():
+    pred, ref = cubes()  # TP 48, FP 16, FN 16, N 8000, |G| 64
+    r = evaluate_case(pred, ref, (1.0, 1.0, 1.0))
+    k = 0.999 * 64 / (0.001 * (8000 - 64))
+    assert r["ndsc"] == pytest.approx(96 / (k * 16 + 96 + 16))
+    assert r["ndsc"] == pytest.approx(shifts_ndsc(pred, ref, 0.001, 8000))
+    # When r equals the scan's own lesion load, k = 1 and nDSC is Dice.
+    r = evaluate_case(pred, ref, (1.0, 1.0, 1.0), params=MetricParams(ndsc_reference_load=64 / 8000))
+    assert r["ndsc"] == pytest.approx(r["dice"])
+
+
+def test_ndsc_domain_sets_n_and_the_record_says_which():
+    pred, ref = cubes()
+    brain = np.zeros_like(ref)
+    brain[2:12, 2:12, 2:12] = True  # 1000 voxels
+    r = evaluate_case(pred, ref, (1.0, 1.0, 1.0), domain=brain)
+    assert (r["domain_voxels"], r["domain_is_mask"]) == (1000, 1)
+    assert r["ndsc"] == pytest.approx(shifts_ndsc(pred, ref, 0.001, 1000))
+    whole = evaluate_case(pred, ref, (1.0, 1.0, 1.0))
+    assert (whole["domain_voxels"], whole["domain_is_mask"]) == (8000, 0)
+    assert r["dice"] == whole["dice"] and r["ndsc"] != whole["ndsc"]
+
+
+def test_ndsc_empty_cases():
+    pred, ref = cubes()
+    empty = np.zeros_like(ref)
+    assert evaluate_case(empty, ref, (1, 1, 1))["ndsc"] == 0.0  # abstention: worst
+    assert evaluate_case(pred, empty, (1, 1, 1))["ndsc"] == 0.0  # Shifts: k = 1, TP = 0
+    assert math.isnan(evaluate_case(empty, empty, (1, 1, 1))["ndsc"])  # Shifts gives 1; counted apart here
+    with pytest.raises(ValueError, match="ndsc_reference_load"):
+        MetricParams(ndsc_reference_load=0.0)
+
+
+def test_domain_is_checked():
+    pred, ref = cubes()
+    with pytest.raises(ValueError, match="domain has shape"):
+        evaluate_case(pred, ref, (1, 1, 1), domain=np.ones((3, 3, 3), bool))
+    with pytest.raises(ValueError, match="domain is empty"):
+        evaluate_case(pred, ref, (1, 1, 1), domain=np.zeros_like(ref))
+    with pytest.raises(ValueError, match="domain has values"):
+        evaluate_case(pred, ref, (1, 1, 1), domain=np.full(ref.shape, 2, np.uint8))
