@@ -21,7 +21,7 @@ from msbench.datasets import Case, Split
 from msbench.methods import FitContext, MethodCard, Prediction, build_adapter
 
 from . import manifest as mf
-from .metrics import MetricParams, evaluate_case_with_lesions
+from .metrics import MetricParams, evaluate_case_with_lesions, provenance_columns
 from .store import JOB_RECORD, atomic_path, write_csv, write_json
 
 
@@ -121,7 +121,7 @@ def run_job(card: MethodCard, job: Job, inputs: JobInputs, folder: Path) -> dict
         report = adapter.fit(train, val)
         fit_s = time.perf_counter() - t0 + _seconds_before(report.history, resumed_from)
         cases_rows, lesion_rows, predict_s = [], [], 0.0
-        provenance = inputs.metric_params.as_dict()  # suite version and parameters on every per-case row
+        provenance = provenance_columns(inputs.metric_params)  # suite version and parameters on every case row
         ids = {"method": card.name, "fold": job.fold, "seed": job.seed}
         for case in test:
             t1 = time.perf_counter()

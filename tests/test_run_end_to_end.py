@@ -308,12 +308,12 @@ def test_inter_rater_is_skipped_on_a_single_rater_dataset_unless_named():
 
 
 def test_every_case_row_carries_the_suite_version_and_metric_parameters(tmp_path, smoke_phantom):
-    from msbench.benchmark.metrics import SUITE_VERSION, MetricParams
+    from msbench.benchmark.metrics import SUITE_VERSION, MetricParams, provenance_columns
 
     assert _run(tmp_path, smoke_phantom, "threshold", "--folds", "0", "--no-baseline").exit_code == 0
     cases = pd.read_csv(_run_dir(tmp_path, "threshold") / "cases.csv")
     assert (cases["suite_version"] == SUITE_VERSION).all()
-    for name, value in MetricParams().as_dict().items():
+    for name, value in provenance_columns(MetricParams()).items():
         assert (cases[name] == value).all(), name
 
 
