@@ -7,9 +7,10 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from ._console import err, out
+from ._console import fail as _fail
 from .cli_store import runs_app, store_app
 
 app = typer.Typer(
@@ -21,9 +22,6 @@ app.add_typer(datasets_app, name="datasets")
 app.add_typer(methods_app, name="methods")
 app.add_typer(store_app, name="store")
 app.add_typer(runs_app, name="runs")
-
-out = Console()
-err = Console(stderr=True)
 
 
 def _csv_ints(text: str | None) -> tuple[int, ...] | None:
@@ -37,11 +35,6 @@ def _csv_ints(text: str | None) -> tuple[int, ...] | None:
 
 def _csv_strs(text: str | None) -> tuple[str, ...] | None:
     return None if text is None else tuple(v.strip() for v in text.split(",") if v.strip())
-
-
-def _fail(message: str) -> None:
-    err.print(f"[red]error:[/red] {message}", highlight=False)
-    raise typer.Exit(2)
 
 
 @app.command()
@@ -67,6 +60,13 @@ def run(
         bool,
         typer.Option(help="Keep jobs committed by other code (marked stale) instead of running them again."),
     ] = False,
+    executor: Annotated[
+        str, typer.Option(help="local (one job after another) or ray (one Ray task per job; pip install '.[ray]').")
+    ] = "local",
+    address: Annotated[
+        str | None, typer.Option(help="Ray: address of an existing cluster (default: start a local one).")
+    ] = None,
+    cpus_per_job: Annotated[int, typer.Option(help="Ray: CPU cores per job when the cluster has no GPU.")] = 2,
 ) -> None:
     """Run methods under one protocol; resumable (finished folds are reused), failures recorded."""
     from msbench.datasets import DatasetNotFoundError
@@ -87,6 +87,9 @@ def run(
         progress=progress,
         baseline=baseline,
         reuse_stale=reuse_stale,
+        executor=executor,
+        ray_address=address,
+        cpus_per_job=cpus_per_job,
     )
     try:
         outcomes = run_benchmark(request)

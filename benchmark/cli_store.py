@@ -6,21 +6,16 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
+
+from ._console import fail as _fail
+from ._console import out
 
 store_app = typer.Typer(help="The results store's SQLite index.", no_args_is_help=True)
 runs_app = typer.Typer(help="List and inspect the runs of a results store.", no_args_is_help=True)
 
-out = Console()
-err = Console(stderr=True)
 
 ResultsOption = Annotated[Path, typer.Option(help="Results store folder.")]
-
-
-def _fail(message: str) -> None:
-    err.print(f"[red]error:[/red] {message}", highlight=False)
-    raise typer.Exit(2)
 
 
 def _check_results(results: Path) -> None:

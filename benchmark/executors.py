@@ -38,9 +38,18 @@ class WorkItem:
 Started = Callable[[WorkItem], None]
 
 
+RAY_MISSING = "--executor ray needs Ray, an optional extra: pip install -e \".[ray]\" (or pip install 'ray>=2.9')."
+
+
 def check_executor(name: str) -> None:
+    """Refuses an unknown executor, and ``ray`` when Ray is not installed, before anything is written."""
     if name not in EXECUTORS:
         raise ValueError(f"--executor {name!r} is not supported; expected one of {', '.join(EXECUTORS)}.")
+    if name == "ray":
+        try:
+            import ray  # noqa: F401
+        except ImportError:
+            raise ValueError(RAY_MISSING) from None
 
 
 def run_local(items: Sequence[WorkItem], started: Started) -> Iterator[tuple[WorkItem, dict[str, Any]]]:
@@ -79,12 +88,9 @@ def run_ray(
     items: Sequence[WorkItem], started: Started, *, address: str | None, cpus_per_job: int
 ) -> Iterator[tuple[WorkItem, dict[str, Any]]]:
     """Submits every job as a Ray task at once; yields each finished job (unpacked into its folder) as it returns."""
-    try:
-        import ray
-    except ImportError:
-        raise ValueError(
-            "--executor ray needs Ray, an optional extra: pip install -e \".[ray]\" (or pip install 'ray>=2.9')."
-        ) from None
+    check_executor("ray")
+    import ray
+
     if not ray.is_initialized():
         env = {k: v for k, v in os.environ.items() if k.startswith("MSBENCH_") or k == "PYTHONPATH"}
         ray.init(address=address, runtime_env={"env_vars": env}, include_dashboard=False, log_to_driver=False)

@@ -9,13 +9,13 @@ goes on. Run-level tables and the manifest are re-derived from the committed job
 
 from __future__ import annotations
 
+from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from msbench.datasets import Case, DatasetSpec, Split, get_dataset, load_split
 from msbench.methods import MethodCard, get_card, resolve_methods
@@ -23,8 +23,10 @@ from msbench.methods import MethodCard, get_card, resolve_methods
 from . import manifest as mf
 from . import options
 from .aggregation import primary_dice, summarize_run
-from .job import Job, JobInputs, epochs_done, run_job
+from .executors import WorkItem, check_executor, run_local, run_ray
+from .job import Job, JobInputs, epochs_done
 from .metrics import SUITE_VERSION, MetricParams
+from .progress import JobBoard
 from .protocol import Budget, get_budget
 from .store import (
     STORE_SCHEMA_VERSION,
@@ -62,6 +64,9 @@ class RunRequest:
         metric_params: Metric settings stored with the results.
         baseline: Also run the ``threshold`` baseline when it was not asked for.
         reuse_stale: Keep jobs committed by other code (marked stale in the manifest and index) instead of rerunning.
+        executor: ``local`` (one job after another here) or ``ray`` (one Ray task per job).
+        ray_address: Address of an existing Ray cluster (None: start a local one).
+        cpus_per_job: CPU cores a Ray task asks for when the cluster has no GPU.
     """
 
     methods: str
@@ -78,6 +83,9 @@ class RunRequest:
     metric_params: MetricParams = field(default_factory=MetricParams)
     baseline: bool = True
     reuse_stale: bool = False
+    executor: str = "local"
+    ray_address: str | None = None
+    cpus_per_job: int = 2
 
 
 @dataclass
@@ -128,6 +136,7 @@ def run_benchmark(request: RunRequest) -> list[MethodOutcome]:
     """
     options.check_device_option(request.device)
     options.check_modality_names(request.modalities)
+    check_executor(request.executor)
     check_store_version(request.results)
     names = resolve_methods(request.methods)
     if request.baseline and BASELINE not in names:
@@ -136,12 +145,15 @@ def run_benchmark(request: RunRequest) -> list[MethodOutcome]:
     names = options.drop_inter_rater_without_second_rater(names, request.methods, setup.spec)
     for name in names:
         options.check_modalities_on_disk(request.modalities or get_card(name).modalities, setup.cases, name)
+    plans = [_plan_run(get_card(name), request, setup) for name in names]
+    _execute(plans, request)
     outcomes = []
-    with _progress(request.progress) as progress:
-        total = len(names) * len(setup.folds) * len(setup.seeds)
-        task = progress.add_task("benchmark", total=total)
-        for name in names:
-            outcomes.append(_run_method(get_card(name), request, setup, progress, task))
+    for plan in plans:
+        outcome = plan.outcome
+        outcome.dice_mean, outcome.status = _refresh_run(
+            plan.store, setup, request.metric_params, plan.code, request.reuse_stale
+        )
+        outcomes.append(outcome)
     _record_baseline(outcomes, request.results)
     return outcomes
 
@@ -230,7 +242,20 @@ def run_config(card: MethodCard, request: RunRequest, setup: _Setup) -> dict[str
     }
 
 
-def _run_method(card: MethodCard, request: RunRequest, setup: _Setup, progress: Progress, task: Any) -> MethodOutcome:
+@dataclass
+class _RunPlan:
+    """One method's run: its store, the code hash its jobs must carry, what they share, and their outcome."""
+
+    card: MethodCard
+    store: RunStore
+    code: str
+    inputs: JobInputs
+    jobs: list[Job]
+    outcome: MethodOutcome
+
+
+def _plan_run(card: MethodCard, request: RunRequest, setup: _Setup) -> _RunPlan:
+    """Names the run (config hash), writes its manifest once, and lists its jobs (fold x seed)."""
     config = run_config(card, request, setup)
     chash = mf.config_hash(config)
     modalities = tuple(config["modalities"])
@@ -246,55 +271,79 @@ def _run_method(card: MethodCard, request: RunRequest, setup: _Setup, progress: 
         modalities=modalities,
         reference=setup.spec.primary_reference,
         metric_params=request.metric_params,
-        progress=request.progress,
+        progress=request.progress and request.executor == "local",
     )
     with file_lock(store.lock_path):
         if not store.manifest_path.is_file():
             write_json(store.manifest_path, _manifest(card, setup, config, chash, run_id, store))
-    outcome = MethodOutcome(card.name, run_id, "running")
-    for fold in setup.folds:
-        for seed in setup.seeds:
-            job = Job(run_id, card.name, fold, seed, code)
-            progress.update(task, description=f"{card.name} fold {fold} seed {seed}")
-            _run_or_reuse(card, job, inputs, store, request, outcome)
-            progress.advance(task)
-    outcome.dice_mean, outcome.status = _refresh_run(store, setup, request.metric_params, code, request.reuse_stale)
-    return outcome
+    jobs = [Job(run_id, card.name, fold, seed, code) for fold in setup.folds for seed in setup.seeds]
+    return _RunPlan(card, store, code, inputs, jobs, MethodOutcome(card.name, run_id, "running"))
 
 
-def _run_or_reuse(
-    card: MethodCard, job: Job, inputs: JobInputs, store: RunStore, request: RunRequest, outcome: MethodOutcome
-) -> None:
-    """Runs one job unless it is committed by the same code (or stale and ``--reuse-stale``) or running elsewhere."""
-    label = f"{card.name} fold {job.fold} seed {job.seed}"
-    with file_lock(store.job_lock_path(job.job_id), blocking=False) as mine:
-        if not mine:
-            outcome.n_elsewhere += 1
-            console.print(f"{label}: running in another process; left to it")
-            return
-        record = store.job_record(job.job_id)
-        if record and record.get("status") == "ok":
-            if record.get("code_hash") == job.code_hash or request.reuse_stale:
-                outcome.n_reused += 1
-                return
-            console.print(f"{label}: committed by other code (code hash {record.get('code_hash')}); running it again")
-        elif record:
-            store.reopen(job.job_id)  # a failed job resumes from the checkpoint it left
-        folder = store.partial_dir(job.job_id)
-        done = epochs_done(folder / "work") if folder.exists() else 0
-        if done:
-            console.print(f"{label}: resuming from its checkpoint after epoch {done}")
-        folder.mkdir(parents=True, exist_ok=True)
-        record = run_job(card, job, inputs, folder)
-        store.commit(job.job_id)
-        with open_index(request.results) as conn:
-            index_job(conn, store, job.job_id, record)
+def _execute(plans: list[_RunPlan], request: RunRequest) -> None:
+    """Claims every job that must run (its lock is held until it is committed), runs them on the executor, commits."""
+    board = JobBoard(console, live=request.progress)
+    by_key: dict[str, tuple[_RunPlan, WorkItem]] = {}
+    with ExitStack() as locks:
+        for plan in plans:
+            for job in plan.jobs:
+                key, label = f"{job.run_id}/{job.job_id}", f"{plan.card.name} fold {job.fold} seed {job.seed}"
+                folder, state = _claim(plan, job, request, locks, label)
+                epochs = plan.card.recipe(plan.inputs.budget).epochs if plan.card.trainable else None
+                board.add(key, label, folder or plan.store.job_dir(job.job_id), epochs, state)
+                if folder is not None:
+                    by_key[key] = (plan, WorkItem(plan.card, job, plan.inputs, folder))
+        items = [item for _, item in by_key.values()]
+        with board:
+            started = lambda item: board.started(f"{item.job.run_id}/{item.job.job_id}")  # noqa: E731
+            if request.executor == "ray":
+                finished = run_ray(items, started, address=request.ray_address, cpus_per_job=request.cpus_per_job)
+            else:
+                finished = run_local(items, started)
+            for item, record in finished:
+                key = f"{item.job.run_id}/{item.job.job_id}"
+                plan = by_key[key][0]
+                plan.store.commit(item.job.job_id)
+                with open_index(request.results) as conn:
+                    index_job(conn, plan.store, item.job.job_id, record)
+                _count(plan.outcome, item.job, record)
+                board.finished(key, record["status"], record.get("error", ""))
+
+
+def _claim(plan: _RunPlan, job: Job, request: RunRequest, locks: ExitStack, label: str) -> tuple[Path | None, str]:
+    """Decides whether this process runs a job, and takes its lock if so.
+
+    Returns ``(partial folder, "queued")`` when it runs here (the lock is held until ``locks`` closes),
+    ``(None, "reused")`` when it is committed already, ``(None, "elsewhere")`` when another process holds its lock.
+    """
+    store, outcome = plan.store, plan.outcome
+    if not locks.enter_context(file_lock(store.job_lock_path(job.job_id), blocking=False)):
+        outcome.n_elsewhere += 1
+        console.print(f"{label}: running in another process; left to it")
+        return None, "elsewhere"
+    record = store.job_record(job.job_id)
+    if record and record.get("status") == "ok":
+        if record.get("code_hash") == job.code_hash or request.reuse_stale:
+            outcome.n_reused += 1
+            return None, "reused"
+        console.print(f"{label}: committed by other code (code hash {record.get('code_hash')}); running it again")
+    elif record:
+        store.reopen(job.job_id)  # a failed job resumes from the checkpoint it left
+    folder = store.partial_dir(job.job_id)
+    done = epochs_done(folder / "work") if folder.exists() else 0
+    if done:
+        console.print(f"{label}: resuming from its checkpoint after epoch {done}")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder, "queued"
+
+
+def _count(outcome: MethodOutcome, job: Job, record: dict[str, Any]) -> None:
     if record["status"] == "ok":
         outcome.n_ok += 1
-    else:
-        outcome.n_failed += 1
-        outcome.errors.append(f"fold {job.fold} seed {job.seed}: {record['error']}")
-        console.print(f"[red]{label} failed:[/red] {record['error']}")
+        return
+    outcome.n_failed += 1
+    outcome.errors.append(f"fold {job.fold} seed {job.seed}: {record['error']}")
+    console.print(f"[red]{job.method} fold {job.fold} seed {job.seed} failed:[/red] {record['error']}")
 
 
 def _refresh_run(
@@ -375,14 +424,3 @@ def _manifest(
         "created": mf.now_iso(),
         "status": "running",
     }
-
-
-def _progress(enabled: bool) -> Progress:
-    return Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-        disable=not enabled,
-    )

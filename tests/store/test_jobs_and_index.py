@@ -187,3 +187,34 @@ def test_runs_list_and_show_name_the_jobs(tmp_path, smoke_phantom):
     assert missing.exit_code == 2 and "matches no run" in missing.output
     empty = runner.invoke(app, ["runs", "list", "--results", str(tmp_path / "empty")])
     assert empty.exit_code == 2 and "holds no msbench results" in " ".join(empty.output.split())
+
+
+def test_ray_executor_runs_jobs_as_tasks_with_the_local_executors_metrics(tmp_path, smoke_phantom):
+    pytest.importorskip("ray")
+    env = {**os.environ, "MSBENCH_NUM_THREADS": "1"}
+    common = ("--folds", "0,1", "--no-baseline")
+    local = subprocess.run(_command(tmp_path / "local", smoke_phantom, "threshold", *common), env=env)
+    on_ray = subprocess.run(
+        _command(tmp_path / "ray", smoke_phantom, "threshold", *common, "--executor", "ray", "--cpus-per-job", "1"),
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert local.returncode == 0 and on_ray.returncode == 0, on_ray.stderr[-3000:]
+    (ray_run,) = (tmp_path / "ray" / "runs").iterdir()
+    records = [json.loads((ray_run / "jobs" / j / "job.json").read_text()) for j in ("fold0-seed0", "fold1-seed0")]
+    assert all(r["status"] == "ok" for r in records)
+    assert (ray_run / "jobs" / "fold1-seed0" / "predictions").is_dir()  # the task's files came back to the driver
+    frames = [pd.read_csv(next((tmp_path / name).glob("runs/*/cases.csv"))) for name in ("local", "ray")]
+    metrics = ["case", "reference", "dice", "hd95_mm", "ltpr", "lfpr", "tp", "fp", "fn"]
+    pd.testing.assert_frame_equal(frames[0][metrics], frames[1][metrics], check_exact=True)
+
+
+def test_unknown_executor_and_missing_ray_fail_before_anything_is_written(tmp_path, smoke_phantom, monkeypatch):
+    result = _cli_run(tmp_path / "r", smoke_phantom, "--executor", "slurm")
+    assert result.exit_code == 2 and "expected one of local, ray" in result.output
+    monkeypatch.setitem(sys.modules, "ray", None)  # as if the extra were not installed
+    missing = _cli_run(tmp_path / "r", smoke_phantom, "--executor", "ray")
+    assert missing.exit_code == 2 and 'pip install -e ".[ray]"' in " ".join(missing.output.split())
+    assert not (tmp_path / "r").exists()
