@@ -256,7 +256,11 @@ def datasets_synth(
     """Write the synth-ms phantom in the ISBI 2015 training layout."""
     from msbench.datasets.phantom import generate_synth_ms
 
-    root = generate_synth_ms(out_dir, seed=seed, resolution_mm=resolution, n_patients=patients, progress=True)
+    try:
+        root = generate_synth_ms(out_dir, seed=seed, resolution_mm=resolution, n_patients=patients, progress=True)
+    except (TypeError, ValueError) as error:
+        _fail(str(error))
+        return
     out.print(f"synth-ms written to {root}")
 
 

@@ -62,10 +62,10 @@ def root_status(spec: DatasetSpec) -> str:
         path = Path(value).expanduser()
         return f"${spec.env_var}={path} ({'found' if path.is_dir() else 'missing'})"
     if spec.prepare is not None:
-        from .synth_ms import default_root
+        from .synth_ms import default_root, generated_roots
 
-        cache = default_root()
-        return f"generated on first use into {cache.parent} ({'cached' if cache.is_dir() else 'not generated yet'})"
+        copies = ", ".join(p.name for p in generated_roots()) or "none generated yet"
+        return f"generated on first use into {default_root().parent} (cached: {copies})"
     return f"${spec.env_var} not set"
 
 
@@ -96,11 +96,13 @@ def dataset_info(
     if connectivity not in (6, 18, 26):
         raise ValueError(f"connectivity={connectivity!r}: expected 6, 18 or 26.")
     spec = get_dataset(name)
-    cases = _cases(spec, root, masks_only)
+    copies = _copies(spec, root)
+    cases = [(label, c) for label, r in copies for c in _cases(spec, r, masks_only)]
     reference = spec.references[0] if spec.references else None
     rows = []
-    for case in _progress(cases, progress, f"reading {name} masks"):
+    for label, case in _progress(cases, progress, f"reading {name} masks"):
         row: dict[str, object] = {
+            "copy": label,
             "case": case.case_id,
             "patient": case.patient_id,
             "timepoint": case.timepoint,
@@ -116,13 +118,13 @@ def dataset_info(
             row["n_lesions"] = int(cc3d.connected_components(mask, connectivity=connectivity, return_N=True)[1])
             row["lesion_load_ml"] = float(mask.sum()) * float(np.prod(case.spacing_mm)) / 1000.0
         rows.append(row)
-    frame = pd.DataFrame(rows, columns=list(INFO_COLUMNS))
+    frame = pd.DataFrame(rows, columns=["copy", *INFO_COLUMNS])
     frame["n_lesions"] = frame["n_lesions"].astype("Int64")
-    return frame
+    return frame if len(copies) > 1 else frame.drop(columns="copy")
 
 
 def _cases(spec: DatasetSpec, root: Path | str | None, masks_only: bool) -> list[Case]:
-    resolved = _root(spec, root)
+    resolved = spec.resolve_root(root)
     if not masks_only:
         return spec.load_cases(resolved)
     if spec.name not in MASKS_ONLY_LOADERS:
@@ -133,18 +135,19 @@ def _cases(spec: DatasetSpec, root: Path | str | None, masks_only: bool) -> list
     return getattr(importlib.import_module(module), attr)(resolved)
 
 
-def _root(spec: DatasetSpec, root: Path | str | None) -> Path:
+def _copies(spec: DatasetSpec, root: Path | str | None) -> list[tuple[str, Path | str | None]]:
+    """The roots to list: the given one (or the variable's), else every generated copy of a generated dataset."""
     if root is not None or spec.prepare is None or os.environ.get(spec.env_var):
-        return spec.resolve_root(root)
-    from .synth_ms import default_root
+        return [("", root)]
+    from .synth_ms import default_root, generated_roots
 
-    cache = default_root()
-    if not cache.is_dir():
+    copies = generated_roots()
+    if not copies:
         raise DatasetNotFoundError(
-            f"dataset {spec.name!r} is not generated yet (looked in {cache}). It is generated on first use by a "
-            f"benchmark run on {spec.name}; or pass --root DIR of a generated copy."
+            f"dataset {spec.name!r} is not generated yet (looked in {default_root().parent}). It is generated on "
+            f"first use by a benchmark run on {spec.name} (or 'msbench datasets synth'); or pass --root DIR."
         )
-    return cache
+    return [(p.name, p) for p in copies]
 
 
 def _progress(cases: list[Case], enabled: bool, label: str) -> Iterable[Case]:

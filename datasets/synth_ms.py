@@ -15,6 +15,16 @@ def default_root(seed: int = 0, resolution_mm: float = 1.0) -> Path:
     return default_phantom_dir(seed, resolution_mm)
 
 
+def generated_roots() -> list[Path]:
+    """Every complete phantom of the current generator in the cache, finest grid first (any seed, any resolution)."""
+    from .phantom import default_phantom_dir
+    from .phantom.generate import GENERATOR_VERSION, SUMMARY_NAME
+
+    cache = default_phantom_dir().parent
+    found = [p for p in cache.glob(f"seed*-*mm*-v{GENERATOR_VERSION}") if (p / SUMMARY_NAME).is_file()]
+    return sorted(found, key=lambda p: (float(p.name.split("-")[1].removesuffix("mm")), p.name))
+
+
 def prepare(root: Path | None, *, seed: int = 0, resolution_mm: float = 1.0, progress: bool = True) -> Path:
     """Makes sure the phantom exists (generating it if needed) and returns its root."""
     from .phantom import generate_synth_ms

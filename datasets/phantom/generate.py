@@ -204,6 +204,7 @@ def generate_synth_ms(
     if _reusable(out_dir, params):
         return out_dir
     out_dir.parent.mkdir(parents=True, exist_ok=True)
+    _remove_dead_partials(out_dir)
     work = out_dir.parent / f".{out_dir.name}.partial-{os.getpid()}"
     if work.exists():
         shutil.rmtree(work)
@@ -236,3 +237,21 @@ def generate_synth_ms(
         shutil.rmtree(work, ignore_errors=True)
         raise
     return out_dir
+
+
+def _remove_dead_partials(out_dir: Path) -> None:
+    """Deletes half-written phantoms of processes that died (``kill -9``) before they could clean up."""
+    for partial in out_dir.parent.glob(f".{out_dir.name}.partial-*"):
+        pid = partial.name.rpartition("-")[2]
+        if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+            shutil.rmtree(partial, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
