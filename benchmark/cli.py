@@ -67,6 +67,10 @@ def run(
         str | None, typer.Option(help="Ray: address of an existing cluster (default: start a local one).")
     ] = None,
     cpus_per_job: Annotated[int, typer.Option(help="Ray: CPU cores per job when the cluster has no GPU.")] = 2,
+    batch_size: Annotated[
+        int | None,
+        typer.Option(help="Samples per step for every trainable method instead of its recipe's (a new run id)."),
+    ] = None,
 ) -> None:
     """Run methods under one protocol; resumable (finished folds are reused), failures recorded."""
     from msbench.datasets import DatasetNotFoundError
@@ -90,6 +94,7 @@ def run(
         executor=executor,
         ray_address=address,
         cpus_per_job=cpus_per_job,
+        batch_size=batch_size,
     )
     try:
         outcomes = run_benchmark(request)

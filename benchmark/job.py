@@ -139,11 +139,25 @@ def run_job(card: MethodCard, job: Job, inputs: JobInputs, folder: Path) -> dict
         write_csv(folder / "cases.csv", pd.DataFrame(cases_rows))
         record.update(status="ok", fit_seconds=round(fit_s, 3), predict_seconds=round(predict_s, 3))
     except Exception as err:  # a method's failure is recorded, never fatal to the run
-        record.update(status="failed", error=f"{type(err).__name__}: {err}", traceback=traceback.format_exc())
+        record.update(status="failed", error=describe_error(err, card.name, context), traceback=traceback.format_exc())
         record["last_epoch"] = epochs_done(context.workdir) if context.workdir.exists() else 0
     record.update(finished=mf.now_iso(), wall_seconds=round(time.perf_counter() - t0, 3))
     write_json(folder / JOB_RECORD, record)
     return record
+
+
+def describe_error(err: Exception, method: str, context: FitContext) -> str:
+    """The error text stored with a failed job; CUDA running out of memory says what to lower, and how."""
+    text = f"{type(err).__name__}: {err}"
+    if type(err).__name__ != "OutOfMemoryError":
+        return text
+    patch = context.hparams.get("patch_size") or context.hparams.get("crop_size") or "the method's default"
+    return (
+        f"CUDA ran out of memory in method {method!r} "
+        f"(patch/crop size {patch}, batch size {context.recipe.batch_size}, budget {context.budget}, device "
+        f"{context.device}); run again with a smaller --batch-size (e.g. {max(1, context.recipe.batch_size // 2)}) "
+        f"or on a larger GPU. {text.splitlines()[0]}"
+    )
 
 
 def _seconds_before(history: list[dict[str, Any]], resumed_from: int) -> float:

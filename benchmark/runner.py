@@ -10,7 +10,7 @@ goes on. Run-level tables and the manifest are re-derived from the committed job
 from __future__ import annotations
 
 from contextlib import ExitStack
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +67,7 @@ class RunRequest:
         executor: ``local`` (one job after another here) or ``ray`` (one Ray task per job).
         ray_address: Address of an existing Ray cluster (None: start a local one).
         cpus_per_job: CPU cores a Ray task asks for when the cluster has no GPU.
+        batch_size: Samples per step for every trainable method instead of its recipe's (part of the run's identity).
     """
 
     methods: str
@@ -86,6 +87,7 @@ class RunRequest:
     executor: str = "local"
     ray_address: str | None = None
     cpus_per_job: int = 2
+    batch_size: int | None = None
 
 
 @dataclass
@@ -145,7 +147,10 @@ def run_benchmark(request: RunRequest) -> list[MethodOutcome]:
     names = options.drop_inter_rater_without_second_rater(names, request.methods, setup.spec)
     for name in names:
         options.check_modalities_on_disk(request.modalities or get_card(name).modalities, setup.cases, name)
-    plans = [_plan_run(get_card(name), request, setup) for name in names]
+    plans = [
+        _plan_run(_with_batch_size(get_card(name), setup.budget.name, request.batch_size), request, setup)
+        for name in names
+    ]
     _execute(plans, request)
     outcomes = []
     for plan in plans:
@@ -234,7 +239,6 @@ def run_config(card: MethodCard, request: RunRequest, setup: _Setup) -> dict[str
         "dataset": setup.spec.name,
         "protocol": setup.protocol,
         "budget": setup.budget.name,
-        "seeds": list(setup.seeds),
         "reference": setup.spec.primary_reference,
         "metric_params": request.metric_params.as_dict(),
         "split_sha256": setup.split.sha256,
@@ -252,6 +256,16 @@ class _RunPlan:
     inputs: JobInputs
     jobs: list[Job]
     outcome: MethodOutcome
+
+
+def _with_batch_size(card: MethodCard, budget: str, batch_size: int | None) -> MethodCard:
+    """The card with the budget's batch size replaced (``--batch-size``, e.g. after CUDA ran out of memory)."""
+    if batch_size is None or not card.trainable:
+        return card
+    if batch_size < 1:
+        raise ValueError(f"--batch-size {batch_size}: expected a positive number of samples per step.")
+    recipe = replace(card.recipe(budget), batch_size=batch_size)
+    return replace(card, recipes={**card.recipes, budget: recipe})
 
 
 def _plan_run(card: MethodCard, request: RunRequest, setup: _Setup) -> _RunPlan:

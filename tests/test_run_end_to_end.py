@@ -31,6 +31,18 @@ class ExplodingAdapter(Adapter):
         raise AssertionError
 
 
+class OutOfMemoryAdapter(Adapter):
+    """A method whose fit runs out of CUDA memory (raised as torch raises it)."""
+
+    def fit(self, train: Sequence, val: Sequence) -> FitReport:
+        import torch
+
+        raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    def predict(self, case) -> Prediction:  # pragma: no cover - never reached
+        raise AssertionError
+
+
 class EmptyAdapter(Adapter):
     """Predicts no lesion anywhere: a method that cannot beat the threshold baseline."""
 
@@ -75,6 +87,13 @@ def tiny_trainable_method():
     register(replace(card, name="basicunet-tiny", recipes={**card.recipes, "smoke": tiny}))
     yield "basicunet-tiny"
     _CARDS.pop("basicunet-tiny")
+
+
+@pytest.fixture
+def oom_method():
+    register(_test_card("oom", "OutOfMemoryAdapter"))
+    yield "oom"
+    _CARDS.pop("oom")
 
 
 @pytest.fixture
@@ -360,3 +379,15 @@ def test_a_trainable_method_fits_predicts_and_is_scored_through_the_runner(
     cases = pd.read_csv(run_dir / "cases.csv")
     assert set(cases["case"]) == test_ids and cases["dice"].between(0, 1).all()
     assert json.loads((run_dir / "manifest.json").read_text())["recipe"]["iterations_per_epoch"] == 1
+
+
+def test_cuda_out_of_memory_names_the_method_sizes_and_the_option_to_lower(tmp_path, smoke_phantom, oom_method):
+    result = _run(tmp_path, smoke_phantom, oom_method, "--folds", "0", "--no-baseline", "--batch-size", "4")
+    assert result.exit_code == 1
+    record = json.loads((_run_dir(tmp_path, oom_method) / "jobs" / "fold0-seed0" / "job.json").read_text())
+    assert record["status"] == "failed"
+    error = record["error"]
+    assert "method 'oom'" in error and "batch size 4" in error and "--batch-size (e.g. 2)" in error
+    assert "Tried to allocate 2.00 GiB" in error
+    manifest = json.loads((_run_dir(tmp_path, oom_method) / "manifest.json").read_text())
+    assert manifest["recipe"]["batch_size"] == 4  # the override is part of the run's identity
