@@ -407,6 +407,7 @@ def _check_prediction(method: str, case: Case, prediction: Prediction) -> None:
 
 
 def _save_prediction(fold_dir: Path, case: Case, prediction: Prediction) -> None:
+    """Writes the mask (and probability map) in the orientation and affine of the case's input files."""
     import nibabel as nib
 
     from .store import atomic_path
@@ -416,10 +417,8 @@ def _save_prediction(fold_dir: Path, case: Case, prediction: Prediction) -> None
         items.append(("probabilities", prediction.probability.astype(np.float32)))
     for folder, data in items:
         path = fold_dir / folder / f"{case.case_id}.nii.gz"
-        image = nib.Nifti1Image(data, case.affine)
-        image.header.set_zooms(case.spacing_mm)
         with atomic_path(path) as tmp:
-            nib.save(image, str(tmp))
+            nib.save(case.to_nifti(data), str(tmp))
 
 
 def _score(case: Case, prediction: Prediction, params: MetricParams) -> tuple[list[dict], list[dict]]:

@@ -58,7 +58,7 @@ def load(root: Path, patients: Mapping[str, str] | None = None) -> list[Case]:
         }
         masks = {"label": require_file(labels_dir / f"{case_id}{ending}", f"the label map of {case_id}")}
         check_same_grid(case_id, images, masks)
-        cases.append(Case(case_id, mapping[case_id], None, images, masks, DATASET))
+        cases.append(Case(case_id, mapping[case_id], None, images, masks, DATASET, {"masks": "label_map"}))
     return cases
 
 

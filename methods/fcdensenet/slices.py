@@ -83,7 +83,7 @@ def load_slice_volume(
     if not window_mm > 0:
         raise ValueError(f"window_mm must be a positive in-plane window edge in mm, got {window_mm}.")
     image = case.load_images(modalities)
-    brain = (image > 0).any(axis=0)
+    brain = case.load_brain(modalities, image)
     image = normalise_01(image, brain, percentiles=(0.0, float(upper_percentile)))
     window_i, window_j, _ = brain_window(brain, case.spacing_mm, float(window_mm), int(multiple))
     box = (window_i, window_j, brain_bbox(brain)[2])
