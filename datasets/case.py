@@ -52,7 +52,14 @@ class Case:
     @cached_property
     def _grid(self) -> _Grid:
         from ._layout import AFFINE_ATOL_MM, header_grid
-        from .nifti import canonical_affine, canonical_shape, canonical_spacing, check_not_oblique, load_nifti
+        from .nifti import (
+            canonical_affine,
+            canonical_shape,
+            canonical_spacing,
+            check_not_oblique,
+            grid_difference,
+            load_nifti,
+        )
 
         # Masks-only cases (reference statistics) take their grid from the first mask.
         files = [*self.images.values(), *self.masks.values()]
@@ -64,18 +71,8 @@ class Case:
         img = load_nifti(first)
         shape = tuple(int(s) for s in img.shape[:3])
         affine = np.asarray(img.affine, dtype=np.float64)
-        for path in files:
-            if Path(path) == first:
-                continue
-            other_shape, other_affine = header_grid(Path(path))
-            if other_shape != shape or not np.allclose(other_affine, affine, atol=AFFINE_ATOL_MM):
-                raise ValueError(
-                    f"case {self.case_id!r}: {path} (shape {other_shape}) and {first} (shape {shape}) are not on one "
-                    f"voxel grid (largest affine difference {float(np.abs(other_affine - affine).max()):.4g}); every "
-                    "image and mask of a case must share one grid: use the co-registered files or resample them."
-                )
         check_not_oblique(first, affine)
-        return _Grid(
+        grid = _Grid(
             path=first,
             file_shape=shape,  # type: ignore[arg-type]
             file_affine=affine,
@@ -83,6 +80,19 @@ class Case:
             spacing_mm=canonical_spacing(affine, tuple(float(z) for z in img.header.get_zooms()[:3])),
             affine=canonical_affine(affine, shape),
         )
+        # One grid in the world: files may store it in different voxel orders (each is reoriented on its own).
+        for path in files:
+            if Path(path) == first:
+                continue
+            other_shape, other_affine = header_grid(Path(path))
+            diff = grid_difference(shape, affine, other_shape, other_affine)
+            if diff > AFFINE_ATOL_MM:
+                raise ValueError(
+                    f"case {self.case_id!r}: {path} (shape {other_shape}) and {first} (shape {shape}) are not on one "
+                    f"voxel grid (largest affine difference {diff:.4g} mm on the canonical grid); every image and "
+                    "mask of a case must share one grid: use the co-registered files or resample them."
+                )
+        return grid
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -113,8 +123,9 @@ class Case:
                 f"case {self.case_id!r} has no {modality!r} image; it has {sorted(self.images)}. "
                 "Choose the method's modalities among those (--modalities)."
             )
-        data, _ = read_image(self.images[modality])
-        return to_canonical(data, self._grid.file_affine)
+        _ = self._grid  # the grid checks run before any array is returned
+        data, affine = read_image(self.images[modality])
+        return to_canonical(data, affine)
 
     def load_images(self, modalities: Sequence[str] = ("flair",)) -> np.ndarray:
         """Loads several modalities stacked as a (C, I, J, K) float32 array on the canonical grid."""
@@ -126,8 +137,9 @@ class Case:
 
         if reference not in self.masks:
             raise KeyError(f"case {self.case_id!r} has no reference {reference!r}; it has {sorted(self.masks)}.")
-        mask, _, _ = read_mask(self.masks[reference], label_map=self.meta.get("masks") == "label_map")
-        return to_canonical(mask, self._grid.file_affine)
+        _ = self._grid
+        mask, _, affine = read_mask(self.masks[reference], label_map=self.meta.get("masks") == "label_map")
+        return to_canonical(mask, affine)
 
     @property
     def brain_source(self) -> str:
@@ -151,7 +163,9 @@ class Case:
 
         path = self.meta.get("brain_mask")
         if path:
-            brain = to_canonical(read_mask(path)[0], self._grid.file_affine)
+            _ = self._grid
+            mask, _, affine = read_mask(path)
+            brain = to_canonical(mask, affine)
             if not brain.any():
                 raise ValueError(f"{path}: the brain mask of case {self.case_id!r} is empty.")
             return brain

@@ -166,6 +166,19 @@ def _permute(values: tuple, affine: np.ndarray) -> tuple:
     return tuple(out)
 
 
+def grid_difference(
+    shape: tuple[int, ...], affine: np.ndarray, other_shape: tuple[int, ...], other_affine: np.ndarray
+) -> float:
+    """How far apart two files' grids are in the world, in mm (0 for one grid stored in two voxel orders).
+
+    Returns:
+        inf when the canonical shapes differ, else the largest difference of the canonical affines.
+    """
+    if canonical_shape(affine, shape) != canonical_shape(other_affine, other_shape):
+        return float("inf")
+    return float(np.abs(canonical_affine(affine, shape) - canonical_affine(other_affine, other_shape)).max())
+
+
 def max_obliquity_deg() -> float:
     """The obliquity msbench accepts: ``MSBENCH_MAX_OBLIQUITY_DEG`` if set, else :data:`MAX_OBLIQUITY_DEG`."""
     raw = os.environ.get(OBLIQUITY_ENV)

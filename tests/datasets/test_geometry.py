@@ -203,3 +203,17 @@ def test_preprocessing_and_the_threshold_baseline_use_the_datasets_brain(tmp_pat
     adapter.fit([], [case])
     mask = adapter.predict(case).mask
     assert mask[8:11, 8:11, 4:6].all() and not (mask & ~brain).any()  # the bright skull is not lesion
+
+
+def test_files_of_one_case_may_store_the_grid_in_different_voxel_orders(tmp_path):
+    mask = np.zeros((6, 7, 5), np.uint8)
+    mask[1:3, 2:5, 1:4] = 1
+    base = np.diag([1.0, 2.0, 3.0, 1.0])
+    flair = _write(tmp_path / "flair.nii.gz", np.ones((6, 7, 5), np.float32), base)
+    moved = apply_orientation(mask, PERMUTE_FLIP)
+    path = _write(tmp_path / "mask.nii.gz", moved, base @ inv_ornt_aff(PERMUTE_FLIP, mask.shape))
+    case = Case("c", "c", None, {"flair": flair}, {"mask1": path})
+    np.testing.assert_array_equal(case.load_mask("mask1"), mask.astype(bool))
+    saved = case.to_nifti(case.load_mask("mask1").astype(np.uint8))  # written in the first image's orientation
+    np.testing.assert_allclose(saved.affine, base)
+    np.testing.assert_array_equal(np.asanyarray(saved.dataobj), mask)
