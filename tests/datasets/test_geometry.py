@@ -217,3 +217,18 @@ def test_files_of_one_case_may_store_the_grid_in_different_voxel_orders(tmp_path
     saved = case.to_nifti(case.load_mask("mask1").astype(np.uint8))  # written in the first image's orientation
     np.testing.assert_allclose(saved.affine, base)
     np.testing.assert_array_equal(np.asanyarray(saved.dataobj), mask)
+
+
+@pytest.mark.parametrize("first", ["msbench.datasets", "msbench.benchmark.evaluate", "msbench.benchmark.metrics"])
+def test_the_mask_reader_imports_without_torch_or_a_cycle(first, tmp_path):
+    import subprocess
+    import sys
+
+    path = _write(tmp_path / "m.nii.gz", np.eye(3, dtype=np.uint8)[:, :, None].repeat(2, axis=2), np.eye(4))
+    code = (
+        f"import sys, importlib; importlib.import_module({first!r}); from msbench.datasets import read_mask; "
+        f"from msbench.benchmark.evaluate import load_mask; assert read_mask({str(path)!r})[0].sum() == 6; "
+        f"assert load_mask({str(path)!r})[0].sum() == 6; assert 'torch' not in sys.modules, 'torch imported'"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
