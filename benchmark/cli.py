@@ -71,9 +71,14 @@ def run(
         int | None,
         typer.Option(help="Samples per step for every trainable method instead of its recipe's (a new run id)."),
     ] = None,
+    patient_regex: Annotated[
+        str | None,
+        typer.Option(help="nnunet-raw: regex over case ids whose group 'patient' (else group 1) is the patient."),
+    ] = None,
 ) -> None:
     """Run methods under one protocol; resumable (finished folds are reused), failures recorded."""
     from msbench.datasets import DatasetNotFoundError
+    from msbench.datasets.nnunet_raw import use_patient_regex
 
     from .runner import ALL_FOLDS, RunRequest, run_benchmark
 
@@ -97,6 +102,7 @@ def run(
         batch_size=batch_size,
     )
     try:
+        use_patient_regex(dataset, patient_regex)
         outcomes = run_benchmark(request)
     except (DatasetNotFoundError, KeyError, ValueError) as error:
         _fail(str(error).strip("'\""))
@@ -218,11 +224,17 @@ def datasets_info(
     root: Annotated[Path | None, typer.Option(help="Dataset folder (else its environment variable).")] = None,
     masks_only: Annotated[bool, typer.Option(help="Read reference masks only (datasets without images).")] = False,
     connectivity: Annotated[int, typer.Option(help="Lesion connectivity for the counts: 6, 18 or 26.")] = 18,
+    patient_regex: Annotated[
+        str | None,
+        typer.Option(help="nnunet-raw: regex over case ids whose group 'patient' (else group 1) is the patient."),
+    ] = None,
 ) -> None:
     """Cases, patients, time points, modalities, shape, spacing, lesion count and load per case."""
     from msbench.datasets.info import dataset_info
+    from msbench.datasets.nnunet_raw import use_patient_regex
 
     try:
+        use_patient_regex(name, patient_regex)
         table = dataset_info(name, root, connectivity=connectivity, masks_only=masks_only, progress=True)
     except (FileNotFoundError, KeyError, ValueError) as error:
         _fail(str(error).strip("'\""))
@@ -237,12 +249,18 @@ def datasets_split(
     root: Annotated[Path | None, typer.Option(help="Dataset folder (else its environment variable).")] = None,
     k: Annotated[int, typer.Option(help="Number of folds.")] = 5,
     seed: Annotated[int, typer.Option(help="Seed of the patient shuffle.")] = 0,
+    patient_regex: Annotated[
+        str | None,
+        typer.Option(help="nnunet-raw: regex over case ids whose group 'patient' (else group 1) is the patient."),
+    ] = None,
 ) -> None:
     """Write a seeded patient-level K-fold split of the cases on disk (use it with --protocol FILE.json)."""
     from msbench.datasets import get_dataset
+    from msbench.datasets.nnunet_raw import use_patient_regex
     from msbench.datasets.splits import make_kfold_split
 
     try:
+        use_patient_regex(name, patient_regex)
         spec = get_dataset(name)
         path = make_kfold_split(name, spec.load_cases(root), k=k, seed=seed, out=out_dir)
     except (FileNotFoundError, KeyError, ValueError) as error:

@@ -17,7 +17,6 @@ from .metrics import (
     MetricParams,
     evaluate_case_with_lesions,
     provenance_columns,
-    to_bool_mask,
 )
 
 NIFTI_SUFFIXES = (".nii.gz", ".nii")
@@ -34,35 +33,23 @@ def case_name(path: Path) -> str:
 
 
 def load_mask(path: str | Path) -> tuple[np.ndarray, tuple[float, float, float], np.ndarray]:
-    """Read a binary NIfTI mask.
+    """Read a binary NIfTI mask with msbench's one mask reader (:func:`msbench.datasets.nifti.read_mask`).
+
+    The array comes on the canonical RAS+ grid (axes permuted and flipped, never resampled), as msbench's runner
+    scores it: the axial slice axis is the last one whatever the file's orientation, and two files of one grid
+    stored in different orientations compare equal.
 
     Returns:
-        (C-contiguous boolean array in voxel order (i, j, k), spacing in mm per axis, 4x4 affine).
+        (C-contiguous boolean array in canonical voxel order (i, j, k), spacing in mm per axis, the canonical
+        grid's 4x4 affine).
 
     Raises:
         FileNotFoundError: ``path`` does not exist.
         ValueError: The file cannot be read as NIfTI, is not 3D, holds NaN or values other than 0 and 1.
     """
-    import nibabel as nib
+    from msbench.datasets.nifti import read_mask
 
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"Mask file not found: {path}")
-    try:
-        image = nib.load(str(path))
-        data = np.asanyarray(image.dataobj)
-    except Exception as error:  # nibabel raises many types for a corrupt or non-NIfTI file
-        raise ValueError(f"Cannot read {path} as NIfTI ({type(error).__name__}: {error}).") from error
-    while data.ndim > 3 and data.shape[-1] == 1:
-        data = data[..., 0]
-    if data.ndim != 3:
-        raise ValueError(f"{path}: mask has shape {data.shape}; expected a 3D volume.")
-    try:
-        mask = to_bool_mask(data, str(path))
-    except TypeError as error:
-        raise ValueError(str(error)) from error
-    spacing = tuple(float(z) for z in image.header.get_zooms()[:3])
-    return np.ascontiguousarray(mask), spacing, np.asarray(image.affine)  # type: ignore[return-value]
+    return read_mask(path, canonical=True)
 
 
 def match_files(pred: Path, ref: Path) -> list[tuple[str, Path, Path]]:

@@ -129,7 +129,7 @@ def run_job(card: MethodCard, job: Job, inputs: JobInputs, folder: Path) -> dict
             predict_s += time.perf_counter() - t1
             check_prediction(card.name, case, prediction)
             save_prediction(folder, case, prediction)
-            rows, lesions = score_case(case, prediction, inputs.metric_params)
+            rows, lesions = score_case(case, prediction, inputs.metric_params, inputs.modalities)
             cases_rows += [{**ids, **row, **provenance} for row in rows]
             lesion_rows += [{**ids, **row} for row in lesions]
         write_json(folder / "fit.json", {**asdict(report), "history": None})
@@ -178,6 +178,7 @@ def check_prediction(method: str, case: Case, prediction: Prediction) -> None:
 
 
 def save_prediction(folder: Path, case: Case, prediction: Prediction) -> None:
+    """Writes the mask (and probability map) in the orientation and affine of the case's input files."""
     import nibabel as nib
 
     items = [("predictions", prediction.mask.astype(np.uint8))]
@@ -185,20 +186,26 @@ def save_prediction(folder: Path, case: Case, prediction: Prediction) -> None:
         items.append(("probabilities", prediction.probability.astype(np.float32)))
     for sub, data in items:
         path = folder / sub / f"{case.case_id}.nii.gz"
-        image = nib.Nifti1Image(data, case.affine)
-        image.header.set_zooms(case.spacing_mm)
         with atomic_path(path) as tmp:
-            nib.save(image, str(tmp))
+            nib.save(case.to_nifti(data), str(tmp))
 
 
-def score_case(case: Case, prediction: Prediction, params: MetricParams) -> tuple[list[dict], list[dict]]:
+def score_case(
+    case: Case, prediction: Prediction, params: MetricParams, modalities: tuple[str, ...] = ("flair",)
+) -> tuple[list[dict], list[dict]]:
+    """Scores one prediction against every reference of the case.
+
+    The scored domain (nDSC's N, the balanced slice set's negatives) is the case's brain mask: the dataset's own where
+    it ships one, else the voxels > 0 of the method's inputs (``Case.load_brain``).
+    """
     rows, lesion_rows = [], []
+    brain = case.load_brain(modalities)
     ids = {"case": case.case_id, "patient": case.patient_id, "timepoint": case.timepoint}
     for reference in case.masks:
         if reference == prediction.copied_reference:
             continue
         record, lesions = evaluate_case_with_lesions(
-            prediction.mask, case.load_mask(reference), case.spacing_mm, params=params
+            prediction.mask, case.load_mask(reference), case.spacing_mm, params=params, domain=brain
         )
         rows.append({**ids, "reference": reference, **record})
         lesion_rows += [{**ids, "reference": reference, **row} for row in lesions]

@@ -4,6 +4,7 @@ from ._layout import MissingFileError, canonical_modality
 from .case import EXTRA_MODALITIES, MODALITIES, Case
 from .info import dataset_info, describe_datasets
 from .iteration import LoadedCase, iter_cases, load_case
+from .nifti import read_mask
 from .registry import DatasetNotFoundError, DatasetSpec, get_dataset, list_datasets, register_dataset
 from .splits import Fold, Split, case_fingerprint, load_split, make_kfold_split
 
@@ -27,5 +28,6 @@ __all__ = [
     "load_case",
     "load_split",
     "make_kfold_split",
+    "read_mask",
     "register_dataset",
 ]

@@ -82,8 +82,11 @@ def header_grid(path: Path) -> tuple[tuple[int, ...], np.ndarray]:
 def check_same_grid(case_id: str, images: Mapping[str, Path], masks: Mapping[str, Path]) -> None:
     """Raises ValueError naming both files when an image or mask does not share the first image's grid.
 
-    Only headers are read. The first image (or the first mask when there are no images) is the reference grid.
+    Only headers are read. The first image (or the first mask when there are no images) is the reference grid; a
+    file may store the same grid in another voxel order (``msbench.datasets.nifti.grid_difference``).
     """
+    from .nifti import grid_difference
+
     files = [*images.values(), *masks.values()]
     if not files:
         return
@@ -91,13 +94,13 @@ def check_same_grid(case_id: str, images: Mapping[str, Path], masks: Mapping[str
     shape0, affine0 = header_grid(first)
     for path in files[1:]:
         shape, affine = header_grid(path)
-        if shape != shape0:
+        diff = grid_difference(shape0, affine0, shape, affine)
+        if diff == float("inf"):
             raise ValueError(
                 f"case {case_id}: {path} has shape {shape} but {first} has shape {shape0}; "
                 "every image and mask of a case must share one voxel grid (resample or re-export the file)."
             )
-        if not np.allclose(affine, affine0, atol=AFFINE_ATOL_MM):
-            diff = float(np.abs(affine - affine0).max())
+        if diff > AFFINE_ATOL_MM:
             raise ValueError(
                 f"case {case_id}: {path} and {first} have different affines (largest difference {diff:.4g} mm); "
                 "every image and mask of a case must share one voxel grid (use the co-registered files)."

@@ -1,7 +1,10 @@
-"""One scan of one patient: image and mask files, loaded lazily.
+"""One scan of one patient: image and mask files, loaded lazily onto one canonical grid.
 
-Array axis order everywhere in msbench is the NIfTI voxel order (i, j, k) as nibabel returns it; the axial slice axis
-is the last one (k). Images load as C-contiguous float32, masks as C-contiguous bool.
+Array axis order everywhere in msbench is that of the canonical RAS+ grid (:mod:`msbench.datasets.nifti`): the
+files' voxel arrays with their axes permuted and flipped so that I grows towards Right, J towards Anterior and K
+towards Superior; the axial slice axis is the last one (K) whatever the files' orientation. Images load as
+C-contiguous float32, masks as C-contiguous bool. :meth:`Case.to_nifti` takes a canonical array back to the files'
+own orientation and affine (how predictions are written).
 """
 
 from __future__ import annotations
@@ -33,7 +36,9 @@ class Case:
             and ``manual1``..``manual7`` (MSSEG-2016), ``consensus`` (3D-MR-MS), ``label`` (nnU-Net raw). Empty for
             prediction-only cases (ISBI 2015 test data).
         dataset: Name of the dataset the case comes from.
-        meta: Layout details (``variant``, ``center``, ``brain_mask`` path, ...), strings only.
+        meta: Layout details, strings only: ``variant``, ``center``, ``brain_mask`` (the dataset's brain mask file,
+            used by :meth:`load_brain`), ``masks`` (``label_map``: the masks are label maps whose non-zero labels
+            are lesion, as nnU-Net's; otherwise every mask voxel must be 0 or 1), ...
     """
 
     case_id: str
@@ -45,68 +50,174 @@ class Case:
     meta: Mapping[str, str] = field(default_factory=dict)
 
     @cached_property
-    def _header(self) -> tuple[tuple[int, ...], tuple[float, ...], np.ndarray]:
-        import nibabel as nib
+    def _grid(self) -> _Grid:
+        from ._layout import AFFINE_ATOL_MM, header_grid
+        from .nifti import (
+            canonical_affine,
+            canonical_shape,
+            canonical_spacing,
+            check_not_oblique,
+            grid_difference,
+            load_nifti,
+        )
 
         # Masks-only cases (reference statistics) take their grid from the first mask.
         files = [*self.images.values(), *self.masks.values()]
         if not files:
             raise ValueError(f"case {self.case_id!r} has neither images nor masks; it has no grid.")
-        path = self.images.get("flair") or files[0]
-        img = nib.load(str(path))
+        if self.meta.get("brain_mask"):
+            files.append(Path(self.meta["brain_mask"]))
+        first = Path(self.images.get("flair") or files[0])
+        img = load_nifti(first)
         shape = tuple(int(s) for s in img.shape[:3])
-        spacing = tuple(float(z) for z in img.header.get_zooms()[:3])
-        return shape, spacing, np.asarray(img.affine, dtype=np.float64)
+        affine = np.asarray(img.affine, dtype=np.float64)
+        check_not_oblique(first, affine)
+        grid = _Grid(
+            path=first,
+            file_shape=shape,  # type: ignore[arg-type]
+            file_affine=affine,
+            shape=canonical_shape(affine, shape),
+            spacing_mm=canonical_spacing(affine, tuple(float(z) for z in img.header.get_zooms()[:3])),
+            affine=canonical_affine(affine, shape),
+        )
+        # One grid in the world: files may store it in different voxel orders (each is reoriented on its own).
+        for path in files:
+            if Path(path) == first:
+                continue
+            other_shape, other_affine = header_grid(Path(path))
+            diff = grid_difference(shape, affine, other_shape, other_affine)
+            if diff > AFFINE_ATOL_MM:
+                raise ValueError(
+                    f"case {self.case_id!r}: {path} (shape {other_shape}) and {first} (shape {shape}) are not on one "
+                    f"voxel grid (largest affine difference {diff:.4g} mm on the canonical grid); every image and "
+                    "mask of a case must share one grid: use the co-registered files or resample them."
+                )
+        return grid
 
     @property
     def shape(self) -> tuple[int, ...]:
-        return self._header[0]
+        """Voxel shape of the canonical (RAS+) grid every array of the case is loaded on."""
+        return self._grid.shape
 
     @property
     def spacing_mm(self) -> tuple[float, ...]:
-        """Voxel size in mm, in array axis order."""
-        return self._header[1]
+        """Voxel size in mm, in array axis order of the canonical grid."""
+        return self._grid.spacing_mm
 
     @property
     def affine(self) -> np.ndarray:
-        return self._header[2]
+        """Voxel-to-world matrix of the canonical grid (RAS+: the axial axis is the last)."""
+        return self._grid.affine.copy()
+
+    @property
+    def input_affine(self) -> np.ndarray:
+        """Voxel-to-world matrix of the case's files, in their own orientation (what predictions are written with)."""
+        return self._grid.file_affine.copy()
 
     def load_image(self, modality: str = "flair") -> np.ndarray:
-        """Loads one modality as a C-contiguous float32 array."""
+        """Loads one modality on the canonical grid as a C-contiguous float32 array."""
+        from .nifti import read_image, to_canonical
+
         if modality not in self.images:
             raise KeyError(
                 f"case {self.case_id!r} has no {modality!r} image; it has {sorted(self.images)}. "
                 "Choose the method's modalities among those (--modalities)."
             )
-        return _read_float32(self.images[modality])
+        _ = self._grid  # the grid checks run before any array is returned
+        data, affine = read_image(self.images[modality])
+        return to_canonical(data, affine)
 
     def load_images(self, modalities: Sequence[str] = ("flair",)) -> np.ndarray:
-        """Loads several modalities stacked as a (C, I, J, K) float32 array."""
+        """Loads several modalities stacked as a (C, I, J, K) float32 array on the canonical grid."""
         return np.stack([self.load_image(m) for m in modalities])
 
     def load_mask(self, reference: str = "mask1") -> np.ndarray:
-        """Loads one reference mask as a C-contiguous bool array."""
+        """Loads one reference mask on the canonical grid as a C-contiguous bool array (voxels must be 0 or 1)."""
+        from .nifti import read_mask, to_canonical
+
         if reference not in self.masks:
             raise KeyError(f"case {self.case_id!r} has no reference {reference!r}; it has {sorted(self.masks)}.")
-        path = self.masks[reference]
-        data = _read_float32(path)
-        if np.isnan(data).any():
-            raise ValueError(f"{path}: mask contains NaN values; expected 0/1 labels.")
-        return np.ascontiguousarray(data > 0.5)
+        _ = self._grid
+        mask, _, affine = read_mask(self.masks[reference], label_map=self.meta.get("masks") == "label_map")
+        return to_canonical(mask, affine)
+
+    @property
+    def brain_source(self) -> str:
+        """Where :meth:`load_brain` takes the brain from: ``dataset`` (the file the dataset ships) or ``nonzero``."""
+        return "dataset" if self.meta.get("brain_mask") else "nonzero"
+
+    def load_brain(self, modalities: Sequence[str] = ("flair",), images: np.ndarray | None = None) -> np.ndarray:
+        """The brain as a C-contiguous bool array on the canonical grid: what every pre-processing step calls brain.
+
+        The dataset's own brain mask (``meta["brain_mask"]``: Lesjak 3D-MR-MS, MSSEG-2016) when it ships one, else
+        the voxels above 0 in any of ``modalities`` (the inputs are skull stripped: background is 0).
+
+        Args:
+            modalities: Input modalities whose non-zero voxels are the brain when the dataset ships no mask.
+            images: Those modalities already loaded, (C, I, J, K) or (I, J, K) (saves reading them again).
+
+        Raises:
+            ValueError: The brain mask file is not 0/1 or is empty, or no voxel of the inputs is above 0.
+        """
+        from .nifti import read_mask, to_canonical
+
+        path = self.meta.get("brain_mask")
+        if path:
+            _ = self._grid
+            mask, _, affine = read_mask(path)
+            brain = to_canonical(mask, affine)
+            if not brain.any():
+                raise ValueError(f"{path}: the brain mask of case {self.case_id!r} is empty.")
+            return brain
+        data = self.load_images(modalities) if images is None else np.asarray(images)
+        brain = np.ascontiguousarray((data > 0).any(axis=0) if data.ndim == 4 else data > 0)
+        if not brain.any():
+            raise ValueError(
+                f"case {self.case_id!r}: no voxel above 0 in {', '.join(str(self.images[m]) for m in modalities)}; "
+                "msbench expects skull-stripped images with background 0 (or a dataset brain mask)."
+            )
+        return brain
+
+    def to_input_orientation(self, data: np.ndarray) -> np.ndarray:
+        """An (I, J, K) or (C, I, J, K) array on the canonical grid, in the voxel order of the case's files."""
+        from .nifti import from_canonical
+
+        data = np.asarray(data)
+        if tuple(data.shape[-3:]) != tuple(self.shape):
+            raise ValueError(
+                f"case {self.case_id!r}: array of shape {data.shape} is not on the case's grid {self.shape}."
+            )
+        return from_canonical(data, self._grid.file_affine)
+
+    def to_nifti(self, data: np.ndarray):
+        """A ``nibabel.Nifti1Image`` of a canonical-grid array, in the orientation and affine of the case's files.
+
+        Written so, a prediction overlays the inputs in any viewer and ``msbench evaluate`` pairs it with the
+        reference file as it is.
+        """
+        import nibabel as nib
+
+        image = nib.Nifti1Image(self.to_input_orientation(data), self._grid.file_affine)
+        image.header.set_xyzt_units("mm")
+        return image
+
+    def save_nifti(self, data: np.ndarray, path: str | Path) -> Path:
+        """Writes :meth:`to_nifti` of ``data`` to ``path`` (parent folders created); returns the path."""
+        import nibabel as nib
+
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        nib.save(self.to_nifti(data), str(path))
+        return path
 
 
-def _read_float32(path: Path) -> np.ndarray:
-    import nibabel as nib
+@dataclass(frozen=True)
+class _Grid:
+    """The case's files' grid and the canonical grid made from it."""
 
-    try:
-        img = nib.load(str(path))
-        data = img.get_fdata(dtype=np.float32)
-    except FileNotFoundError:
-        raise
-    except Exception as err:
-        raise ValueError(f"{path}: cannot read as NIfTI ({err}).") from err
-    if data.ndim == 4 and data.shape[3] == 1:
-        data = data[..., 0]
-    if data.ndim != 3:
-        raise ValueError(f"{path}: expected a 3D volume, got shape {data.shape}.")
-    return np.ascontiguousarray(data)
+    path: Path
+    file_shape: tuple[int, int, int]
+    file_affine: np.ndarray
+    shape: tuple[int, int, int]
+    spacing_mm: tuple[float, float, float]
+    affine: np.ndarray

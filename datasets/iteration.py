@@ -12,14 +12,14 @@ from .case import Case
 
 @dataclass(frozen=True, eq=False)
 class LoadedCase:
-    """One case's arrays, on the case's own voxel grid (NIfTI axis order, axial slices along the last axis).
+    """One case's arrays, on the case's canonical RAS+ grid (axial slices along the last axis; see ``Case``).
 
     Attributes:
         case: The case the arrays come from (ids, files, meta).
         image: (C, I, J, K) float32, channels in the order of the requested modalities.
         mask: (I, J, K) bool reference mask, or None when no reference was requested.
         spacing_mm: Voxel size in mm per axis (I, J, K).
-        affine: 4x4 voxel-to-world matrix of the grid (for writing predictions).
+        affine: 4x4 voxel-to-world matrix of the canonical grid (``Case.to_nifti`` writes in the files' own).
         modalities: The channel names of ``image``.
     """
 

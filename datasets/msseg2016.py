@@ -1,9 +1,10 @@
 """MSSEG-2016 (MICCAI 2016 MS lesion segmentation challenge), Training and Testing layouts as distributed.
 
 Only ``Preprocessed_Data`` is read (the organisers' pipeline: denoised, rigidly registered to FLAIR, skull stripped,
-bias corrected); ``Raw_Data`` and ``Masks/Brain_Mask.nii.gz`` are not used. Every case has the consensus of seven
-experts and the seven manual segmentations. ``T1`` is the native T1, ``GADO`` the contrast-enhanced T1 (``t1post``),
-``DP`` the proton-density image (``pd``).
+bias corrected); ``Raw_Data`` is not used. ``Masks/Brain_Mask.nii.gz``, where present, is the case's brain
+(``Case.meta["brain_mask"]``, read by ``Case.load_brain``); it must lie on the preprocessed images' grid. Every case
+has the consensus of seven experts and the seven manual segmentations. ``T1`` is the native T1, ``GADO`` the
+contrast-enhanced T1 (``t1post``), ``DP`` the proton-density image (``pd``).
 """
 
 from __future__ import annotations
@@ -78,6 +79,9 @@ def _case(patient_dir: Path, dataset: str) -> Case:
         masks[f"manual{k}"] = require_file(
             masks_dir / f"ManualSegmentation_{k}.nii.gz", f"expert {k}'s manual segmentation of {case_id}"
         )
-    check_same_grid(case_id, images, masks)
+    brain = masks_dir / "Brain_Mask.nii.gz"
+    check_same_grid(case_id, images, {**masks, **({"brain": brain} if brain.is_file() else {})})
     meta = {"center": patient_dir.parent.name, "patient_folder": patient_dir.name}
+    if brain.is_file():
+        meta["brain_mask"] = str(brain)
     return Case(case_id, case_id, None, images, masks, dataset=dataset, meta=meta)

@@ -1,4 +1,9 @@
-"""Whole cases as arrays ready for a 3D network: brain crop, [0, 1] normalisation, and the way back to the case grid."""
+"""Whole cases as arrays ready for a 3D network: brain crop, [0, 1] normalisation, and the way back to the case grid.
+
+The brain is :meth:`Case.load_brain` (the dataset's brain mask, else the non-zero voxels of the inputs); cropping and
+scaling are :mod:`msbench.datasets.preprocessing`'s ``brain_bbox`` and ``normalise_01`` (re-exported here), the one
+implementation msbench has.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
+
+from msbench.datasets.preprocessing import brain_bbox, normalise_01
 
 if TYPE_CHECKING:
     from msbench.datasets.case import Case
@@ -20,9 +27,10 @@ class Volume:
         case_id: The case's id.
         image: (C, I, J, K) float32 in [0, 1], channels in the order of the modalities asked for.
         mask: (I, J, K) bool reference inside the crop, or None at prediction time.
-        brain: (I, J, K) bool, voxels > 0 in any channel of the skull-stripped input.
+        brain: (I, J, K) bool brain inside the crop (:meth:`Case.load_brain`).
         bbox: Slices of the crop in the case's grid.
         full_shape: The case's grid shape.
+        spacing_mm: The case's voxel size (I, J, K) in mm; patch sizes in mm are converted with it.
         outside_positives: Reference voxels outside the crop (counted as misses by validation Dice).
     """
 
@@ -32,6 +40,7 @@ class Volume:
     brain: np.ndarray
     bbox: tuple[slice, slice, slice]
     full_shape: tuple[int, int, int]
+    spacing_mm: tuple[float, float, float]
     outside_positives: int = 0
 
     def paste(self, cropped: np.ndarray, fill: float = 0.0) -> np.ndarray:
@@ -41,38 +50,6 @@ class Volume:
         full = np.full(self.full_shape, fill, dtype=cropped.dtype)
         full[self.bbox] = cropped
         return full
-
-
-def normalise_01(image: np.ndarray, brain: np.ndarray, upper_percentile: float = 100.0) -> np.ndarray:
-    """Scales each channel of a (C, I, J, K) image to [0, 1] by its brain minimum and upper percentile.
-
-    ``upper_percentile=100`` is plain min-max scaling; lower values clip bright outliers first. Voxels outside the
-    brain are set to 0.
-    """
-    if not 0.0 < upper_percentile <= 100.0:
-        raise ValueError(f"upper_percentile must lie in (0, 100], got {upper_percentile}.")
-    out = np.zeros_like(image, dtype=np.float32)
-    if not brain.any():
-        return out
-    for c in range(image.shape[0]):
-        values = image[c][brain]
-        low = float(values.min())
-        high = float(np.percentile(values, upper_percentile)) if upper_percentile < 100.0 else float(values.max())
-        scale = high - low if high > low else 1.0
-        out[c] = np.clip((image[c] - low) / scale, 0.0, 1.0) * brain
-    return out
-
-
-def brain_bbox(brain: np.ndarray, margin: int = 2) -> tuple[slice, slice, slice]:
-    """Bounding box of the non-zero voxels of ``brain``, grown by ``margin`` voxels and kept inside the grid."""
-    if not brain.any():
-        return tuple(slice(0, s) for s in brain.shape)  # type: ignore[return-value]
-    slices = []
-    for axis in range(3):
-        other = tuple(a for a in range(3) if a != axis)
-        hits = np.flatnonzero(brain.any(axis=other))
-        slices.append(slice(max(int(hits[0]) - margin, 0), min(int(hits[-1]) + 1 + margin, brain.shape[axis])))
-    return tuple(slices)  # type: ignore[return-value]
 
 
 def load_volume(
@@ -90,19 +67,21 @@ def load_volume(
         case: The case.
         modalities: Input modalities, FLAIR first.
         reference: Reference mask to load (None at prediction time).
-        upper_percentile: See :func:`normalise_01`.
+        upper_percentile: Brain intensity percentile mapped to 1 (the brain minimum maps to 0; 100: min-max).
         crop_margin: Voxels kept around the brain's bounding box.
         crop: Crop to the brain; False keeps the whole grid.
     """
     image = case.load_images(modalities)
-    brain = (image > 0).any(axis=0)
+    brain = case.load_brain(modalities, image)
     mask = case.load_mask(reference) if reference is not None else None
     if mask is not None and mask.shape != brain.shape:
         raise ValueError(
             f"case {case.case_id!r}: reference {reference!r} has shape {mask.shape}, images {brain.shape}."
         )
     bbox = brain_bbox(brain, crop_margin) if crop else tuple(slice(0, s) for s in brain.shape)
-    image = normalise_01(image, brain, upper_percentile)
+    if not 0.0 < upper_percentile <= 100.0:
+        raise ValueError(f"upper_percentile must lie in (0, 100], got {upper_percentile}.")
+    image = normalise_01(image, brain, percentiles=(0.0, float(upper_percentile)))
     outside = 0
     if mask is not None:
         outside = int(mask.sum() - mask[bbox].sum())
@@ -114,6 +93,7 @@ def load_volume(
         brain=np.ascontiguousarray(brain[bbox]),
         bbox=bbox,  # type: ignore[arg-type]
         full_shape=tuple(int(s) for s in brain.shape),  # type: ignore[arg-type]
+        spacing_mm=tuple(float(z) for z in case.spacing_mm),  # type: ignore[arg-type]
         outside_positives=outside,
     )
 

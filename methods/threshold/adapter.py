@@ -12,12 +12,13 @@ from ..adapter import Adapter, FitReport, Prediction
 
 
 def normalised_flair(case: Case) -> tuple[np.ndarray, np.ndarray]:
-    """FLAIR divided by its brain median, and the brain mask (non-zero voxels of the skull-stripped image)."""
+    """FLAIR divided by its brain median, and the brain (:meth:`Case.load_brain`: the dataset's mask or FLAIR > 0)."""
     flair = case.load_image("flair")
-    brain = flair > 0
-    if not brain.any():
-        raise ValueError(f"{case.images['flair']}: FLAIR is empty (no voxel > 0), cannot normalise.")
-    return flair / np.median(flair[brain]), brain
+    brain = case.load_brain(("flair",), flair)
+    median = float(np.median(flair[brain]))
+    if not median > 0:
+        raise ValueError(f"{case.images['flair']}: the FLAIR median inside the brain is {median}; cannot normalise.")
+    return flair / median, brain
 
 
 class ThresholdAdapter(Adapter):

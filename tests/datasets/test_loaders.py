@@ -233,3 +233,64 @@ def test_every_registered_dataset_has_an_env_var_layout_and_loader() -> None:
         module, attr = spec.loader.split(":")
         assert callable(getattr(__import__(module, fromlist=[attr]), attr))
     assert "rondinella2023" in get_dataset("synth-ms").protocols
+
+
+LONGITUDINAL = ("training01_01", "training01_02", "training02_01", "training02_02", "training03_01")
+
+
+def test_nnunet_raw_refuses_longitudinal_names_without_a_patient_mapping(tmp_path: Path, tl, monkeypatch) -> None:
+    monkeypatch.setenv(nnunet_raw.PATIENT_REGEX_ENV, "")  # restored (unset) after the test, even if the CLI sets it
+    root = tl.write_nnunet(tmp_path / "ds", cases=LONGITUDINAL, channels=("FLAIR",))
+    with pytest.raises(ValueError, match=r"imagesTr: the case ids look longitudinal .*training01_01.*--patient-regex"):
+        nnunet_raw.load(root)
+    sessions = tl.write_nnunet(tmp_path / "bids", cases=("sub-01_ses-1", "sub-01_ses-2"), channels=("FLAIR",))
+    with pytest.raises(ValueError, match="look longitudinal"):
+        nnunet_raw.load(sessions)  # one patient, but its time points are marked
+    plain = tl.write_nnunet(tmp_path / "plain", cases=("ms_001", "ms_002", "ms_010"), channels=("FLAIR",))
+    assert [c.patient_id for c in nnunet_raw.load(plain)] == ["ms_001", "ms_002", "ms_010"]  # a numbering
+
+
+def test_nnunet_raw_patient_regex_from_the_argument_the_file_or_the_environment(
+    tmp_path: Path, tl, monkeypatch
+) -> None:
+    monkeypatch.setenv(nnunet_raw.PATIENT_REGEX_ENV, "")  # restored (unset) after the test, even if the CLI sets it
+    root = tl.write_nnunet(tmp_path / "ds", cases=LONGITUDINAL, channels=("FLAIR",))
+    cases = nnunet_raw.load(root, patient_regex=r"(?P<patient>training\d+)_(?P<timepoint>\d+)")
+    assert [(c.patient_id, c.timepoint) for c in cases] == [
+        ("training01", 1),
+        ("training01", 2),
+        ("training02", 1),
+        ("training02", 2),
+        ("training03", 1),
+    ]
+    assert [c.patient_id for c in nnunet_raw.load(root, patient_regex="(.+)")] == list(LONGITUDINAL)  # on purpose
+    monkeypatch.setenv(nnunet_raw.PATIENT_REGEX_ENV, r"(training\d+)_\d+")
+    assert [c.patient_id for c in nnunet_raw.load(root)][:3] == ["training01", "training01", "training02"]
+    (root / nnunet_raw.PATIENT_MAP).write_text(json.dumps({c: "p" + c[-4] for c in LONGITUDINAL}))
+    assert nnunet_raw.load(root)[0].patient_id == "p1"  # the dataset's own file wins over the environment
+    with pytest.raises(ValueError, match="not both"):
+        nnunet_raw.load(root, patients={c: c for c in LONGITUDINAL}, patient_regex="(.+)")
+    with pytest.raises(ValueError, match=r"does not match .*\['training03_01'\]"):
+        nnunet_raw.load(root, patient_regex=r"(training0[12])_\d+")
+    with pytest.raises(ValueError, match="has no group"):
+        nnunet_raw.load(root, patient_regex=r"training\d+_\d+")
+    with pytest.raises(ValueError, match="not a valid regular expression"):
+        nnunet_raw.load(root, patient_regex=r"(training")
+
+
+def test_patient_regex_option_of_the_cli(tmp_path: Path, tl, monkeypatch) -> None:
+    from typer.testing import CliRunner
+
+    from msbench.benchmark.cli import app
+
+    monkeypatch.setenv(nnunet_raw.PATIENT_REGEX_ENV, "")  # restored (unset) after the test, even if the CLI sets it
+    root = tl.write_nnunet(tmp_path / "ds", cases=LONGITUDINAL, channels=("FLAIR",))
+    refused = CliRunner().invoke(app, ["datasets", "split", "nnunet-raw", "--root", str(root), "--out", str(tmp_path)])
+    assert refused.exit_code == 2 and "look longitudinal" in refused.output
+    args = ["datasets", "split", "nnunet-raw", "--root", str(root), "--out", str(tmp_path / "s"), "--k", "3"]
+    done = CliRunner().invoke(app, [*args, "--patient-regex", r"(training\d+)_\d+"])
+    assert done.exit_code == 0, done.output
+    split = json.loads(next((tmp_path / "s").glob("*.json")).read_text())
+    assert "training01_01" in json.dumps(split)
+    wrong = CliRunner().invoke(app, ["datasets", "info", "isbi2015", "--patient-regex", "(.+)"])
+    assert wrong.exit_code == 2 and "applies to --dataset nnunet-raw only" in wrong.output

@@ -1,15 +1,16 @@
-"""Committed splits: regenerated from their generators, protocol rules, fingerprints, user-made K-fold files."""
+"""Committed splits: assignments written out by hand, protocol rules, fingerprints, user-made K-fold files."""
 
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from msbench.datasets import Case, load_split, make_kfold_split
 from msbench.datasets.committed_splits import COMMITTED_SPLITS, ISBI2015_TRAINING_CASE_IDS
-from msbench.datasets.splits import SPLITS_DIR
+from msbench.datasets.splits import SPLITS_DIR, case_fingerprint
 
 
 def fake_cases(ids, patient=lambda c: c, dataset: str = "x") -> list[Case]:
@@ -21,9 +22,75 @@ def isbi_cases(dataset: str = "isbi2015") -> list[Case]:
     return fake_cases(ISBI2015_TRAINING_CASE_IDS, lambda c: c.rsplit("_", 1)[0], dataset)
 
 
+ISBI_FOLDS_BY_HAND = [
+    # (test patient, validation patient); the other three patients train, every time point of each.
+    ("training01", "training02"),
+    ("training02", "training03"),
+    ("training03", "training04"),
+    ("training04", "training05"),
+    ("training05", "training01"),
+]
+RONDINELLA_VAL_BY_HAND = [
+    ("training02_01", "training03_01", "training04_01"),
+    ("training03_01", "training04_01", "training05_01"),
+    ("training01_01", "training04_01", "training05_01"),
+    ("training01_01", "training02_01", "training05_01"),
+    ("training01_01", "training02_01", "training03_01"),
+]
+
+
+def _patient(case_id: str, dataset: str) -> str:
+    return case_id.rsplit("_", 1)[0] if dataset in ("isbi2015", "synth-ms") else case_id
+
+
+@pytest.mark.parametrize("dataset", ["isbi2015", "synth-ms"])
+def test_committed_isbi2015_folds_are_the_assignment_written_out_by_hand(dataset: str) -> None:
+    split = load_split(dataset, "isbi2015", isbi_cases(dataset))
+    patients = {f"training0{p}" for p in range(1, 6)}
+    for fold, (test, val) in zip(split.folds, ISBI_FOLDS_BY_HAND, strict=True):
+        assert {_patient(c, dataset) for c in fold.test} == {test}
+        assert {_patient(c, dataset) for c in fold.val} == {val}
+        assert {_patient(c, dataset) for c in fold.train} == patients - {test, val}
+        n_test = 5 if test == "training03" else 4
+        assert sorted(fold.test) == [f"{test}_{t:02d}" for t in range(1, n_test + 1)]
+
+
+@pytest.mark.parametrize("dataset", ["isbi2015", "synth-ms"])
+def test_committed_rondinella2023_folds_are_the_assignment_written_out_by_hand(dataset: str) -> None:
+    split = load_split(dataset, "rondinella2023", isbi_cases(dataset))
+    for k, (fold, val) in enumerate(zip(split.folds, RONDINELLA_VAL_BY_HAND, strict=True), start=1):
+        assert fold.test == (f"training0{k}_04",)
+        assert tuple(sorted(fold.val)) == val
+
+
 @pytest.mark.parametrize("split", COMMITTED_SPLITS, ids=lambda s: f"{s.dataset}__{s.protocol}")
-def test_committed_file_equals_its_generator_output(split) -> None:
-    assert split.path.read_text() == split.text()
+def test_every_committed_split_is_patient_level_and_tests_each_patient_once(split) -> None:
+    cases = fake_cases(split.case_ids, lambda c: _patient(c, split.dataset), split.dataset)
+    loaded = load_split(split.dataset, split.protocol, cases)
+    patients = {c.patient_id for c in cases}
+    tested = []
+    for fold in loaded.folds:
+        roles = {role: {_patient(c, split.dataset) for c in getattr(fold, role)} for role in ("train", "val", "test")}
+        assert roles["val"] and not roles["val"] & roles["test"]  # validation never sees a test patient
+        assert sorted([*fold.train, *fold.val, *fold.test]) == sorted(split.case_ids)
+        if not loaded.leaks_timepoints:
+            assert not roles["train"] & roles["test"]
+        tested += sorted(roles["test"])
+    assert sorted(tested) == sorted(patients)  # every patient is tested exactly once
+
+
+def test_a_changed_case_list_is_caught_by_the_fingerprint(tmp_path: Path) -> None:
+    source = load_split("isbi2015", "isbi2015", isbi_cases()).path
+    text = source.read_text().replace("training05_04", "training05_09")  # case list edited, fingerprint kept
+    edited = tmp_path / "edited.json"
+    edited.write_text(text)
+    renamed = [c if c.case_id != "training05_04" else replace(c, case_id="training05_09") for c in isbi_cases()]
+    with pytest.raises(ValueError, match=r"edited\.json: the split does not match the data on disk"):
+        load_split("isbi2015", str(edited), renamed)
+    data = json.loads(text)
+    data["case_fingerprint"] = case_fingerprint([c.case_id for c in renamed])
+    edited.write_text(json.dumps(data))
+    assert load_split("isbi2015", str(edited), renamed).folds[4].test[-1] == "training05_09"
 
 
 def test_every_committed_file_has_a_generator() -> None:
