@@ -5,7 +5,7 @@ from __future__ import annotations
 import difflib
 import importlib
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -116,15 +116,17 @@ def get_dataset(name: str) -> DatasetSpec:
     try:
         return _REGISTRY[name]
     except KeyError:
-        close = difflib.get_close_matches(name, _REGISTRY, n=1)
-        hint = f" Did you mean {close[0]!r}?" if close else ""
-        raise KeyError(f"unknown dataset {name!r}.{hint} Known datasets: {', '.join(sorted(_REGISTRY))}.") from None
+        raise unknown_name_error("dataset", name, _REGISTRY) from None
+
+
+def unknown_name_error(kind: str, name: str, known: Iterable[str]) -> KeyError:
+    """The registries' one error for an unknown name: the nearest known name ("did you mean") and the full list."""
+    names = sorted(known)
+    close = difflib.get_close_matches(name, names, n=1)
+    hint = f" Did you mean {close[0]!r}?" if close else ""
+    return KeyError(f"unknown {kind} {name!r}.{hint} Known {kind}s: {', '.join(names)}.")
 
 
 def _ensure_builtin() -> None:
     if not _REGISTRY:
         importlib.import_module("msbench.datasets._builtin")
-
-
-def dataset_names(names: Sequence[str]) -> list[DatasetSpec]:
-    return [get_dataset(n) for n in names]

@@ -11,8 +11,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from msbench.benchmark.protocol import BUDGETS as _PROTOCOL_BUDGETS
+
 InputKind = Literal["voxel", "2D", "2.5D", "3D"]
-BUDGETS = ("smoke", "quick", "paper")
+BUDGETS = tuple(_PROTOCOL_BUDGETS)
+"""Budget names, as the protocol defines them (``msbench.benchmark.protocol.BUDGETS``): one recipe per budget."""
 
 
 @dataclass(frozen=True)

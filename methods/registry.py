@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import difflib
 import fnmatch
 import importlib
 import importlib.util
 import os
 import pkgutil
+
+from msbench.datasets.registry import unknown_name_error
 
 from .card import MethodCard
 
@@ -67,9 +68,7 @@ def get_card(name: str) -> MethodCard:
     try:
         return _CARDS[name]
     except KeyError:
-        close = difflib.get_close_matches(name, _CARDS, n=1)
-        hint = f" Did you mean {close[0]!r}?" if close else ""
-        raise KeyError(f"unknown method {name!r}.{hint} Known methods: {', '.join(sorted(_CARDS))}.") from None
+        raise unknown_name_error("method", name, _CARDS) from None
 
 
 def resolve_methods(spec: str) -> list[str]:
