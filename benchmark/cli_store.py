@@ -96,3 +96,21 @@ def runs_show(
             str(job["error"] or ""),
         )
     out.print(table)
+
+
+@runs_app.command("export")
+def runs_export(
+    run: Annotated[str, typer.Argument(help="Run id (see 'msbench runs list').")],
+    out_dir: Annotated[Path, typer.Option("--out", help="A new (or empty) folder for the files.")],
+    results: ResultsOption = Path("results"),
+) -> None:
+    """Plain CSV tables of a run (cases, lesions, summary, jobs) and one prediction CSV per job."""
+    from .store import export_run
+
+    _check_results(results)
+    try:
+        written = export_run(results, run, out_dir)
+    except (FileNotFoundError, ValueError) as error:
+        _fail(str(error))
+        return
+    out.print(f"wrote {len(written)} files to {out_dir}")

@@ -186,3 +186,45 @@ def check_store_version(results: Path) -> None:
             f"{', e.g. ' + old[0] if old else ''}, and index.csv); this version stores jobs and a SQLite index. "
             "Use a new --results folder (the old one stays readable as plain CSV files), or delete the old folder."
         )
+
+
+def export_run(results: Path, run_id: str, out: Path) -> list[Path]:
+    """Plain files of one run for people who want files: its tables, its jobs, one prediction CSV per job.
+
+    Writes ``manifest.json``, ``cases.csv``, ``lesions.csv``, ``summary.csv``, ``jobs.csv`` (one row per committed
+    job: status, code hash, commit, timings, error) and ``predictions/<job_id>.csv`` (one row per predicted scan: the
+    prediction and probability files, absolute paths, and the scan's Dice against each reference).
+
+    Raises:
+        FileNotFoundError: No such run in ``results``.
+        ValueError: ``out`` exists and is not an empty folder.
+    """
+    store = RunStore(results, run_id)
+    if not store.manifest_path.is_file():
+        raise FileNotFoundError(f"no run {run_id!r} in {results} (see 'msbench runs list --results {results}').")
+    out = Path(out)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise ValueError(f"--out {out} exists and is not an empty folder; pick a new folder for the export.")
+    written = [write_json(out / "manifest.json", read_json(store.manifest_path))]
+    for name in ("cases.csv", "lesions.csv", "summary.csv"):
+        if (store.root / name).is_file():
+            out.mkdir(parents=True, exist_ok=True)
+            written.append(Path(shutil.copyfile(store.root / name, out / name)))
+    jobs = store.committed_jobs()
+    keys = ("job_id", "fold", "seed", "status", "code_hash", "fit_seconds", "predict_seconds", "wall_seconds", "error")
+    rows = [
+        {**{k: record.get(k) for k in keys}, "commit": (record.get("git") or {}).get("commit")} for _, record in jobs
+    ]
+    written.append(write_csv(out / "jobs.csv", pd.DataFrame(rows)))
+    for job_id, _ in jobs:
+        folder = store.job_dir(job_id)
+        cases = pd.read_csv(folder / "cases.csv") if (folder / "cases.csv").is_file() else pd.DataFrame()
+        if cases.empty:
+            continue
+        table = cases.pivot_table(index="case", columns="reference", values="dice").add_prefix("dice_").reset_index()
+        for kind in ("prediction", "probability"):
+            sub = folder / ("predictions" if kind == "prediction" else "probabilities")
+            paths = [sub / f"{c}.nii.gz" for c in table["case"]]
+            table[f"{kind}_file"] = [str(p.resolve()) if p.is_file() else "" for p in paths]
+        written.append(write_csv(out / "predictions" / f"{job_id}.csv", table))
+    return written

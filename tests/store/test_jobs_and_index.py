@@ -218,3 +218,23 @@ def test_unknown_executor_and_missing_ray_fail_before_anything_is_written(tmp_pa
     missing = _cli_run(tmp_path / "r", smoke_phantom, "--executor", "ray")
     assert missing.exit_code == 2 and 'pip install -e ".[ray]"' in " ".join(missing.output.split())
     assert not (tmp_path / "r").exists()
+
+
+def test_runs_export_writes_plain_tables_and_one_prediction_csv_per_job(tmp_path, smoke_phantom):
+    assert _cli_run(tmp_path, smoke_phantom, "--folds", "0,1").exit_code == 0
+    (run,) = (p.name for p in (tmp_path / "runs").iterdir())
+    result = runner.invoke(app, ["runs", "export", run, "--results", str(tmp_path), "--out", str(tmp_path / "x")])
+    assert result.exit_code == 0, result.output
+    names = sorted(str(p.relative_to(tmp_path / "x")) for p in (tmp_path / "x").rglob("*") if p.is_file())
+    assert names == [
+        "cases.csv", "jobs.csv", "lesions.csv", "manifest.json", "predictions/fold0-seed0.csv",
+        "predictions/fold1-seed0.csv", "summary.csv",
+    ]  # fmt: skip
+    predictions = pd.read_csv(tmp_path / "x" / "predictions" / "fold0-seed0.csv")
+    cases = pd.read_csv(tmp_path / "runs" / run / "jobs" / "fold0-seed0" / "cases.csv")
+    assert sorted(predictions["case"]) == sorted(set(cases["case"]))
+    assert all(Path(p).is_file() for p in predictions["prediction_file"])
+    first = cases[(cases["reference"] == "mask1")].set_index("case")["dice"]
+    assert predictions.set_index("case")["dice_mask1"].to_dict() == pytest.approx(first.to_dict())
+    again = runner.invoke(app, ["runs", "export", run, "--results", str(tmp_path), "--out", str(tmp_path / "x")])
+    assert again.exit_code == 2 and "not an empty folder" in " ".join(again.output.split())
