@@ -11,7 +11,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from .slice_adapter import SliceAdapter
+from ..engine.slice_adapter import SliceAdapter
+from ..engine.slices import batch_dice_loss
 
 if TYPE_CHECKING:
     import torch
@@ -54,12 +55,6 @@ def count_parameters(hparams: Mapping[str, Any], in_channels: int = 1) -> int:
 
     with torch.device("meta"):
         return count(Tiramisu(network_config(hparams, in_channels)))
-
-
-def batch_dice_loss(probability: torch.Tensor, targets: torch.Tensor, smooth: float) -> torch.Tensor:
-    """``1 - (2 sum(p y) + s) / (sum p + sum y + s)`` over the whole batch (Rondinella et al.'s ``dice_loss``)."""
-    intersection = (probability * targets).sum()
-    return 1.0 - (2.0 * intersection + smooth) / (probability.sum() + targets.sum() + smooth)
 
 
 class FCDenseNetAdapter(SliceAdapter):

@@ -1,7 +1,7 @@
 """Adapter of ``smp_unet2d``: ``segmentation_models_pytorch.Unet`` on axial slices, randomly initialised.
 
 The slice pipeline (brain box, [0, 1] scaling, in-plane window, sampling, prediction on the case grid) is the one
-of the FC-DenseNet family (:mod:`msbench.methods.fcdensenet.slice_adapter`), so the two differ only in network,
+of the FC-DenseNet family (:mod:`msbench.methods.engine.slice_adapter`), so the two differ only in network,
 loss and optimiser. ``encoder_weights=None`` always: nothing is downloaded.
 """
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from ..fcdensenet.slice_adapter import SliceAdapter
+from ..engine.slice_adapter import SliceAdapter
 
 if TYPE_CHECKING:
     import torch
@@ -46,7 +46,7 @@ class SmpUnet2dAdapter(SliceAdapter):
     def loss(self, logits: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
         import torch.nn.functional as F
 
-        from ..fcdensenet.adapter import batch_dice_loss
+        from ..engine.slices import batch_dice_loss
 
         weight = float(self.context.hparams["bce_weight"])
         bce = F.binary_cross_entropy_with_logits(logits, targets)

@@ -188,8 +188,8 @@ def test_load_brain_is_the_datasets_mask_else_the_nonzero_inputs(tmp_path):
 
 def test_preprocessing_and_the_threshold_baseline_use_the_datasets_brain(tmp_path):
     from msbench.methods import FitContext, build_adapter, get_card
+    from msbench.methods.engine.slices import load_slice_volume
     from msbench.methods.engine.volumes import load_volume
-    from msbench.methods.fcdensenet.slices import load_slice_volume
 
     case, brain = _unstripped_case(tmp_path / "c", with_brain_mask=True)
     volume = load_volume(case, ("flair",), "mask1", crop_margin=0)

@@ -12,9 +12,9 @@ import torch
 
 from msbench.datasets.case import Case
 from msbench.methods import FitContext, build_adapter, get_card
-from msbench.methods.fcdensenet.adapter import batch_dice_loss, count_parameters, network_config
+from msbench.methods.engine.slices import SliceSampler, batch_dice_loss, load_slice_volume
+from msbench.methods.fcdensenet.adapter import count_parameters, network_config
 from msbench.methods.fcdensenet.network import Tiramisu, TiramisuConfig
-from msbench.methods.fcdensenet.slices import SliceSampler, load_slice_volume
 
 FAMILY = ("fcdensenet", "fcdensenet_clstm", "fcdensenet_sa", "fcdensenet_sa_clstm")
 PAPER_TOTAL = 13_242_782  # Table 1

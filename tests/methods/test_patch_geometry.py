@@ -55,7 +55,7 @@ def test_slice_windows_are_multiples_of_the_networks_divisibility(name, budget, 
 
 
 def test_slice_sampler_pads_windows_of_different_sizes_to_the_largest():
-    from msbench.methods.fcdensenet.slices import SliceSampler, SliceVolume
+    from msbench.methods.engine.slices import SliceSampler, SliceVolume
 
     def volume(h: int, w: int) -> SliceVolume:
         mask = np.zeros((h, w, 2), bool)
