@@ -108,7 +108,7 @@ def run(
         _fail(str(error).strip("'\""))
         return
     table = Table(title=f"msbench run: {dataset}, budget {budget}")
-    for column in ("method", "status", "jobs", "mean Dice (rater 1)", "vs threshold"):
+    for column in ("method", "status", "jobs", "mean Dice (primary reference)", "vs threshold"):
         table.add_column(column)
     for o in outcomes:
         dice = "-" if o.dice_mean is None else f"{o.dice_mean:.3f}"

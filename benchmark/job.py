@@ -21,7 +21,7 @@ from msbench.datasets import Case, Split
 from msbench.methods import FitContext, MethodCard, Prediction, build_adapter
 
 from . import manifest as mf
-from .metrics import MetricParams, evaluate_case_with_lesions, provenance_columns
+from .metrics import SUITE_VERSION, MetricParams, evaluate_case_with_lesions, provenance_columns
 from .store import JOB_RECORD, atomic_path, write_csv, write_json
 
 
@@ -103,6 +103,7 @@ def run_job(card: MethodCard, job: Job, inputs: JobInputs, folder: Path) -> dict
         "fold": job.fold,
         "seed": job.seed,
         "code_hash": job.code_hash,
+        "suite_version": SUITE_VERSION,
         "resumed_from_epoch": resumed_from,
         "train_cases": [c.case_id for c in train],
         "val_cases": [c.case_id for c in val],

@@ -337,7 +337,7 @@ def _claim(plan: _RunPlan, job: Job, request: RunRequest, locks: ExitStack, labe
         return None, "elsewhere"
     record = store.job_record(job.job_id)
     if record and record.get("status") == "ok":
-        if record.get("code_hash") == job.code_hash or request.reuse_stale:
+        if _reusable(record, job.code_hash, request.reuse_stale):
             outcome.n_reused += 1
             return None, "reused"
         console.print(f"{label}: committed by other code (code hash {record.get('code_hash')}); running it again")
@@ -349,6 +349,18 @@ def _claim(plan: _RunPlan, job: Job, request: RunRequest, locks: ExitStack, labe
         console.print(f"{label}: resuming from its checkpoint after epoch {done}")
     folder.mkdir(parents=True, exist_ok=True)
     return folder, "queued"
+
+
+def _reusable(record: dict[str, Any], code: str, reuse_stale: bool) -> bool:
+    """Whether a committed job counts for this run: made by this code, or kept on ``--reuse-stale``.
+
+    A stale job is kept only while its numbers stay comparable: scored by the same major metric-suite version
+    (another major changes numbers, e.g. what an empty mask gives).
+    """
+    if record.get("code_hash") == code:
+        return True
+    same_suite = str(record.get("suite_version", "")).split(".")[0] == SUITE_VERSION.split(".")[0]
+    return reuse_stale and same_suite
 
 
 def _count(outcome: MethodOutcome, job: Job, record: dict[str, Any]) -> None:
@@ -369,7 +381,7 @@ def _refresh_run(
     """
     with file_lock(store.lock_path):
         jobs = store.committed_jobs()
-        usable = [j for j, r in jobs if r.get("status") == "ok" and (r.get("code_hash") == code or reuse_stale)]
+        usable = [j for j, r in jobs if r.get("status") == "ok" and _reusable(r, code, reuse_stale)]
         stale = [j for j, r in jobs if r.get("status") == "ok" and r.get("code_hash") != code]
         failed = [j for j, r in jobs if r.get("status") != "ok"]
         cases = store.job_tables("cases.csv", job_ids=usable)

@@ -133,6 +133,12 @@ def test_a_job_made_by_other_code_is_rerun_or_kept_as_stale_on_request(tmp_path,
     assert json.loads((run / "manifest.json").read_text())["stale_jobs"] == ["fold0-seed0"]
     assert dump(tmp_path)["jobs"]["stale"].tolist() == [1]
 
+    old_suite = {**record, "code_hash": "other-code", "suite_version": "1.0.0+nan-policy-1"}
+    record_path.write_text(json.dumps(old_suite))  # scored by a suite whose numbers differ: never kept
+    refused = _cli_run(tmp_path, smoke_phantom, "--reuse-stale")
+    assert refused.exit_code == 0 and json.loads(record_path.read_text())["suite_version"] != "1.0.0+nan-policy-1"
+    record_path.write_text(json.dumps({**record, "code_hash": "other-code"}))
+
     rerun = _cli_run(tmp_path, smoke_phantom)
     assert rerun.exit_code == 0, rerun.output
     assert "committed by other code" in rerun.output
