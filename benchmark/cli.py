@@ -190,6 +190,32 @@ def evaluate(
 
 
 @app.command()
+def predict(
+    images: Annotated[
+        list[str], typer.Argument(help="NIfTI scans; for a multi-modal run 'flair=A.nii.gz,t1=B.nii.gz' per scan.")
+    ],
+    run: Annotated[str, typer.Option(help="Run id in the store (a unique prefix is enough; see 'msbench runs list').")],
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder for <scan>_mask.nii.gz and _probability.nii.gz.")],
+    results: Annotated[Path, typer.Option(help="Results store folder.")] = Path("results"),
+    fold: Annotated[int | None, typer.Option(help="Use this fold's model (needed when the run has several).")] = None,
+    ensemble: Annotated[bool, typer.Option(help="Average the models of every finished job of the run.")] = False,
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "auto",
+) -> None:
+    """Segment your own scans with a model trained in the store (mask and probability on each scan's own grid)."""
+    from .predict import predict_scans
+
+    if fold is not None and ensemble:
+        _fail("--fold and --ensemble exclude each other: one fold's model, or all of them.")
+    try:
+        written = predict_scans(results, run, images, out_dir, fold=fold, ensemble=ensemble, device=device)
+    except (FileNotFoundError, KeyError, ValueError) as error:
+        _fail(str(error).strip("'\""))
+        return
+    for path in written:
+        out.print(f"wrote {path}", highlight=False)
+
+
+@app.command()
 def leaderboard(
     results: Annotated[Path, typer.Option(help="Results store folder written by 'msbench run'.")] = Path("results"),
     port: Annotated[int, typer.Option(help="Port of the Streamlit server.")] = 8501,

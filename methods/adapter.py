@@ -88,6 +88,17 @@ class Adapter(ABC):
     def predict(self, case: Case) -> Prediction:
         """Segments one whole case; the mask has ``case.shape`` and dtype bool."""
 
+    def restore(self, fit: Mapping[str, Any]) -> None:
+        """Makes this adapter ready to predict from what a finished fit left behind, without training again.
+
+        ``self.context.workdir`` is that fit's work folder (checkpoints, the trained model) and ``fit`` its stored
+        report (``fit.json``: ``chosen``, ``chosen_epoch``, ...). ``msbench predict`` calls it on a job of the store.
+
+        Raises:
+            NotImplementedError: The method keeps no model to restore.
+        """
+        raise NotImplementedError(f"method {self.card.name!r} cannot be restored from a stored fit.")
+
 
 def build_adapter(card: MethodCard, context: FitContext) -> Adapter:
     """Imports the card's adapter class and builds it."""

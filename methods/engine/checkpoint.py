@@ -94,3 +94,21 @@ def _to_tuples(value: Any) -> Any:
     if isinstance(value, list):
         return tuple(_to_tuples(v) for v in value)
     return value
+
+
+def load_trained_weights(model: torch.nn.Module, workdir: Path) -> torch.nn.Module:
+    """Loads the selected epoch's weights (``best_weights``) of the engine checkpoint in ``workdir`` into ``model``.
+
+    Raises:
+        FileNotFoundError: ``workdir`` holds no checkpoint (the job's ``work/`` folder was removed).
+        ValueError: The checkpoint is not an msbench engine checkpoint, or its weights do not fit ``model``.
+    """
+    path = Path(workdir) / CHECKPOINT_NAME
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no trained model here (the job's work/ folder holds its checkpoint).")
+    payload = load_checkpoint(path)
+    try:
+        model.load_state_dict(payload.get("best_weights") or payload["model"])
+    except RuntimeError as err:
+        raise ValueError(f"{path}: the stored weights do not fit the network this code builds ({err}).") from err
+    return model.eval()

@@ -14,6 +14,7 @@ from torch import nn
 
 from ..adapter import Adapter, FitReport, Prediction
 from .augment import Augmentation, AugmentSpec, flip_axes_from
+from .checkpoint import load_trained_weights
 from .loop import EngineConfig, count_parameters, default_threads, fit_model, seed_everything, torch_threads
 from .losses import BceDiceLoss
 from .tasks import PatchTask, VolumeTask
@@ -80,7 +81,9 @@ class NetworkAdapter(Adapter):
         """The untrained network for ``in_channels`` input channels and one output logit channel."""
 
     @abstractmethod
-    def build_task(self, train: Sequence[Volume], val: Sequence[Volume]) -> VolumeTask:
+    def build_task(
+        self, train: Sequence[Volume], val: Sequence[Volume], chosen: Mapping[str, Any] | None = None
+    ) -> VolumeTask:
         """The training task over prepared volumes."""
 
     def hp(self, key: str) -> Any:
@@ -111,6 +114,8 @@ class NetworkAdapter(Adapter):
     def fit(self, train: Sequence[Case], val: Sequence[Case]) -> FitReport:
         if not train:
             raise ValueError(f"method {self.card.name!r} needs at least one training case.")
+        if not val:
+            raise ValueError(f"method {self.card.name!r} needs at least one validation case for model selection.")
         ctx = self.context
         seed_everything(ctx.seed)
         train_volumes = [self.load(case, with_mask=True) for case in train]
@@ -163,6 +168,11 @@ class NetworkAdapter(Adapter):
             },
             n_parameters=count_parameters(model),
         )
+
+    def restore(self, fit: Mapping[str, Any]) -> None:
+        """The selected epoch's weights from the engine checkpoint in the workdir, and an inference-only task."""
+        self.model = load_trained_weights(self.build_network(len(self.context.modalities)), self.context.workdir)
+        self.task = self.build_task([], [], chosen=fit.get("chosen") or {})
 
     def predict(self, case: Case) -> Prediction:
         if self.model is None or self.task is None:
@@ -225,8 +235,14 @@ class PatchAdapter3D(NetworkAdapter):
         stride = tuple(min(s, p) for s, p in zip(mm_to_voxels(stride_mm, spacing), patch, strict=True))
         return patch, stride
 
-    def build_task(self, train: Sequence[Volume], val: Sequence[Volume]) -> PatchTask:
-        patch, stride = self.patch_voxels(train)
+    def build_task(
+        self, train: Sequence[Volume], val: Sequence[Volume], chosen: Mapping[str, Any] | None = None
+    ) -> PatchTask:
+        """The patch task; restored for inference (``chosen`` given), it takes the fit's patch and stride."""
+        if chosen is not None:
+            patch, stride = tuple(chosen["patch_voxels"]), tuple(chosen["stride_voxels"])
+        else:
+            patch, stride = self.patch_voxels(train)
         recipe = self.context.recipe
         return PatchTask(
             train,

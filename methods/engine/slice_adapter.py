@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from abc import abstractmethod
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -151,6 +151,12 @@ class SliceAdapter(Adapter):
             batch_size=int(self.context.hparams.get("predict_batch_size", 16)),
             device=self.context.device,
         )
+
+    def restore(self, fit: Mapping[str, Any]) -> None:
+        """The selected epoch's weights from the engine checkpoint in the workdir."""
+        from .checkpoint import load_trained_weights
+
+        self.model = load_trained_weights(self.build_network(len(self.context.modalities)), self.context.workdir)
 
     def predict(self, case: Case) -> Prediction:
         volume = self._load([case], None)[0]

@@ -42,8 +42,7 @@ class VolumeTask:
         threshold: float = 0.5,
         min_lesion_voxels: int = 0,
     ) -> None:
-        if not val_volumes:
-            raise ValueError("a trainable method needs at least one validation case for model selection.")
+        # Empty only for a task restored for inference (``msbench predict``); a fit checks its cases first.
         self.val_volumes = list(val_volumes)
         self._loss = loss
         self.device = device
@@ -135,9 +134,13 @@ class PatchTask(VolumeTask):
         )
         self.patch_size = tuple(int(p) for p in patch_size)
         self.stride = tuple(int(s) for s in stride)
-        self.sampler = PatchSampler(train_volumes, self.patch_size, self.stride, positive_fraction)
+        # No training volumes: a task restored for inference only (``msbench predict``); it has no batches.
+        self.sampler = (
+            PatchSampler(train_volumes, self.patch_size, self.stride, positive_fraction) if train_volumes else None
+        )
         self.batch_size = int(batch_size)
-        self.iterations = iterations_per_epoch or max(1, math.ceil(len(self.sampler) / self.batch_size))
+        n_patches = len(self.sampler) if self.sampler is not None else 0
+        self.iterations = iterations_per_epoch or max(1, math.ceil(n_patches / self.batch_size))
         self.augmentation = augmentation
         self.blend = blend
         self.sw_batch_size = int(sw_batch_size)
@@ -147,6 +150,8 @@ class PatchTask(VolumeTask):
             self.augmentation.reseed(int(rng.integers(2**32)))
         for _ in range(self.iterations):
             images, labels = [], []
+            if self.sampler is None:
+                raise RuntimeError("this patch task was restored for inference only; it has no training patches.")
             for ref in self.sampler.sample(rng, self.batch_size):
                 image, label = self.sampler.crop(ref)
                 if self.augmentation is not None:

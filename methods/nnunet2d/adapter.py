@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -93,6 +93,12 @@ class NnUNet2dAdapter(Adapter):
             chosen=self._chosen(raw.kept_slices, raw.train),
             n_parameters=int(n_parameters),
         )
+
+    def restore(self, fit: Mapping[str, Any]) -> None:
+        """nnU-Net's own trained folder lies in the workdir; the predictor loads from it on the first prediction."""
+        if not self.folders.model.is_dir():
+            raise FileNotFoundError(f"{self.folders.model}: no trained nnU-Net model in this job's work folder.")
+        self._predictor = None
 
     def predict(self, case: Case) -> Prediction:
         if self._predictor is None:

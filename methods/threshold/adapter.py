@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -48,6 +49,9 @@ class ThresholdAdapter(Adapter):
         best = int(np.nanargmax(mean))
         self.threshold = float(grid[best])
         return FitReport(val_dice=float(mean[best]), chosen={"threshold": self.threshold}, n_parameters=1)
+
+    def restore(self, fit: Mapping[str, Any]) -> None:
+        self.threshold = float(fit["chosen"]["threshold"])
 
     def predict(self, case: Case) -> Prediction:
         if self.threshold is None:

@@ -6,7 +6,8 @@ The probability comes back to the crop by resampling and is pasted into the case
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -69,11 +70,12 @@ class WholeVolumeTask(VolumeTask):
         amp: bool = False,
         threshold: float = 0.5,
         min_lesion_voxels: int = 0,
+        inference_only: bool = False,
     ) -> None:
         super().__init__(
             val_volumes, loss, device=device, amp=amp, threshold=threshold, min_lesion_voxels=min_lesion_voxels
         )
-        if not train_volumes:
+        if not train_volumes and not inference_only:
             raise ValueError("the 3D U-Net needs at least one training volume.")
         self.prepare = prepare
         self.input_shape = tuple(int(s) for s in input_shape)
@@ -144,7 +146,9 @@ class UNet3dAdapter(NetworkAdapter):
             raise ValueError(f"unet3d: input_shape must be 3 sizes divisible by {factor}, got {shape}.")
         return shape  # type: ignore[return-value]
 
-    def build_task(self, train: Sequence[Volume], val: Sequence[Volume]) -> WholeVolumeTask:
+    def build_task(
+        self, train: Sequence[Volume], val: Sequence[Volume], chosen: Mapping[str, Any] | None = None
+    ) -> WholeVolumeTask:
         recipe = self.context.recipe
         return WholeVolumeTask(
             train,
@@ -159,4 +163,5 @@ class UNet3dAdapter(NetworkAdapter):
             amp=bool(self.context.hparams.get("amp", True)),
             threshold=float(self.hp("threshold")),
             min_lesion_voxels=int(self.hp("min_lesion_voxels")),
+            inference_only=chosen is not None,
         )

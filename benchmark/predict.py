@@ -1,0 +1,182 @@
+"""``msbench predict``: a model trained in the results store, applied to a user's own scans.
+
+The run's method is rebuilt from its manifest (hyper-parameters, recipe, modalities) and restored from a committed
+job's work folder (``Adapter.restore``), never trained again. Each scan is read onto the canonical grid like any
+case, so the method's own pre-processing (brain crop, intensity scaling, spacing-aware patches) applies, whatever
+the scan's grid, orientation or intensity range; the mask (and the probability map, where the method has one) is
+written on the scan's own grid, in its own orientation, with its affine. With ``--ensemble`` every committed job of
+the run predicts and the probability maps are averaged (masks by majority vote where a method has no probability).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from msbench.datasets import Case
+from msbench.methods import FitContext, Prediction, Recipe, build_adapter, get_card
+
+from . import manifest as mf
+from .metrics import SUITE_VERSION
+from .options import resolve_device
+from .store import RunStore, atomic_path, read_json
+
+NIFTI_SUFFIXES = (".nii.gz", ".nii")
+
+
+@dataclass(frozen=True)
+class Scan:
+    """One scan to segment: a name for its output files and an image file per modality."""
+
+    name: str
+    images: dict[str, Path]
+
+
+def parse_scans(arguments: list[str], modalities: tuple[str, ...]) -> list[Scan]:
+    """``IMAGE`` (the run's only modality) or ``flair=A.nii.gz,t1=B.nii.gz`` per scan; checks every file up front.
+
+    Raises:
+        ValueError: A modality is missing or unknown, a file is missing, unreadable, not 3D or holds non-finite
+            values; the message names the file.
+    """
+    from msbench.datasets.nifti import read_image
+
+    if not arguments:
+        raise ValueError("give at least one IMAGE (a NIfTI file; modality=file,... for multi-modal runs).")
+    scans = []
+    for argument in arguments:
+        if "=" in argument:
+            pairs = [part.split("=", 1) for part in argument.split(",")]
+            images = {m.strip(): Path(p.strip()) for m, p in pairs}
+        elif len(modalities) == 1:
+            images = {modalities[0]: Path(argument)}
+        else:
+            raise ValueError(
+                f"{argument}: the run reads {', '.join(modalities)}; give them as "
+                f"{','.join(f'{m}=FILE' for m in modalities)}."
+            )
+        missing, extra = [m for m in modalities if m not in images], [m for m in images if m not in modalities]
+        if missing or extra:
+            raise ValueError(
+                f"{argument}: the run reads modalities {list(modalities)}; missing {missing}, not used {extra}."
+            )
+        for path in images.values():
+            data, _ = read_image(path)  # exists, reads, 3D (names the file otherwise)
+            if not np.isfinite(data).all():
+                raise ValueError(f"{path}: holds non-finite values (NaN or inf); fix or mask them before predicting.")
+        first = images[modalities[0]]
+        name = next((first.name[: -len(s)] for s in NIFTI_SUFFIXES if first.name.endswith(s)), first.stem)
+        scans.append(Scan(name, images))
+    names = [s.name for s in scans]
+    if len(set(names)) != len(names):
+        raise ValueError(f"two scans share a file name ({', '.join(sorted(names))}); their outputs would collide.")
+    return scans
+
+
+def find_run(results: Path, run: str) -> RunStore:
+    """The run whose id is ``run`` or starts with it (one match)."""
+    runs = sorted(p.name for p in (Path(results) / "runs").glob("*") if (p / "manifest.json").is_file())
+    matches = [r for r in runs if r == run] or [r for r in runs if r.startswith(run)]
+    if len(matches) != 1:
+        found = "no run" if not matches else f"{len(matches)} runs ({', '.join(matches)})"
+        raise ValueError(f"--run {run!r} matches {found} in {results}; runs there: {', '.join(runs) or 'none'}.")
+    return RunStore(results, matches[0])
+
+
+def pick_jobs(store: RunStore, fold: int | None, ensemble: bool) -> list[tuple[str, dict[str, Any]]]:
+    """The committed jobs that predict: one fold's (its first seed), every job (``ensemble``) or the only one."""
+    jobs = [(j, r) for j, r in store.committed_jobs() if r.get("status") == "ok"]
+    if not jobs:
+        raise ValueError(f"run {store.run_id} has no finished job to predict with; run 'msbench run' first.")
+    if ensemble:
+        return jobs
+    folds = sorted({r["fold"] for _, r in jobs})
+    if fold is None:
+        if len(folds) > 1:
+            raise ValueError(f"run {store.run_id} has models for folds {folds}; choose one with --fold, or --ensemble.")
+        fold = folds[0]
+    chosen = [(j, r) for j, r in jobs if r["fold"] == fold]
+    if not chosen:
+        raise ValueError(f"run {store.run_id} has no finished job for --fold {fold}; it has folds {folds}.")
+    return chosen[:1]
+
+
+def predict_scans(
+    results: Path,
+    run: str,
+    images: list[str],
+    out: Path,
+    *,
+    fold: int | None = None,
+    ensemble: bool = False,
+    device: str = "auto",
+) -> list[Path]:
+    """Segments the scans with the run's model(s); returns the files written into ``out``.
+
+    Everything is checked (run, jobs, every input file) before anything is written.
+    """
+    store = find_run(results, run)
+    manifest = read_json(store.manifest_path)
+    card = get_card(manifest["method"])
+    jobs = pick_jobs(store, fold, ensemble)
+    modalities = tuple(manifest["modalities"])
+    scans = parse_scans(images, modalities)
+    device = resolve_device(device)
+    code = mf.code_hash(card.adapter, SUITE_VERSION)
+    stale = [j for j, r in jobs if r.get("code_hash") != code]
+    adapters = []
+    for job_id, record in jobs:
+        recipe = Recipe(**manifest["recipe"])
+        context = FitContext(
+            workdir=store.job_dir(job_id) / "work",
+            seed=int(record["seed"]),
+            device=device,
+            budget=manifest["budget"],
+            recipe=recipe,
+            hparams=manifest["hparams"],
+            modalities=modalities,
+            reference=manifest["reference"],
+            progress=False,
+        )
+        adapter = build_adapter(card, context)
+        try:
+            adapter.restore(read_json(store.job_dir(job_id) / "fit.json"))
+        except NotImplementedError as err:
+            raise ValueError(f"{err} It has no model to apply to new scans.") from None
+        adapters.append(adapter)
+    written: list[Path] = []
+    for scan in scans:
+        case = Case(case_id=scan.name, patient_id=scan.name, timepoint=None, images=scan.images, masks={})
+        mask, probability = _combine([a.predict(case) for a in adapters])
+        written.append(_write(case, mask.astype(np.uint8), out / f"{scan.name}_mask.nii.gz"))
+        if probability is not None:
+            written.append(_write(case, probability.astype(np.float32), out / f"{scan.name}_probability.nii.gz"))
+    if stale:
+        from rich.console import Console
+
+        Console(stderr=True).print(
+            f"note: jobs {', '.join(stale)} were trained by other code (code hash differs from {code}); their "
+            "weights loaded, but rerun the run to predict with models of this code."
+        )
+    return written
+
+
+def _combine(predictions: list[Prediction]) -> tuple[np.ndarray, np.ndarray | None]:
+    if len(predictions) == 1:
+        return predictions[0].mask, predictions[0].probability
+    if all(p.probability is not None for p in predictions):
+        probability = np.mean([p.probability for p in predictions], axis=0)
+        return probability >= 0.5, probability
+    votes = np.mean([p.mask for p in predictions], axis=0)
+    return votes > 0.5, None
+
+
+def _write(case: Case, data: np.ndarray, path: Path) -> Path:
+    import nibabel as nib
+
+    with atomic_path(path) as tmp:
+        nib.save(case.to_nifti(data), str(tmp))
+    return path
