@@ -95,6 +95,7 @@ def run_worker(
             stderr=subprocess.STDOUT,
             text=True,
             bufsize=1,
+            preexec_fn=_die_with_parent,
         ) as worker,
     ):
         assert worker.stdout is not None
@@ -116,3 +117,17 @@ def run_worker(
             + "\n".join(tail)
         )
     return epochs
+
+
+def _die_with_parent() -> None:
+    """On Linux the worker gets SIGKILL when msbench dies (``kill -9`` too); elsewhere this does nothing.
+
+    So no orphaned worker trains on into a job folder that a rerun resumes.
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+    import signal
+
+    PR_SET_PDEATHSIG = 1  # noqa: N806 - the kernel's name
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL))

@@ -90,6 +90,8 @@ class nnUNetTrainerMSBench(nnUNetTrainer):  # noqa: N801 - nnU-Net's trainer nam
     batch_size_override: int | None = None
 
     def apply_settings(self, settings: Mapping[str, Any]) -> None:
+        # checkpoint_latest.pth after every epoch: an interrupted fit resumes where it stopped (msbench jobs resume).
+        self.save_every = 1
         self.num_epochs = int(settings["epochs"])
         self.num_iterations_per_epoch = int(settings["iterations_per_epoch"])
         self.num_val_iterations_per_epoch = int(settings["val_iterations_per_epoch"])

@@ -83,6 +83,10 @@ def run_fit(settings: dict[str, Any]) -> None:
         device=torch.device(settings["device"]),
     )
     trainer.apply_settings(settings)
+    latest = Path(trainer.output_folder) / "checkpoint_latest.pth"
+    if settings.get("resume") and latest.is_file():
+        print(f"msbench: resuming nnU-Net training from {latest}", flush=True)
+        trainer.load_checkpoint(str(latest))
     trainer.run_training()
     _stage("done")
 

@@ -59,9 +59,14 @@ class NnUNet2dAdapter(Adapter):
 
     def fit(self, train: Sequence[Case], val: Sequence[Case]) -> FitReport:
         folders = self.folders
-        if folders.root.exists():
-            shutil.rmtree(folders.root)
-        folders.root.mkdir(parents=True)
+        signature = self.signature(train, val)
+        signature_file = folders.root / "msbench_signature.json"
+        latest = folders.model / "fold_0" / "checkpoint_latest.pth"
+        resume = signature_file.is_file() and signature_file.read_text() == signature and latest.is_file()
+        if folders.root.exists() and not resume:
+            shutil.rmtree(folders.root)  # another fit's files, or one that finished: never mixed with this one
+        folders.root.mkdir(parents=True, exist_ok=True)
+        signature_file.write_text(signature)
         hp = self.context.hparams
         raw = write_raw_dataset(
             folders, train, val, self.context.modalities, self.context.reference, float(hp["entropy_threshold"])
@@ -79,6 +84,7 @@ class NnUNet2dAdapter(Adapter):
             "num_processes": int(env["nnUNet_def_n_proc"]),
             "augmentation_workers": augmentation_workers(self.context.device),
             "torch_threads": torch_threads(self.context.device),
+            "resume": resume,
         }
         epochs = run_worker(folders, settings, env, folders.root / "nnunet_worker.log", self.context.progress)
 
@@ -99,6 +105,23 @@ class NnUNet2dAdapter(Adapter):
         if not self.folders.model.is_dir():
             raise FileNotFoundError(f"{self.folders.model}: no trained nnU-Net model in this job's work folder.")
         self._predictor = None
+
+    def signature(self, train: Sequence[Case], val: Sequence[Case]) -> str:
+        """Identity of the fit: an interrupted fit resumes from nnU-Net's latest checkpoint only under the same one."""
+        ctx = self.context
+        return json.dumps(
+            {
+                "hparams": dict(ctx.hparams),
+                "recipe": [ctx.recipe.epochs, ctx.recipe.batch_size, ctx.recipe.iterations_per_epoch],
+                "seed": ctx.seed,
+                "modalities": list(ctx.modalities),
+                "reference": ctx.reference,
+                "train": [c.case_id for c in train],
+                "val": [c.case_id for c in val],
+            },
+            sort_keys=True,
+            default=str,
+        )
 
     def predict(self, case: Case) -> Prediction:
         if self._predictor is None:
