@@ -292,7 +292,7 @@ def run_smoke_selection(
     resolution = get_budget(BUDGET).synth_resolution_mm
     root = spec.prepare_root(data_root, resolution_mm=resolution, progress=False)
     train, val = fold_train_val(spec.load_cases(root), fold)
-    started = time.time()
+    started, commit = time.time(), git_commit()  # the code that runs, before anyone edits the tree
     with tempfile.TemporaryDirectory(prefix=f"msbench-select-{method}-") as scratch:
         record = select_recipe(method, candidates, train, val, workdir=Path(workdir or scratch), seed=seed)
     record = {
@@ -304,7 +304,7 @@ def run_smoke_selection(
         "budget": BUDGET,
         "synth_resolution_mm": resolution,
         "seed": seed,
-        "commit": git_commit(),
+        "commit": commit,
         "device": "cpu",
         "torch_threads": default_threads("cpu"),
         "started_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),

@@ -9,6 +9,11 @@ from ..registry import register
 _PAPER = "F.sh paper, Section III.A (Quantitative Results)"
 _DATA = "70 MS patients, FLAIR, Siemens Avanto 1.5 T (private)"
 _SPLIT = "not reported (training/validation curves only; no test split described)"
+_UNIT_NOTE = (
+    "the paper trains and evaluates on 64^3 patches and does not say whether its '3D Dice' and voxel metrics are "
+    "over whole volumes or over its (lesion-containing) patches, nor how it averaged; msbench's whole-volume, "
+    "per-scan key is shown beside it, not like for like"
+)
 
 CARD = register(
     MethodCard(
@@ -46,12 +51,28 @@ CARD = register(
         recipes=patch_recipes(
             {"base_width": 8, "recurrence_steps": 1, "upsample": "transpose", "bce_weight": 0.2, "norm": "instance"}
         ),
-        claims=(
-            Claim("dice", 0.92, _DATA, _SPLIT, _PAPER, private_data=True, note="'3D Dice score'"),
-            Claim("sensitivity", 0.90, _DATA, _SPLIT, _PAPER, private_data=True),
-            Claim("specificity", 0.9998, _DATA, _SPLIT, _PAPER, private_data=True),
-            Claim("ppv", 0.95, _DATA, _SPLIT, _PAPER, private_data=True, note="reported as precision"),
-            Claim("f1", 0.92, _DATA, _SPLIT, _PAPER, private_data=True, note="voxel-wise F1, equal to Dice"),
+        claims=tuple(
+            Claim(
+                metric,
+                value,
+                _DATA,
+                _SPLIT,
+                _PAPER,
+                private_data=True,
+                note=note,
+                unit="not_reported",
+                aggregation="not_reported",
+                msbench_metric=key,
+                comparable=False,
+                unit_note=_UNIT_NOTE,
+            )
+            for metric, value, key, note in (
+                ("dice", 0.92, "dice", "'3D Dice score'"),
+                ("sensitivity", 0.90, "sensitivity", ""),
+                ("specificity", 0.9998, "specificity", ""),
+                ("ppv", 0.95, "ppv", "reported as precision"),
+                ("f1", 0.92, "dice", "voxel-wise F1, equal to Dice"),
+            )
         ),
         choices={
             "base_width": "not given; 16 channels at the first level (16-256 over five levels, about 7.2 M "

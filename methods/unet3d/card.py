@@ -7,6 +7,10 @@ from ..registry import register
 
 _SOURCE = "3D U-Net paper, Section III (Results and Discussion)"
 _DATA = "256 T1/T2/FLAIR images of MS patients (private)"
+_UNIT_NOTE = (
+    "whole brain volumes (the network segments the whole 160x160x96 crop); the paper does not say whether it "
+    "averaged per image or pooled, nor whether it scored on the resampled crop or the native grid"
+)
 
 CARD = register(
     MethodCard(
@@ -91,6 +95,10 @@ CARD = register(
                 _SOURCE,
                 private_data=True,
                 note="validation set",
+                unit="volume",
+                aggregation="not_reported",
+                msbench_metric="dice",
+                unit_note=_UNIT_NOTE,
             ),
             Claim(
                 "dice",
@@ -100,6 +108,10 @@ CARD = register(
                 _SOURCE,
                 private_data=True,
                 note="test set",
+                unit="volume",
+                aggregation="not_reported",
+                msbench_metric="dice",
+                unit_note=_UNIT_NOTE,
             ),
         ),
         choices={
