@@ -25,10 +25,9 @@ CARD = register(
             "3x3x3 kernels, four stride-2 down-samplings, residual blocks, instance norm, leaky ReLU: nnU-Net's 3D "
             "full-resolution layout for 64^3 patches, without deep supervision.",
             "why not SegResNet": "MONAI's SegResNet was the first choice and was dropped because it does not "
-            "learn reliably on the smoke budget: on fold 1 of the phantom it sat at validation Dice 0 for at least 7 "
+            "learn reliably on the smoke budget: on fold 1 of the phantom its validation Dice sat at 0 for at least 7 "
             "of 12 epochs under every variant tried (lr 1e-3 or 3e-3, no output-bias prior, BCE weight 0.2, only "
-            "lesion patches, batch norm), ending at test Dice 0.00-0.18 against the threshold's 0.36; on fold 0 it "
-            "took off at epoch 4 (0.54). DynUNet at the same width and schedule learns from epoch 2 (fold 1: 0.44).",
+            "lesion patches, batch norm); DynUNet at the same width and schedule learns from epoch 2.",
             "smoke": "base width 8, 32^3 patches on a stride-16 grid (half lesion-containing), batch Dice, lr 3e-3, "
             "12 x 10 steps of 4 patches (the 3D patch methods' shared smoke schedule).",
         },

@@ -102,7 +102,8 @@ CARD = register(
             "imbalanced first steps are not spent unlearning a 0.5 lesion probability.",
             "norm": "batch (the paper's 3DR2CL has batch normalisation); 'instance' (InstanceNorm3d with affine "
             "weights) is tunable and used on smoke, where batch statistics of 4 lesion-rich patches under a fast "
-            "changing network left eval-mode predictions swinging between Dice 0.5 and 0 from epoch to epoch.",
+            "changing network left eval-mode predictions swinging between validation Dice 0.5 and 0 from epoch to "
+            "epoch.",
             "batch norm": "one 3x3x3 conv shared by the recurrent steps, one batch norm per step (recurrent batch "
             "normalisation, Cooijmans et al. 2017): a norm shared across steps mixes two input distributions in "
             "its running statistics and fails at inference.",
@@ -112,8 +113,7 @@ CARD = register(
             "(the paper does not say which epoch it kept).",
             "smoke": "base width 8, t=1, transposed-conv up-sampling, instance norm, 0.2 BCE + 0.8 batch Dice, lr "
             "3e-3, 32^3 patches on a stride-16 grid, half of them lesion-containing, no rotation or elastic "
-            "deformation, 12 epochs of 10 steps of 4 patches. Measured on fold 0 of the 3 mm phantom: width 4 and "
-            "batch norm stay below the threshold baseline; width 8 with instance norm passes it from epoch 3.",
+            "deformation, 12 epochs of 10 steps of 4 patches.",
             "batch_dice": "the paper's Dice formula sums over voxels without saying whether over one patch or the "
             "batch; per patch (False) by default, batch Dice on smoke where patches hold few lesion voxels.",
             "quick": "the paper's network and patches, 20 epochs of 50 steps at lr 3e-4 with early stopping: "

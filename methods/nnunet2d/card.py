@@ -175,12 +175,9 @@ CARD = register(
             "initial lr 0.01 with polynomial decay, Dice + cross-entropy with deep supervision.",
             "batch_size": "None keeps nnU-Net's planned 2D batch size; the smoke budget fixes 4 for CPU speed.",
             "smoke": "The smoke budget (3 mm phantom, 2 CPU cores) trains plain nnU-Net 2d: entropy_threshold 0 (every "
-            "slice) and no paper augmentation. Measured on a pre-release synth-ms, fold 0 (threshold Dice 0.519): "
-            "with the paper's filter the network never sees a lesion-free slice and 85 % of its predicted voxels fell "
-            "on lesion-free slices at the brain edge (Dice 0.21-0.27 after 120-320 steps); without the filter, 320 "
-            "steps of batch 4 reached Dice 0.51 with the paper's augmentation, 0.61 without it, 0.62 with it after "
-            "600 steps. With this recipe on synth-ms v1.0.0 fold 0: Dice 0.534 against threshold 0.354. quick and "
-            "paper keep both extras.",
+            "slice) and no paper augmentation; quick and paper keep both extras. With the paper's filter the network "
+            "never sees a lesion-free slice, and on the phantom most of its predicted voxels fell on lesion-free "
+            "slices at the brain edge.",
             "checkpoint": "'final' predicts with nnU-Net's checkpoint_final.pth (its default); 'best' with "
             "checkpoint_best.pth, chosen by nnU-Net's EMA pseudo-Dice on the validation patients.",
             "test_time_mirroring": "nnU-Net's predictor averages the network over mirrored inputs (its default, kept); "
