@@ -109,6 +109,63 @@ def inplane_window(image: np.ndarray, size: tuple[int, int] = (160, 160), thresh
     return (*window, slice(0, spatial[2]))
 
 
+def mm_to_voxels(
+    size_mm: float | Sequence[float], spacing_mm: Sequence[float], *, multiple: int = 1, round_up: bool = False
+) -> tuple[int, ...]:
+    """Edge lengths in mm -> voxels on a grid of ``spacing_mm``, rounded to a multiple of ``multiple``.
+
+    Args:
+        size_mm: One edge length for every axis, or one per axis of ``spacing_mm``.
+        spacing_mm: Voxel size per axis (the grid the sizes apply to).
+        multiple: The result is a positive multiple of this (a network's divisibility, e.g. 16 for four poolings).
+        round_up: Round up (a window that must cover at least ``size_mm``) rather than to the nearest multiple.
+
+    Returns:
+        One voxel count per axis of ``spacing_mm``, each at least ``multiple``.
+    """
+    spacing = tuple(float(s) for s in spacing_mm)
+    sizes = (float(size_mm),) * len(spacing) if isinstance(size_mm, int | float | np.number) else tuple(size_mm)
+    if len(sizes) != len(spacing):
+        raise ValueError(f"size_mm={size_mm!r}: expected one size or one per axis of spacing_mm={spacing}.")
+    if multiple < 1 or min(spacing, default=1.0) <= 0 or min(sizes, default=1.0) <= 0:
+        raise ValueError(
+            f"mm_to_voxels: sizes {sizes} mm, spacing {spacing} mm and multiple {multiple} must all be positive."
+        )
+    out = []
+    for size, step in zip(sizes, spacing, strict=True):
+        units = size / step / multiple
+        # A tolerance so that 96 mm at 3 mm is 32 voxels, not 33, after float division.
+        count = int(np.ceil(units - 1e-6)) if round_up else int(np.floor(units + 0.5))
+        out.append(max(count, 1) * multiple)
+    return tuple(out)
+
+
+def brain_window(
+    brain: np.ndarray, spacing_mm: Sequence[float], window_mm: float, multiple: int = 1
+) -> tuple[slice, slice, slice]:
+    """An in-plane window over (I, J) that covers ``window_mm`` and the whole brain; all axial slices kept.
+
+    Each in-plane edge is the larger of ``window_mm`` and the brain's extent, in voxels of ``spacing_mm``, rounded
+    up to a multiple of ``multiple``: brain is never cut out of the window, and the window spans the same mm on
+    any grid (the FC-DenseNet's 160x160 crop at 1 mm is ``window_mm=160``). The window is centred on the brain and
+    placed as :func:`inplane_window` does (inside the image where it fits, padding where the image is smaller).
+
+    Args:
+        brain: (I, J, K) bool brain mask.
+        spacing_mm: Voxel size of the grid (I, J, K).
+        window_mm: Smallest in-plane edge length in mm.
+        multiple: Edge lengths are multiples of this (the network's divisibility).
+    """
+    brain = np.asarray(brain, dtype=bool)
+    if brain.ndim != 3:
+        raise ValueError(f"brain_window: expected an (I, J, K) brain mask, got shape {brain.shape}.")
+    box = brain_bbox(brain)
+    extent = [box[axis].stop - box[axis].start if brain.any() else 0 for axis in range(2)]
+    wanted = mm_to_voxels(window_mm, tuple(spacing_mm)[:2], multiple=multiple, round_up=True)
+    size = tuple(max(w, -(-e // multiple) * multiple) for w, e in zip(wanted, extent, strict=True))
+    return inplane_window(brain, size)  # type: ignore[arg-type,return-value]
+
+
 def crop(volume: np.ndarray, bbox: BBox, fill: float | bool = 0) -> np.ndarray:
     """A new array: the part of ``volume`` inside ``bbox`` (over its last three axes).
 

@@ -20,8 +20,8 @@ PATCH_DEFAULTS: dict[str, Any] = {
     "crop_margin": 2,
     "threshold": 0.5,
     "min_lesion_voxels": 0,
-    "patch_size": 64,
-    "stride": 32,
+    "patch_mm": 64.0,
+    "stride_mm": 32.0,
     "positive_fraction": 1.0,
     "rotate_prob": 0.2,
     "rotate_deg": 15.0,
@@ -36,7 +36,9 @@ PATCH_DEFAULTS: dict[str, Any] = {
 """Hyper-parameters every :class:`PatchAdapter3D` reads, with msbench's defaults (F.sh's where the paper gives them)."""
 
 PATCH_CHOICES: dict[str, str] = {
-    "patch_size / stride": "64^3 patches on a stride-32 grid over the brain crop, as in F.sh: the same patch "
+    "patch_mm / stride_mm": "64 mm patches on a 32 mm grid over the brain crop (64^3 voxels on a stride-32 grid at "
+    "1 mm, as in F.sh; in voxels of the training cases' median spacing, rounded to a multiple of 16; smoke: 96 mm "
+    "and 48 mm, i.e. 32^3 on a stride-16 grid at 3 mm): the same patch "
     "pipeline for every 3D patch method so that they differ only by their network.",
     "positive_fraction": "1.0: only grid patches that contain lesion are drawn (F.sh's class-imbalance control); "
     "0.5 on smoke, where the short run otherwise over-segments the lesion-free patches it never saw.",
@@ -65,8 +67,8 @@ def patch_recipes(smoke_overrides: dict[str, Any]) -> dict[str, Any]:
             batch_size=4,
             iterations_per_epoch=10,
             overrides={
-                "patch_size": 32,
-                "stride": 16,
+                "patch_mm": 96.0,
+                "stride_mm": 48.0,
                 "lr": 3e-3,
                 "positive_fraction": 0.5,
                 "batch_dice": True,

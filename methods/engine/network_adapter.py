@@ -155,6 +155,11 @@ class NetworkAdapter(Adapter):
                 "epochs_run": len(result.history),
                 "stopped_early": result.stopped_early,
                 "resumed_from_epoch": result.resumed_from,
+                **(
+                    {"patch_voxels": list(task.patch_size), "stride_voxels": list(task.stride)}
+                    if isinstance(task, PatchTask)
+                    else {}
+                ),
             },
             n_parameters=count_parameters(model),
         )
@@ -190,23 +195,45 @@ class NetworkAdapter(Adapter):
 class PatchAdapter3D(NetworkAdapter):
     """3D patch training and sliding-window inference (F.sh, BasicUNet, DynUNet).
 
-    Extra hyper-parameters: ``patch_size`` and ``stride`` (voxels, cubic), ``positive_fraction``, the
+    Extra hyper-parameters: ``patch_mm`` and ``stride_mm`` (edge lengths in mm, see :meth:`patch_voxels`),
+    ``positive_fraction``, the
     :class:`AugmentSpec` fields (``rotate_prob``, ``rotate_deg``, ``flip_prob``, ``elastic_prob``, ...),
     ``bce_weight``, ``dice_smooth``, ``blend`` and ``sw_batch_size``.
     """
 
+    @property
+    def patch_multiple(self) -> int:
+        """Patch edges in voxels are multiples of this: F.sh, BasicUNet and DynUNet all pool four times."""
+        return 16
+
+    def patch_voxels(self, volumes: Sequence[Volume]) -> tuple[tuple[int, ...], tuple[int, ...]]:
+        """Patch and stride in voxels: ``patch_mm`` / ``stride_mm`` on the median spacing of the training volumes.
+
+        The patch rounds to the nearest multiple of :attr:`patch_multiple` (96 mm at 3 mm is 32 voxels, 64 mm at
+        1 mm is 64), the stride to the nearest voxel inside [1, patch]. One size serves every case of the fit, as
+        training batches and the sliding window need one patch shape.
+        """
+        from msbench.datasets.preprocessing import mm_to_voxels
+
+        patch_mm, stride_mm = float(self.hp("patch_mm")), float(self.hp("stride_mm"))
+        if not 0 < stride_mm <= patch_mm:
+            raise ValueError(
+                f"method {self.card.name!r}: stride_mm must lie in (0, patch_mm={patch_mm}], got {stride_mm}."
+            )
+        spacing = tuple(float(z) for z in np.median([v.spacing_mm for v in volumes], axis=0))
+        patch = mm_to_voxels(patch_mm, spacing, multiple=self.patch_multiple)
+        stride = tuple(min(s, p) for s, p in zip(mm_to_voxels(stride_mm, spacing), patch, strict=True))
+        return patch, stride
+
     def build_task(self, train: Sequence[Volume], val: Sequence[Volume]) -> PatchTask:
-        patch = int(self.hp("patch_size"))
-        stride = int(self.hp("stride"))
-        if not 0 < stride <= patch:
-            raise ValueError(f"method {self.card.name!r}: stride must lie in (0, patch_size={patch}], got {stride}.")
+        patch, stride = self.patch_voxels(train)
         recipe = self.context.recipe
         return PatchTask(
             train,
             val,
             self.loss(),
-            patch_size=(patch,) * 3,
-            stride=(stride,) * 3,
+            patch_size=patch,
+            stride=stride,
             batch_size=recipe.batch_size,
             iterations_per_epoch=recipe.iterations_per_epoch,
             positive_fraction=float(self.hp("positive_fraction")),

@@ -23,6 +23,7 @@ class Volume:
         brain: (I, J, K) bool, voxels > 0 in any channel of the skull-stripped input.
         bbox: Slices of the crop in the case's grid.
         full_shape: The case's grid shape.
+        spacing_mm: The case's voxel size (I, J, K) in mm; patch sizes in mm are converted with it.
         outside_positives: Reference voxels outside the crop (counted as misses by validation Dice).
     """
 
@@ -32,6 +33,7 @@ class Volume:
     brain: np.ndarray
     bbox: tuple[slice, slice, slice]
     full_shape: tuple[int, int, int]
+    spacing_mm: tuple[float, float, float]
     outside_positives: int = 0
 
     def paste(self, cropped: np.ndarray, fill: float = 0.0) -> np.ndarray:
@@ -114,6 +116,7 @@ def load_volume(
         brain=np.ascontiguousarray(brain[bbox]),
         bbox=bbox,  # type: ignore[arg-type]
         full_shape=tuple(int(s) for s in brain.shape),  # type: ignore[arg-type]
+        spacing_mm=tuple(float(z) for z in case.spacing_mm),  # type: ignore[arg-type]
         outside_positives=outside,
     )
 

@@ -70,6 +70,10 @@ class FCDenseNetAdapter(SliceAdapter):
 
         return Tiramisu(network_config(self.context.hparams, in_channels))
 
+    @property
+    def size_multiple(self) -> int:
+        return network_config(self.context.hparams).divisor
+
     def to_probability(self, logits: torch.Tensor) -> torch.Tensor:
         return logits.softmax(dim=1)[:, 1:2]
 

@@ -67,7 +67,7 @@ DEFAULTS = {
     "dropout": 0.2,
     "clstm_kernel_size": 3,
     "clstm_output": "middle",
-    "crop_size": 160,
+    "window_mm": 160.0,
     "upper_percentile": 100.0,
     "positive_fraction": 0.0,
     "optimizer": "sgd",
@@ -79,7 +79,7 @@ DEFAULTS = {
 }
 
 SMOKE_OVERRIDES = {
-    "crop_size": 64,
+    "window_mm": 192.0,
     "n_levels": 3,
     "layers_per_block": 2,
     "growth_rate": 6,
@@ -107,9 +107,12 @@ CHOICES = {
     "unidirectional LSTM that step has seen slices k-1 and k. 'last' decodes the step that has seen all three.",
     "n_slices": "3 adjacent axial slices (k-1, k, k+1, edge-replicated) with the C-LSTM; 1 without it, as the "
     "released code does (seq_size > 1 switches the LSTM on), so the ablations without C-LSTM are 2D.",
-    "crop_size": "The paper removes black slices and black borders down to 160x160. msbench crops to the brain's "
-    "bounding box (dropping empty slices) and takes a 160x160 in-plane window centred on it, zero-padding a smaller "
-    "box; brain outside the window is predicted background. Smoke override 64: the 3 mm phantom is 60x72 in-plane.",
+    "window_mm": "The paper removes black slices and black borders down to 160x160 on ISBI's 1 mm grid. msbench "
+    "crops to the brain's bounding box (dropping empty slices) and takes an in-plane window centred on it of at "
+    "least 160 mm and at least the brain's extent, in voxels of the case's spacing rounded up to the network's "
+    "divisibility (2^levels; 32 at the paper's width), zero-padding where the image is smaller: no brain is cut "
+    "(a fixed 160-voxel window drops brain on ISBI's 181x217 grid and spans 80 mm on 0.5 mm data). Smoke "
+    "override 192 mm: 64x64 voxels on the 3 mm phantom (61x73 in-plane), the window smoke used before.",
     "normalisation": "Min-max to [0, 1] inside the brain per modality (the paper converts slices to 8-bit images).",
     "positive_fraction": "0 under paper: every slice of the brain box, shuffled, once per epoch. The paper itself "
     "trains and tests on lesion-containing slices only: it removes the slices whose mask is entirely black (Fig. 3), "

@@ -57,6 +57,11 @@ class SliceAdapter(Adapter):
         """Foreground probability (B, 1, H, W) from the network's logits."""
 
     @property
+    def size_multiple(self) -> int:
+        """In-plane window edges must be multiples of this (the network's poolings); 1 unless a subclass says."""
+        return 1
+
+    @property
     def n_slices(self) -> int:
         """Adjacent axial slices per sample (1: plain 2D)."""
         return int(self.context.hparams.get("n_slices", 1))
@@ -65,7 +70,12 @@ class SliceAdapter(Adapter):
         hp = self.context.hparams
         return [
             load_slice_volume(
-                case, self.context.modalities, reference, int(hp["crop_size"]), float(hp["upper_percentile"])
+                case,
+                self.context.modalities,
+                reference,
+                float(hp["window_mm"]),
+                self.size_multiple,
+                float(hp["upper_percentile"]),
             )
             for case in cases
         ]
@@ -120,7 +130,11 @@ class SliceAdapter(Adapter):
             chosen_epoch=result.best_epoch,
             val_dice=result.best_metrics.get("val_dice"),
             history=result.history,
-            chosen={"n_slices": self.n_slices, "crop_size": int(hp["crop_size"])},
+            chosen={
+                "n_slices": self.n_slices,
+                "window_mm": float(hp["window_mm"]),
+                "window_voxels": [list(v.image.shape[1:3]) for v in task.val],
+            },
             n_parameters=count_parameters(model),
         )
 

@@ -2,8 +2,10 @@
 
 A case becomes a :class:`SliceVolume` (with :mod:`msbench.datasets.preprocessing`): [0, 1] scaling per modality
 inside the brain, the axial slices of the brain box (which drops the empty slices at both ends of the scan, as
-Rondinella et al. do), and an in-plane window of ``crop_size`` x ``crop_size`` centred on the brain (cropping its
-black border, zero-padding a smaller image). A sample is ``n_slices`` adjacent
+Rondinella et al. do), and an in-plane window centred on the brain that spans at least ``window_mm`` and the whole
+brain, in voxels of the case's spacing rounded up to the network's divisibility (cropping the black border,
+zero-padding a smaller image; see :func:`msbench.datasets.preprocessing.brain_window`). Windows differ in size
+between cases; the sampler zero-pads the training windows to the largest. A sample is ``n_slices`` adjacent
 axial slices ``k - h .. k + h`` (edge-replicated) with the mask of slice ``k``. Prediction slides over every slice of
 the box and pastes the probabilities back onto the case grid; voxels outside the window get probability 0.
 Axis order follows :mod:`msbench.datasets.case`: images are (C, I, J, K) and an axial slice is ``[..., k]``.
@@ -12,7 +14,7 @@ Axis order follows :mod:`msbench.datasets.case`: images are (C, I, J, K) and an 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -28,8 +30,8 @@ class SliceVolume:
     """One case cut to its window (brain-box slices, fixed in-plane size), ready for sampling and prediction.
 
     Attributes:
-        image: (C, S, S, K) float32 in [0, 1], S = crop size, K = axial slices of the brain box.
-        mask: (S, S, K) bool reference inside the window, or None at prediction time.
+        image: (C, H, W, K) float32 in [0, 1], H x W = the in-plane window, K = axial slices of the brain box.
+        mask: (H, W, K) bool reference inside the window, or None at prediction time.
         box: The window on the case grid (in-plane slices may reach outside it: zero padding).
         full_shape: The case's grid shape.
         outside_positives: Reference voxels outside the window (counted as misses by validation Dice).
@@ -46,13 +48,13 @@ class SliceVolume:
         return self.image.shape[-1]
 
     def stack(self, k: int, n_slices: int) -> np.ndarray:
-        """Slices ``k - h .. k + h`` (h = n_slices // 2, edge-replicated) as (T, C, S, S)."""
+        """Slices ``k - h .. k + h`` (h = n_slices // 2, edge-replicated) as (T, C, H, W)."""
         half = n_slices // 2
         ks = np.clip(np.arange(k - half, k + half + 1), 0, self.n_slices - 1)
         return np.moveaxis(self.image[..., ks], -1, 0)
 
     def to_case_grid(self, window_values: np.ndarray) -> np.ndarray:
-        """A (S, S, K) array on the window back onto the case grid (zero outside the window)."""
+        """A (H, W, K) array on the window back onto the case grid (zero outside the window)."""
         from msbench.datasets.preprocessing import uncrop
 
         return uncrop(window_values, self.box, self.full_shape)
@@ -62,18 +64,28 @@ def load_slice_volume(
     case: Case,
     modalities: Sequence[str],
     reference: str | None,
-    crop_size: int,
+    window_mm: float,
+    multiple: int = 1,
     upper_percentile: float = 100.0,
 ) -> SliceVolume:
-    """Loads one case: [0, 1] scaling inside the brain, brain-box slices, ``crop_size`` window centred on the brain."""
-    from msbench.datasets.preprocessing import brain_bbox, crop, inplane_window, normalise_01
+    """Loads one case: [0, 1] scaling inside the brain, brain-box slices, a window of the whole brain in-plane.
 
-    if crop_size < 1:
-        raise ValueError(f"crop_size must be a positive number of voxels, got {crop_size}.")
+    Args:
+        case: The case.
+        modalities: Input modalities (channels in this order).
+        reference: Reference mask to load, or None at prediction time.
+        window_mm: Smallest in-plane window edge in mm (the window also always covers the whole brain).
+        multiple: Window edges in voxels are multiples of this (the network's divisibility).
+        upper_percentile: Intensity percentile inside the brain mapped to 1.
+    """
+    from msbench.datasets.preprocessing import brain_bbox, brain_window, crop, normalise_01
+
+    if not window_mm > 0:
+        raise ValueError(f"window_mm must be a positive in-plane window edge in mm, got {window_mm}.")
     image = case.load_images(modalities)
     brain = (image > 0).any(axis=0)
     image = normalise_01(image, brain, percentiles=(0.0, float(upper_percentile)))
-    window_i, window_j, _ = inplane_window(brain.astype(np.uint8), (crop_size, crop_size))
+    window_i, window_j, _ = brain_window(brain, case.spacing_mm, float(window_mm), int(multiple))
     box = (window_i, window_j, brain_bbox(brain)[2])
     mask = outside = None
     if reference is not None:
@@ -108,7 +120,7 @@ class SliceSampler:
             raise ValueError(f"positive_fraction must lie in [0, 1], got {positive_fraction}.")
         if not volumes:
             raise ValueError("no training volume given; the slice sampler needs at least one case.")
-        self.volumes = list(volumes)
+        self.volumes = [_pad_inplane(v, _largest_window(volumes)) for v in volumes]
         self.n_slices = n_slices
         self.positive_fraction = positive_fraction
         self.samples = np.array([(v, k) for v, vol in enumerate(self.volumes) for k in range(vol.n_slices)])
@@ -119,7 +131,7 @@ class SliceSampler:
         return iterations if iterations is not None else -(-len(self.samples) // batch_size)
 
     def batch(self, picks: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
-        """Inputs (B, T, C, S, S) float32 and targets (B, 1, S, S) float32 for (volume, slice) pairs."""
+        """Inputs (B, T, C, H, W) float32 and targets (B, 1, H, W) float32 for (volume, slice) pairs."""
         import torch
 
         inputs = np.stack([self.volumes[v].stack(k, self.n_slices) for v, k in picks])
@@ -144,6 +156,20 @@ class SliceSampler:
             yield self.batch(np.concatenate([pos, rest]))
 
 
+def _largest_window(volumes: Sequence[SliceVolume]) -> tuple[int, int]:
+    return (max(v.image.shape[1] for v in volumes), max(v.image.shape[2] for v in volumes))
+
+
+def _pad_inplane(volume: SliceVolume, size: tuple[int, int]) -> SliceVolume:
+    """The volume zero-padded at the end of I and J to ``size`` (training only: batches need one in-plane size)."""
+    pad_i, pad_j = size[0] - volume.image.shape[1], size[1] - volume.image.shape[2]
+    if not pad_i and not pad_j:
+        return volume
+    mask = None if volume.mask is None else np.pad(volume.mask, ((0, pad_i), (0, pad_j), (0, 0)))
+    image = np.pad(volume.image, ((0, 0), (0, pad_i), (0, pad_j), (0, 0)))
+    return replace(volume, image=image, mask=mask)
+
+
 def predict_window(
     model: torch.nn.Module,
     volume: SliceVolume,
@@ -153,11 +179,11 @@ def predict_window(
     batch_size: int = 16,
     device: str = "cpu",
 ) -> np.ndarray:
-    """Foreground probability (S, S, K) float32 of every axial slice of the window; ``model`` must be in eval mode.
+    """Foreground probability (H, W, K) float32 of every axial slice of the window; ``model`` must be in eval mode.
 
     Slices go through the model in chunks of ``batch_size`` samples. A model with ``forward_indexed(slices,
     sequences)`` (the FC-DenseNet) gets each chunk's distinct slices once plus the index rows of its samples, so
-    that a slice shared by adjacent samples is encoded once; others get (B, T, C, S, S) stacks.
+    that a slice shared by adjacent samples is encoded once; others get (B, T, C, H, W) stacks.
     """
     import torch
 

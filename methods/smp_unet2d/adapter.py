@@ -35,6 +35,11 @@ class SmpUnet2dAdapter(SliceAdapter):
 
         return SliceUnet(build_unet(self.context.hparams, in_channels), int(self.context.hparams["input_zoom"]))
 
+    @property
+    def size_multiple(self) -> int:
+        """The U-Net needs H and W divisible by its output stride, 2 ** encoder_depth."""
+        return 2 ** int(self.context.hparams["encoder_depth"])
+
     def to_probability(self, logits: torch.Tensor) -> torch.Tensor:
         return logits.sigmoid()
 

@@ -21,7 +21,7 @@ CARD = register(
             "encoder_depth": 5,
             "decoder_channels": (256, 128, 64, 32, 16),
             "n_slices": 1,
-            "crop_size": 160,
+            "window_mm": 160.0,
             "input_zoom": 1,
             "bn_recalibration_batches": 0,
             "upper_percentile": 100.0,
@@ -46,7 +46,7 @@ CARD = register(
                 batch_size=8,
                 iterations_per_epoch=20,
                 overrides={
-                    "crop_size": 64,
+                    "window_mm": 192.0,
                     "input_zoom": 2,
                     "bn_recalibration_batches": 10,
                     "encoder_depth": 3,
@@ -63,16 +63,16 @@ CARD = register(
             "encoder_weights=None (no pretrained weights ship inside a registry package, and runs download nothing), "
             "one input channel per modality, one output channel of logits.",
             "slices": "Single axial slices through the same pipeline as the FC-DenseNet family (shared code): brain "
-            "bounding box, [0, 1] min-max inside the brain, 160x160 in-plane window centred on the brain box.",
+            "bounding box, [0, 1] min-max inside the brain, an in-plane window centred on the brain box of at "
+            "least 160 mm and the whole brain (in voxels of the case's spacing, a multiple of 2^encoder_depth).",
             "positive_fraction": "Half of each batch drawn from lesion-containing slices (class imbalance control).",
             "loss": "bce_weight * BCE + (1 - bce_weight) * soft Dice over the whole batch (smoothing dice_smooth); "
             "batch Dice rather than per-slice Dice because most slices hold no lesion.",
             "optimizer": "Adam lr 1e-3, weight decay 1e-5; best epoch by validation Dice. 'paper' has no paper here: "
             "it is a longer run (100 x 250 steps of 16 slices).",
-            "smoke": "Encoder depth 3 (decoder 64-32-16, 0.88 M parameters), 64x64 window (the 3 mm phantom is 60x72 "
-            "in-plane), 120 steps of 8 slices, 3/4 of them with lesion, soft Dice alone (bce_weight 0: on 2 CPU "
-            "cores the BCE term drove the randomly initialised ResNet towards all-background) and slices zoomed 2x "
-            "(input_zoom).",
+            "smoke": "Encoder depth 3 (decoder 64-32-16, 0.88 M parameters), 192 mm window (3 mm, 61x73 in-plane), "
+            "120 steps of 8 slices, 3/4 of them with lesion, soft Dice alone (bce_weight 0: on 2 CPU cores the BCE "
+            "term drove the randomly initialised ResNet towards all-background) and slices zoomed 2x (input_zoom).",
             "bn_recalibration_batches": "0 (PyTorch's running averages) on quick and paper; 10 on smoke, where 120 "
             "steps at lr 1e-3 move the weights faster than the averages (momentum 0.1) follow. Measured on fold 0: "
             "the same weights score validation Dice 0.06 with the running averages and 0.48 with statistics "

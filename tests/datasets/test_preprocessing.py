@@ -9,8 +9,10 @@ from hypothesis import strategies as st
 
 from msbench.datasets.preprocessing import (
     brain_bbox,
+    brain_window,
     crop,
     inplane_window,
+    mm_to_voxels,
     normalise_01,
     resample_to_shape,
     restore_to_reference,
@@ -137,3 +139,54 @@ def test_bad_boxes_and_shapes_are_reported() -> None:
         uncrop(np.zeros((2, 2, 2)), (slice(0, 2), slice(0, 2), slice(0, 3)), (4, 4, 4))
     with pytest.raises(ValueError, match="three positive sizes"):
         resample_to_shape(np.zeros((3, 3, 3)), (3, 3))
+
+
+def test_mm_to_voxels_rounds_to_the_networks_multiple() -> None:
+    assert mm_to_voxels(96.0, (3.0, 3.0, 3.0), multiple=16) == (32, 32, 32)  # the 3D smoke patch
+    assert mm_to_voxels(64.0, (1.0, 1.0, 1.0), multiple=16) == (64, 64, 64)  # F.sh's 64^3 at 1 mm
+    assert mm_to_voxels(64.0, (0.5, 0.5, 1.2), multiple=16) == (128, 128, 48)  # 53.3 voxels -> nearest 48
+    assert mm_to_voxels(48.0, (3.0, 3.0, 3.0)) == (16, 16, 16)
+    assert mm_to_voxels(160.0, (3.0, 3.0), multiple=8, round_up=True) == (56, 56)  # 53.3 -> up to 56
+    assert mm_to_voxels(1.0, (3.0,), multiple=16) == (16,)  # never below one multiple
+    assert mm_to_voxels((10.0, 20.0), (1.0, 2.0)) == (10, 10)
+    with pytest.raises(ValueError, match="one per axis"):
+        mm_to_voxels((1.0, 2.0), (1.0, 1.0, 1.0))
+    with pytest.raises(ValueError, match="positive"):
+        mm_to_voxels(64.0, (0.0, 1.0, 1.0))
+
+
+def test_brain_window_spans_the_mm_asked_and_never_cuts_brain() -> None:
+    # ISBI 2015's 1 mm grid: a fixed 160-voxel window would cut this 186-voxel-long brain along J.
+    brain = np.zeros((181, 217, 20), bool)
+    brain[20:160, 15:201, 3:17] = True
+    box = brain_window(brain, (1.0, 1.0, 1.0), window_mm=160.0, multiple=32)
+    assert [s.stop - s.start for s in box] == [160, 192, 20]
+    assert crop(brain, box).sum() == brain.sum()
+    # A 0.5 mm grid: 160 mm is 320 voxels, not the 80 mm that 160 voxels would be.
+    fine = np.zeros((400, 400, 10), bool)
+    fine[150:250, 150:250, :] = True
+    box = brain_window(fine, (0.5, 0.5, 0.8), window_mm=160.0, multiple=32)
+    assert [s.stop - s.start for s in box[:2]] == [320, 320] and crop(fine, box).sum() == fine.sum()
+    # An image smaller than the window: the window reaches outside it (zero padding), brain whole.
+    small = np.zeros((30, 40, 4), bool)
+    small[2:28, 1:39, :] = True
+    box = brain_window(small, (3.0, 3.0, 3.0), window_mm=192.0, multiple=8)
+    assert [s.stop - s.start for s in box[:2]] == [64, 64] and crop(small, box).sum() == small.sum()
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.integers(5, 60),
+    st.integers(5, 60),
+    st.integers(0, 30),
+    st.integers(0, 30),
+    st.sampled_from([0.5, 1.0, 3.0]),
+    st.sampled_from([1, 8, 32]),
+)
+def test_brain_window_holds_every_brain_voxel(ni: int, nj: int, oi: int, oj: int, spacing: float, multiple: int):
+    brain = np.zeros((ni + oi + 3, nj + oj + 3, 3), bool)
+    brain[oi : oi + ni, oj : oj + nj, 1] = True
+    box = brain_window(brain, (spacing, spacing, 1.0), window_mm=20.0, multiple=multiple)
+    sizes = [s.stop - s.start for s in box[:2]]
+    assert all(size % multiple == 0 and size * spacing >= 20.0 for size in sizes)
+    assert crop(brain, box).sum() == brain.sum()

@@ -40,7 +40,7 @@ def test_adapter_fits_and_predicts(name, tmp_path):
         device="cpu",
         budget="smoke",
         recipe=recipe,
-        hparams=card.hparams("smoke", patch_size=32, stride=32),
+        hparams=card.hparams("smoke", patch_mm=32.0, stride_mm=32.0),
         progress=False,
     )
     adapter = build_adapter(card, context)

@@ -206,7 +206,7 @@ def _volume(shape=(20, 24, 18), lesion=(slice(4, 7), slice(5, 8), slice(3, 6))):
     image[0, 2:-2, 2:-2, 2:-2] = 0.5
     image[0][mask] = 1.0
     full = tuple(slice(0, s) for s in shape)
-    return Volume("v", image, mask, image[0] > 0, full, shape)
+    return Volume("v", image, mask, image[0] > 0, full, shape, (1.0, 1.0, 1.0))
 
 
 def test_patch_sampler_positive_patches_contain_lesion():

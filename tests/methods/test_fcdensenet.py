@@ -59,7 +59,7 @@ def test_family_is_registered_with_the_paper_flags_and_claims():
     paper = get_card("fcdensenet_sa_clstm").recipe("paper")
     hp = get_card("fcdensenet_sa_clstm").hparams("paper")
     assert (paper.epochs, paper.batch_size) == (200, 4)
-    assert (hp["optimizer"], hp["lr"], hp["weight_decay"], hp["crop_size"]) == ("sgd", 1e-4, 1e-4, 160)
+    assert (hp["optimizer"], hp["lr"], hp["weight_decay"], hp["window_mm"]) == ("sgd", 1e-4, 1e-4, 160.0)
 
 
 def test_parameter_count_at_paper_width_matches_table_1():
@@ -141,19 +141,20 @@ def test_a_few_training_steps_lower_the_loss_on_a_fixed_batch(tmp_path):
 
 def test_slice_volume_window_round_trip(tmp_path):
     case = tiny_case(tmp_path, shape=(30, 20, 6), lesion=(slice(1, 29), slice(8, 11), slice(2, 4)))
-    volume = load_slice_volume(case, ("flair",), "mask1", crop_size=16)
-    assert volume.image.shape == (1, 16, 16, 6) and volume.image.dtype == np.float32
+    volume = load_slice_volume(case, ("flair",), "mask1", window_mm=48.0)  # 16 voxels at 3 mm
+    # I: the brain (lesion included) spans 28 voxels, more than 16, and is kept whole; J: 14 voxels fit in 16.
+    assert volume.image.shape == (1, 28, 16, 6) and volume.image.dtype == np.float32
     assert volume.image.min() >= 0.0 and volume.image.max() == pytest.approx(1.0)
     mask = case.load_mask("mask1")
     back = volume.to_case_grid(volume.mask)
     assert back.shape == case.shape and back.dtype == bool
-    assert not (back & ~mask).any()  # nothing invented
-    assert volume.outside_positives == int(mask.sum() - back.sum()) > 0  # along I the 24-voxel brain exceeds 16
+    assert np.array_equal(back, mask)  # no brain, so no lesion, falls outside the window
+    assert volume.outside_positives == 0
     assert np.array_equal(volume.stack(0, 3)[:, 0], np.moveaxis(volume.image[0][..., [0, 0, 1]], -1, 0))
 
 
 def test_sampler_positive_fraction_and_full_passes(tmp_path):
-    volume = load_slice_volume(tiny_case(tmp_path), ("flair",), "mask1", crop_size=24)
+    volume = load_slice_volume(tiny_case(tmp_path), ("flair",), "mask1", window_mm=72.0)
     rng = np.random.default_rng(0)
     sampler = SliceSampler([volume], n_slices=3, positive_fraction=0.5)
     for inputs, targets in sampler.batches(rng, batch_size=4, iterations=5):
@@ -175,7 +176,7 @@ def _context(card, tmp_path, budget="smoke", **overrides):
         device="cpu",
         budget=budget,
         recipe=recipe,
-        hparams=card.hparams(budget, crop_size=24, **overrides),
+        hparams=card.hparams(budget, window_mm=72.0, **overrides),
         progress=False,
     )
 
@@ -195,7 +196,7 @@ def test_fit_and_predict_give_a_mask_and_probability_on_the_case_grid(name, tmp_
     assert prob.shape == case.shape and prob.dtype == np.float32
     assert prob.min() >= 0.0 and prob.max() <= 1.0
     assert np.array_equal(prediction.mask, prob > 0.5)
-    assert (prob[:, :5] == 0).all()  # outside the 24-voxel window along J (34 wide)
+    assert (prob[:, :1] == 0).all()  # outside the window along J: the 28-voxel brain rounded up to 32 (34 wide)
     again = build_adapter(card, _context(card, tmp_path / "again"))
     again.fit(train[:1], train[1:])
     np.testing.assert_array_equal(again.predict(case).probability, prob)  # same seed, same numbers

@@ -98,7 +98,7 @@ def test_training_steps_lower_the_loss_on_a_fixed_batch():
 
 def _context(tmp_path, card, **recipe_changes):
     recipe = dataclasses.replace(card.recipe("smoke"), **recipe_changes)
-    hparams = card.hparams("smoke", patch_size=16, stride=8, base_width=2, norm="batch")
+    hparams = card.hparams("smoke", patch_mm=16.0, stride_mm=8.0, base_width=2, norm="batch")
     return FitContext(
         workdir=tmp_path / "work",
         seed=0,

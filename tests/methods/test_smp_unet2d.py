@@ -84,7 +84,7 @@ def _context(card, tmp_path):
         device="cpu",
         budget="smoke",
         recipe=recipe,
-        hparams=card.hparams("smoke", crop_size=24),
+        hparams=card.hparams("smoke", window_mm=24.0),
         progress=False,
     )
 
