@@ -320,13 +320,19 @@ def run_smoke_selection(
 
 def card_sentence(record: Mapping[str, Any]) -> str:
     """The sentence a card says about its smoke recipe's selection (validation numbers only)."""
+
+    def label(name: str) -> str:
+        return "the card's recipe before the selection" if name == "card" else name
+
+    chosen = "the card's recipe, kept" if record["chosen"] == "card" else record["chosen"]
     others = ", ".join(
-        f"{c['name']} {c['val_dice']:.3f}" for c in record["candidates"] if c["name"] != record["chosen"]
+        f"{label(c['name'])} {c['val_dice']:.3f}" for c in record["candidates"] if c["name"] != record["chosen"]
     )
     return (
         f"chosen on validation patient {', '.join(record['val_patients'])} of fold {record['fold']} of "
         f"{record['dataset']} ({record['protocol']}, {record['synth_resolution_mm']:g} mm) among "
-        f"{len(record['candidates'])} candidates, validation Dice {record['chosen_val_dice']:.3f} "
+        f"{len(record['candidates'])} candidates ({chosen}), validation Dice "
+        f"{record['chosen_val_dice']:.3f} "
         f"(others: {others}; threshold baseline {record['threshold_val_dice']:.3f}); record "
         f"methods/smoke_selection/{record['method']}.json"
     )
