@@ -87,7 +87,10 @@ def smoke_candidates(method: str) -> dict[str, Recipe]:
     elif method == "smp_unet2d":
         variants = {"bce_weight 0.2": _with(base, bce_weight=0.2), "input_zoom 1": _with(base, input_zoom=1)}
     elif method == "nnunet2d":
-        variants = {"paper_augmentation": _with(base, paper_augmentation=True)}
+        variants = {
+            "paper_augmentation": _with(base, paper_augmentation=True),
+            "entropy_threshold 0.01": _with(base, entropy_threshold=0.01),  # the paper's slice filter
+        }
     else:
         raise ValueError(f"no smoke candidates are defined for {method!r}; add them to smoke_candidates().")
     return {"card": base, **variants}
