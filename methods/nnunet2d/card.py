@@ -175,12 +175,10 @@ CARD = register(
             "initial lr 0.01 with polynomial decay, Dice + cross-entropy with deep supervision.",
             "batch_size": "None keeps nnU-Net's planned 2D batch size; the smoke budget fixes 4 for CPU speed.",
             "smoke": "The smoke budget (3 mm phantom, 2 CPU cores) trains plain nnU-Net 2d: entropy_threshold 0 (every "
-            "slice) and no paper augmentation; quick and paper keep both extras. With the paper's filter the network "
-            "never sees a lesion-free slice, and on the phantom most of its predicted voxels fell on lesion-free "
-            "slices at the brain edge. Without the paper augmentation: chosen on validation patient training02 of "
-            "fold 0 of synth-ms (isbi2015, 3 mm) among 2 candidates (the card's recipe, kept), validation Dice 0.471 "
-            "(others: paper_augmentation 0.440; threshold baseline 0.363); record "
-            "methods/smoke_selection/nnunet2d.json",
+            "slice) and no paper augmentation; quick and paper keep both extras. Leaving both off on smoke was "
+            "chosen on validation patient training02 of fold 0 of synth-ms (isbi2015, 3 mm) among 3 candidates (the "
+            "card's recipe, kept), validation Dice 0.471 (others: paper_augmentation 0.440, entropy_threshold 0.01 "
+            "0.442; threshold baseline 0.363); record methods/smoke_selection/nnunet2d.json",
             "checkpoint": "'final' predicts with nnU-Net's checkpoint_final.pth (its default); 'best' with "
             "checkpoint_best.pth, chosen by nnU-Net's EMA pseudo-Dice on the validation patients.",
             "test_time_mirroring": "nnU-Net's predictor averages the network over mirrored inputs (its default, kept); "
