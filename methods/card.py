@@ -18,17 +18,69 @@ BUDGETS = tuple(_PROTOCOL_BUDGETS)
 """Budget names, as the protocol defines them (``msbench.benchmark.protocol.BUDGETS``): one recipe per budget."""
 
 
+SCORING_UNITS: dict[str, str] = {
+    "volume": "every voxel of the scan (whole volume)",
+    "lesion_slices": "only the axial slices that contain reference lesion",
+    "balanced_slices": "axial slices as a balanced set: the lesion slices and as many randomly drawn lesion-free ones",
+    "all_slices": "every axial slice of the volume, each classified as lesion / lesion-free",
+    "not_reported": "the paper does not say what it scored (whole volumes, patches or slices)",
+}
+"""What a claimed number counts: the paper's scoring unit (``Claim.unit``)."""
+
+AGGREGATIONS: dict[str, str] = {
+    "per_volume_mean": "the metric per scan, averaged over the scans",
+    "per_fold_mean": "the metric per fold's test (or validation) set, averaged over the folds",
+    "per_slice_mean": "the metric per 2D slice, averaged over the slices",
+    "pooled": "counts pooled over every scan (or slice) of the set, one ratio",
+    "not_reported": "the paper does not say how it averaged",
+}
+"""How a claimed number was averaged (``Claim.aggregation``)."""
+
+MSBENCH_METRIC_UNITS: dict[str, str] = {
+    **{
+        key: "volume"
+        for key in (
+            "dice",
+            "ndsc",
+            "jaccard",
+            "sensitivity",
+            "specificity",
+            "ppv",
+            "npv",
+            "hd95_mm",
+        )
+    },
+    "dice_lesion_slices": "lesion_slices",
+    **{f"slice_bal_{m}": "balanced_slices" for m in ("accuracy", "sensitivity", "ppv", "npv")},
+    **{f"slice_{m}": "all_slices" for m in ("accuracy", "sensitivity", "ppv", "npv")},
+}
+"""msbench metric keys a claim can stand beside, with the unit each one scores (``Claim.msbench_metric``)."""
+
+UNIT_INVARIANT: frozenset[tuple[str, str]] = frozenset({("sensitivity", "lesion_slices")})
+"""(metric key, claim unit) pairs that compute the same number although the units differ: every reference voxel
+lies in a lesion slice, so sensitivity over the lesion slices equals the whole-volume sensitivity."""
+
+
 @dataclass(frozen=True)
 class Claim:
-    """A result a paper reports, with its provenance.
+    """A result a paper reports, with its provenance and its scoring unit.
 
     Attributes:
-        metric: msbench metric key (``dice``, ``ppv``, ``sensitivity``, ``hd95_mm``, ...).
+        metric: The paper's metric in msbench's vocabulary (``dice``, ``ppv``, ``sensitivity``, ``hd95_mm``, ...).
         value: The number as the paper gives it (fractions, not percent).
         dataset: The data it was measured on, in the paper's words.
         split: How that data was split (the protocol the claim belongs to).
         source: Where in the paper (table, section, abstract).
         private_data: True when nobody else can evaluate on that data; such claims are shown, never ranked.
+        note: Anything else a reader needs (spread, per-fold values).
+        unit: What the number counts, a key of :data:`SCORING_UNITS` (``volume``, ``lesion_slices``,
+            ``balanced_slices``, ``all_slices``).
+        aggregation: How it was averaged, a key of :data:`AGGREGATIONS`.
+        msbench_metric: The msbench metric key (:data:`MSBENCH_METRIC_UNITS`) to show beside the claim: the one that
+            computes the same unit when msbench has it, else the nearest one (then ``comparable`` is False).
+        comparable: True when ``msbench_metric`` computes the claim's quantity on the claim's unit (a like-for-like
+            number); checked against the key's unit.
+        unit_note: How the paper's unit shows (the sentence or table that gives it away) and what differs.
     """
 
     metric: str
@@ -38,6 +90,34 @@ class Claim:
     source: str
     private_data: bool = False
     note: str = ""
+    unit: str = ""
+    aggregation: str = ""
+    msbench_metric: str = ""
+    comparable: bool = True
+    unit_note: str = ""
+
+    def __post_init__(self) -> None:
+        where = f"claim {self.metric}={self.value} ({self.source})"
+        if self.unit not in SCORING_UNITS:
+            raise ValueError(f"{where}: unit {self.unit!r} is not one of {sorted(SCORING_UNITS)}.")
+        if self.aggregation not in AGGREGATIONS:
+            raise ValueError(f"{where}: aggregation {self.aggregation!r} is not one of {sorted(AGGREGATIONS)}.")
+        if self.msbench_metric not in MSBENCH_METRIC_UNITS:
+            raise ValueError(
+                f"{where}: msbench_metric {self.msbench_metric!r} is not a known metric key; known: "
+                f"{sorted(MSBENCH_METRIC_UNITS)}."
+            )
+        same = self.metric_unit == self.unit or (self.msbench_metric, self.unit) in UNIT_INVARIANT
+        if self.comparable and not same:
+            raise ValueError(
+                f"{where}: msbench_metric {self.msbench_metric!r} scores {self.metric_unit!r}, the claim "
+                f"{self.unit!r}; set comparable=False (and say why in unit_note) or name a key on the claim's unit."
+            )
+
+    @property
+    def metric_unit(self) -> str:
+        """The unit ``msbench_metric`` scores."""
+        return MSBENCH_METRIC_UNITS[self.msbench_metric]
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 from dataclasses import asdict
 
+from .card import SCORING_UNITS, Claim
 from .registry import get_card
 
 
@@ -14,6 +15,22 @@ def parameter_count(name: str, budget: str = "paper") -> int | None:
     module = importlib.import_module(card.adapter.split(":")[0])
     counter = getattr(module, "count_parameters", None)
     return None if counter is None else int(counter(card.hparams(budget)))
+
+
+def claim_lines(claim: Claim) -> list[str]:
+    """A claim as text: value, data, split and source, then its scoring unit and the msbench key beside it."""
+    private = " [private data: shown, never ranked]" if claim.private_data else ""
+    match = "like for like" if claim.comparable else f"NOT like for like: it scores {claim.metric_unit}"
+    lines = [
+        f"    {claim.metric} = {claim.value:g} on {claim.dataset} ({claim.split}; {claim.source}){private}",
+        f"      unit: {claim.unit} ({SCORING_UNITS[claim.unit]}); aggregation: {claim.aggregation}",
+        f"      msbench metric: {claim.msbench_metric} ({match})",
+    ]
+    if claim.unit_note:
+        lines.append(f"      unit evidence: {claim.unit_note}")
+    if claim.note:
+        lines.append(f"      note: {claim.note}")
+    return lines
 
 
 def describe_method(name: str) -> str:
@@ -33,10 +50,7 @@ def describe_method(name: str) -> str:
                 lines.append(f"  parameters:  {count:,} ({budget} width)")
     lines.append("  claims:" if card.claims else "  claims:      none (no paper)")
     for claim in card.claims:
-        private = " [private data: shown, never ranked]" if claim.private_data else ""
-        lines.append(
-            f"    {claim.metric} = {claim.value:g} on {claim.dataset} ({claim.split}; {claim.source}){private}"
-        )
+        lines += claim_lines(claim)
     lines.append("  defaults:")
     lines += [f"    {k} = {v!r}" for k, v in card.defaults.items()]
     lines.append("  search space:")

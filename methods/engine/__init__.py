@@ -28,7 +28,9 @@ Losses (``losses``): ``BceDiceLoss(bce_weight=0.5, smooth=1e-5)``, callable on (
 Volumes (``volumes``): ``Volume`` (a case cropped to its brain, normalised, with ``paste`` back to the case grid),
     ``load_volume(case, modalities, reference, *, upper_percentile=100, crop_margin=2, crop=True)``,
     ``normalise_01(image, brain, percentiles)`` and ``brain_bbox(brain, margin)`` (those of
-    ``msbench.datasets.preprocessing``), ``resample(array, shape, mode)``, ``dice_score(pred, ref, extra_ref=0)``.
+    ``msbench.datasets.preprocessing``), ``resample(array, shape, mode)``, ``dice_score(pred, ref, extra_ref=0)``
+    (NaN when both are empty), ``validation_dice(dices)`` (mean over the scans that are not both-empty; NaN when
+    none is).
 
 Patches (``patches``): ``PatchSampler(volumes, patch_size, stride, positive_fraction)`` (lesion-containing grid
     patches), ``grid_starts``, ``sliding_window_logits(model, image, *, patch_size, stride, device, amp, blend,
@@ -67,6 +69,7 @@ _EXPORTS = {
     "Volume": "volumes",
     "brain_bbox": "volumes",
     "dice_score": "volumes",
+    "validation_dice": "volumes",
     "load_volume": "volumes",
     "normalise_01": "volumes",
     "resample": "volumes",

@@ -40,8 +40,9 @@ PATCH_CHOICES: dict[str, str] = {
     "1 mm, as in F.sh; in voxels of the training cases' median spacing, rounded to a multiple of 16; smoke: 96 mm "
     "and 48 mm, i.e. 32^3 on a stride-16 grid at 3 mm): the same patch "
     "pipeline for every 3D patch method so that they differ only by their network.",
-    "positive_fraction": "1.0: only grid patches that contain lesion are drawn (F.sh's class-imbalance control); "
-    "0.5 on smoke, where the short run otherwise over-segments the lesion-free patches it never saw.",
+    "positive_fraction": "1.0: only grid patches that contain lesion are drawn (F.sh's class-imbalance control). "
+    "On smoke each method's share was chosen on the validation patient (methods/smoke_selection): 0.5 unless its "
+    "card says otherwise.",
     "augmentation": "rotation (p 0.2, +-15 degrees), flips (p 0.5 per axis), elastic (p 0.2, MONAI "
     "Rand3DElasticd sigma 5-8, magnitude 100-200), as msbench's F.sh.",
     "loss / optimiser": "0.5 BCE + 0.5 soft Dice, Adam lr 1e-4, ReduceLROnPlateau(0.5, patience 10) on the "

@@ -12,9 +12,10 @@ import math
 import os
 import random
 import time
+import warnings
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
 from typing import Any, Protocol
@@ -42,7 +43,9 @@ class EngineConfig:
         device: ``cpu``, ``cuda`` or ``cuda:N``.
         patience: Epochs without improvement of ``select`` before stopping (None: never stop early).
         amp: Mixed precision (float16 autocast and a gradient scaler); applies on CUDA only, CPU always runs fp32.
-        select: Validation key that picks the best epoch (higher is better unless ``select_mode`` is ``min``).
+        select: Validation key that picks the best epoch (higher is better unless ``select_mode`` is ``min``). A NaN
+            value (``val_dice`` over validation scans that are all both-empty) never beats a number; when every
+            epoch is NaN the last epoch is kept and a ``RuntimeWarning`` says so.
         select_mode: ``max`` or ``min``.
         scheduler_key: Validation key a ``ReduceLROnPlateau`` scheduler is stepped on (other schedulers step once
             per epoch without argument).
@@ -202,6 +205,14 @@ def fit_model(
 
     if state.best_weights:
         model.load_state_dict(state.best_weights)
+    if state.best_value is not None and math.isnan(state.best_value):
+        warnings.warn(
+            f"model selection: {config.select} was NaN in every epoch (every validation scan both-empty: no "
+            f"reference lesion and no prediction), so the last epoch ({state.best_epoch}) is kept. Use validation "
+            "cases that contain lesions.",
+            RuntimeWarning,
+            stacklevel=2,
+        )
     return TrainResult(
         best_epoch=state.best_epoch,
         best_metrics=dict(state.best_metrics),
@@ -257,10 +268,16 @@ class _TrainState:
 
 
 def _improves(value: float, best: float | None, mode: str) -> bool:
-    if math.isnan(value):
-        return best is None
+    """Whether an epoch's selection value beats the best so far.
+
+    NaN (``val_dice`` when every validation scan is both-empty, the metric suite's convention) is no evidence: it
+    never replaces a number, and any number replaces it. While every epoch so far is NaN, the latest one is kept
+    (and patience does not run down), so a fit whose validation scans are all both-empty ends with its last epoch.
+    """
     if best is None or math.isnan(best):
         return True
+    if math.isnan(value):
+        return False
     return value > best if mode == "max" else value < best
 
 
@@ -442,7 +459,3 @@ def _progress(config: EngineConfig, initial: int) -> Iterator[Any]:
     finally:
         bar.close()
 
-
-def config_dict(config: EngineConfig) -> dict[str, Any]:
-    """The config as a plain dict (for manifests and logs)."""
-    return asdict(config)

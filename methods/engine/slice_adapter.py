@@ -180,7 +180,7 @@ class _SliceTask:
         return self.adapter.loss(logits, targets)
 
     def validate(self, model: torch.nn.Module) -> dict[str, float]:
-        from msbench.methods.engine import dice_score
+        from msbench.methods.engine import dice_score, validation_dice
 
         dices, losses = [], []
         self.adapter.model = model
@@ -188,4 +188,4 @@ class _SliceTask:
             probability = self.adapter.predict_probability(volume)
             dices.append(dice_score(probability > 0.5, volume.mask, volume.outside_positives))
             losses.append(soft_dice_loss(probability, volume.mask))
-        return {"val_dice": float(np.mean(dices)), "val_loss": float(np.mean(losses))}
+        return {"val_dice": validation_dice(dices), "val_loss": float(np.mean(losses))}

@@ -11,7 +11,7 @@ from torch import nn
 
 from .augment import Augmentation
 from .patches import PatchSampler, sliding_window_logits
-from .volumes import Volume, dice_score
+from .volumes import Volume, dice_score, validation_dice
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, dict[str, float]]]
 
@@ -20,8 +20,8 @@ class VolumeTask:
     """Validation and whole-crop prediction shared by every 3D task (subclasses add ``train_batches``).
 
     Validation runs the model over each validation volume the way prediction does, and reports the mean per-case
-    Dice at ``threshold`` (inside the brain, reference voxels outside the crop counted as misses) and the mean loss
-    on the network's grid.
+    Dice at ``threshold`` (inside the brain, reference voxels outside the crop counted as misses; both-empty cases
+    left out, as in the metric suite) and the mean loss on the network's grid.
 
     Args:
         val_volumes: Validation volumes (with masks); the only data model selection sees.
@@ -89,7 +89,7 @@ class VolumeTask:
             probability = self.to_crop(torch.sigmoid(logits), volume) * volume.brain
             assert volume.mask is not None
             dices.append(dice_score(self.segment(probability), volume.mask, volume.outside_positives))
-        return {"val_dice": float(np.mean(dices)), "val_loss": float(np.mean(losses))}
+        return {"val_dice": validation_dice(dices), "val_loss": float(np.mean(losses))}
 
 
 class PatchTask(VolumeTask):

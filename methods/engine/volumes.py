@@ -101,11 +101,22 @@ def load_volume(
 def dice_score(pred: np.ndarray, ref: np.ndarray, extra_ref: int = 0) -> float:
     """Dice of two boolean arrays; ``extra_ref`` reference voxels outside the arrays count as misses.
 
-    Both empty gives 1.0 (nothing to find, nothing found).
+    Both empty gives NaN, as in the metric suite (``benchmark.metrics``): the scan has nothing to find and
+    nothing was found, so it says nothing about the model. :func:`validation_dice` leaves such scans out.
     """
     tp = int(np.logical_and(pred, ref).sum())
     denom = int(pred.sum()) + int(ref.sum()) + int(extra_ref)
-    return 1.0 if denom == 0 else 2.0 * tp / denom
+    return float("nan") if denom == 0 else 2.0 * tp / denom
+
+
+def validation_dice(dices: Sequence[float]) -> float:
+    """Mean Dice over validation scans, both-empty scans (NaN) left out, as the metric suite aggregates them.
+
+    NaN when every scan is both-empty; model selection (``loop.fit_model``) then has no evidence for that epoch.
+    """
+    values = np.asarray(dices, dtype=float)
+    valid = values[~np.isnan(values)]
+    return float(valid.mean()) if valid.size else float("nan")
 
 
 def resample(array: np.ndarray, shape: Sequence[int], mode: str = "trilinear") -> np.ndarray:

@@ -19,9 +19,22 @@ EXTRA_MODALITIES = {"t1post", "gado"}
 CLAIM_METRICS = set(METRIC_SPECS) | {"f1", "iou", "lesion_f1"}
 
 
+SEED_METHODS = {"fsh", "unet3d", "nnunet2d", "fcdensenet_sa_clstm", "fcdensenet", "fcdensenet_clstm", "fcdensenet_sa"}
+BASELINES = {"threshold", "inter-rater", "smp_unet2d", "basicunet", "dynunet"}
+
+
 def test_registry_lists_the_seed_methods_and_baselines():
-    assert "threshold" in METHODS
+    assert set(METHODS) == SEED_METHODS | BASELINES, "a method was added or lost: update the lists above"
     assert len(METHODS) == len(set(METHODS))
+    for name in METHODS:
+        card = get_card(name)
+        assert card.name == name
+        recipes = [card.recipe(budget) for budget in BUDGETS]
+        if card.trainable:
+            assert all(r.epochs >= 1 for r in recipes), f"{name}: a trainable method trains on every budget"
+        else:
+            assert all(r.epochs == 0 for r in recipes), f"{name}: a training-free method has no epochs"
+    assert {n for n in METHODS if not get_card(n).trainable} == {"threshold", "inter-rater"}
 
 
 def test_cards_import_without_torch():

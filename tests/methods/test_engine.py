@@ -25,6 +25,7 @@ from msbench.methods.engine import (
     normalise_01,
     resample,
     sliding_window_logits,
+    validation_dice,
 )
 
 
@@ -134,6 +135,51 @@ def test_early_stopping_on_stale_validation(tmp_path):
     assert result.stopped_early and len(result.history) == 3 and result.best_epoch == 1
 
 
+def test_validation_dice_leaves_both_empty_scans_out_like_the_metric_suite():
+    from msbench.benchmark.metrics import evaluate_case
+
+    empty, hit = np.zeros((4, 4, 4), bool), np.zeros((4, 4, 4), bool)
+    hit[1, 1, 1:3] = True
+    half = hit.copy()
+    half[1, 1, 2] = False
+    scans = [(empty, empty), (half, hit), (hit, hit)]  # (prediction, reference)
+    per_scan = [dice_score(p, r) for p, r in scans]
+    assert np.isnan(per_scan[0]) and per_scan[1:] == [pytest.approx(2 / 3), 1.0]
+    assert validation_dice(per_scan) == pytest.approx((2 / 3 + 1.0) / 2)  # not (1 + 2/3 + 1) / 3
+    suite = [evaluate_case(p, r, (1.0, 1.0, 1.0))["dice"] for p, r in scans]
+    assert np.isnan(suite[0]) and validation_dice(per_scan) == pytest.approx(np.nanmean(suite))
+    assert np.isnan(validation_dice([float("nan"), float("nan")]))
+    assert dice_score(empty, hit) == 0.0 and dice_score(hit, empty) == 0.0  # abstaining or guessing scores 0
+
+
+class _Scripted(ToyTask):
+    """Validation returns a scripted ``val_dice`` per epoch (NaN: every validation scan both-empty)."""
+
+    def __init__(self, values):
+        super().__init__()
+        self.values = list(values)
+        self.calls = 0
+
+    def validate(self, model):
+        self.calls += 1
+        return {"val_dice": self.values[self.calls - 1], "val_loss": 1.0}
+
+
+def test_model_selection_ignores_epochs_with_no_validation_evidence(tmp_path):
+    nan = float("nan")
+    _, result = _fit(tmp_path / "a", epochs=4, task=_Scripted([nan, 0.3, nan, 0.2]))
+    assert result.best_epoch == 2 and result.best_metrics["val_dice"] == 0.3
+    _, result = _fit(tmp_path / "b", epochs=3, task=_Scripted([0.1, nan, nan]), patience=2)
+    assert result.best_epoch == 1 and result.stopped_early  # NaN epochs are stale epochs
+
+
+def test_all_validation_scans_both_empty_keeps_the_last_epoch_and_warns(tmp_path):
+    nan = float("nan")
+    with pytest.warns(RuntimeWarning, match="NaN in every epoch.*last epoch \\(3\\) is kept"):
+        _, result = _fit(tmp_path, epochs=3, task=_Scripted([nan, nan, nan]), patience=1)
+    assert result.best_epoch == 3 and not result.stopped_early and np.isnan(result.best_metrics["val_dice"])
+
+
 def test_bce_dice_loss_matches_hand_computation():
     logits = torch.tensor([[[[[2.0, -1.0], [0.0, 3.0]]]]])
     target = torch.tensor([[[[[1.0, 0.0], [1.0, 0.0]]]]])
@@ -214,7 +260,7 @@ def test_normalise_and_crop_helpers():
     assert norm.min() == 0.0 and norm.max() == 1.0 and norm[0][brain].min() == 0.0
     assert brain_bbox(brain, margin=1) == (slice(1, 9), slice(2, 8), slice(3, 7))
     assert resample(np.ones((4, 4, 4), np.float32), (8, 6, 2)).shape == (8, 6, 2)
-    assert dice_score(np.zeros(3, bool), np.zeros(3, bool)) == 1.0
+    assert np.isnan(dice_score(np.zeros(3, bool), np.zeros(3, bool)))  # the metric suite's convention
     assert dice_score(np.array([1, 1, 0], bool), np.array([1, 0, 0], bool), extra_ref=1) == pytest.approx(0.5)
 
 

@@ -18,10 +18,11 @@ from msbench.methods.smp_unet2d.network import SliceUnet, build_unet
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
-def _case(root: Path, name: str, shape=(26, 30, 6)) -> Case:
+def _case(root: Path, name: str, shape=(26, 30, 6), blank_slices: tuple[int, ...] = ()) -> Case:
     root.mkdir(parents=True, exist_ok=True)
     image = np.zeros(shape, np.float32)
     image[3:-3, 3:-3, :] = 1.0
+    image[..., list(blank_slices)] = 0.0  # axial slices outside the brain
     mask = np.zeros(shape, np.float32)
     mask[10:14, 12:16, 2:4] = 1.0
     image[mask > 0] = 3.0
@@ -93,8 +94,11 @@ def test_fit_and_predict_give_a_mask_and_probability_on_the_case_grid(tmp_path):
     adapter = build_adapter(card, _context(card, tmp_path))
     report = adapter.fit([_case(tmp_path, "a")], [_case(tmp_path, "b")])
     assert report.chosen_epoch == 1 and report.n_parameters == count_parameters(card.hparams("smoke"))
-    case = _case(tmp_path, "c", shape=(20, 36, 5))
+    case = _case(tmp_path, "c", shape=(20, 36, 7), blank_slices=(0, 6))
     prediction = adapter.predict(case)
     assert prediction.mask.shape == case.shape and prediction.mask.dtype == bool
     assert prediction.probability.min() >= 0.0 and prediction.probability.max() <= 1.0
-    assert np.array_equal(prediction.mask, prediction.probability > 0.5)
+    # Axial slices without brain never reach the network: the paste back onto the case grid leaves them exactly 0.
+    for k in (0, 6):
+        assert not prediction.mask[..., k].any() and not prediction.probability[..., k].any()
+    assert prediction.probability[..., 1:6].any()  # the slices with brain did go through the network

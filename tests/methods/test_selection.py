@@ -1,0 +1,103 @@
+"""Recipe selection sees the training and validation patients only, and the cards ship what its records chose."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import nibabel as nib
+import pytest
+
+from msbench.datasets.case import Case
+from msbench.datasets.splits import load_split
+from msbench.methods import get_card, list_methods, selection
+from msbench.methods.selection import (
+    card_sentence,
+    fold_train_val,
+    load_record,
+    recipe_from_dict,
+    recipe_to_dict,
+    record_path,
+    run_smoke_selection,
+    smoke_candidates,
+)
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+TRAINABLE = [n for n in list_methods() if get_card(n).trainable]
+RECORDED = [n for n in TRAINABLE if record_path(n).is_file()]
+
+
+def test_fold_train_val_returns_no_test_case(smoke_cases):
+    fold = load_split("synth-ms", "isbi2015", smoke_cases).folds[0]
+    train, val = fold_train_val(smoke_cases, 0)
+    assert {c.case_id for c in train} == set(fold.train) and {c.case_id for c in val} == set(fold.val)
+    assert not {c.case_id for c in (*train, *val)} & set(fold.test)
+
+
+def test_selection_opens_only_training_and_validation_cases(smoke_phantom, smoke_cases, tmp_path, monkeypatch):
+    fold = load_split("synth-ms", "isbi2015", smoke_cases).folds[0]
+    opened: set[str] = set()
+    for name in ("load_image", "load_images", "load_mask"):
+        original = getattr(Case, name)
+
+        def spy(self, *args, _original=original, **kwargs):
+            opened.add(self.case_id)
+            return _original(self, *args, **kwargs)
+
+        monkeypatch.setattr(Case, name, spy)
+    files: set[str] = set()  # every NIfTI file read while the tool fits and scores, whoever reads it
+    fitting = []
+    nib_load = nib.load
+
+    def load_spy(path, *args, **kwargs):
+        if fitting:
+            files.add(str(path))
+        return nib_load(path, *args, **kwargs)
+
+    monkeypatch.setattr(nib, "load", load_spy)
+    select = selection.select_recipe
+    monkeypatch.setattr(selection, "select_recipe", lambda *a, **k: fitting.append(1) or select(*a, **k))
+    test_files = {str(p) for c in fold.select(smoke_cases, "test") for p in (*c.images.values(), *c.masks.values())}
+    card = smoke_candidates("basicunet")["card"]  # one cheap candidate: one step, windows without overlap
+    tiny = {
+        "card": dataclasses.replace(card, epochs=1, iterations_per_epoch=1, overrides={**card.overrides, "stride": 32})
+    }
+    out = tmp_path / "basicunet.json"
+    record = run_smoke_selection("basicunet", candidates=tiny, data_root=smoke_phantom, out=out)
+    assert opened and not opened & set(fold.test), f"test cases opened: {sorted(opened & set(fold.test))}"
+    assert set(fold.val) <= opened <= set(fold.train) | set(fold.val)
+    assert fitting and files and not files & test_files, f"test files read: {sorted(files & test_files)}"
+    assert json.loads(out.read_text()) == json.loads(json.dumps(record))
+    assert record["val_patients"] == ["training02"] and record["val_cases"] == sorted(fold.val)
+    assert [c["name"] for c in record["candidates"]] == list(tiny)
+    assert record["chosen"] == max(record["candidates"], key=lambda c: c["val_dice"])["name"]
+    assert set(record["candidates"][0]["val_dice_per_case"]) == set(fold.val)
+    assert 0.0 <= record["threshold_val_dice"] <= 1.0 and record["seed"] == 0 and record["commit"]
+
+
+@pytest.mark.parametrize("name", TRAINABLE)
+def test_candidates_start_with_the_cards_recipe_and_round_trip_through_json(name):
+    candidates = smoke_candidates(name)
+    assert next(iter(candidates.values())) == get_card(name).recipe("smoke") and len(candidates) >= 2
+    for recipe in candidates.values():
+        assert recipe_from_dict(json.loads(json.dumps(recipe_to_dict(recipe)))) == recipe
+    with pytest.raises(ValueError, match="not trainable"):
+        smoke_candidates("threshold")
+
+
+@pytest.mark.parametrize("name", RECORDED)
+def test_card_ships_the_recipe_its_record_chose_and_says_so(name):
+    record = load_record(name)
+    chosen = next(c for c in record["candidates"] if c["name"] == record["chosen"])
+    assert recipe_from_dict(chosen["recipe"]) == get_card(name).recipe("smoke")
+    assert chosen["val_dice"] == max(c["val_dice"] for c in record["candidates"])
+    assert record["val_patients"] == ["training02"] and not set(record["val_cases"]) & set(record["train_cases"])
+    assert card_sentence(record) in get_card(name).choices["smoke"]
+
+
+@pytest.mark.parametrize("name", list_methods())
+def test_no_card_reports_a_test_patient_number(name):
+    card = get_card(name)
+    texts = [*card.choices.values(), *(c.note for c in card.claims)]
+    for text in texts:
+        assert "test Dice" not in text and "test patient" not in text.replace("never a test patient", "")
