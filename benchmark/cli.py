@@ -80,7 +80,8 @@ def run(
     from msbench.datasets import DatasetNotFoundError
     from msbench.datasets.nnunet_raw import use_patient_regex
 
-    from .runner import ALL_FOLDS, RunRequest, run_benchmark
+    from .plan import ALL_FOLDS, RunRequest
+    from .runner import run_benchmark
 
     request = RunRequest(
         methods=method,

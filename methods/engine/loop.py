@@ -458,4 +458,3 @@ def _progress(config: EngineConfig, initial: int) -> Iterator[Any]:
         yield bar
     finally:
         bar.close()
-

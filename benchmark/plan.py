@@ -1,0 +1,244 @@
+"""Planning a run, before anything runs: the request, the data and split, and per method its identity and jobs.
+
+``RunRequest`` is what the user asked, ``RunSetup`` the data and split it runs on, and ``RunPlan`` one method's run:
+its config and hash (the run id), its manifest and its jobs (fold x seed).
+
+Every check here fails before a job runs; the run's manifest is written once, when the run is first planned.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from msbench.datasets import Case, DatasetSpec, Split, get_dataset, load_split
+from msbench.methods import MethodCard
+
+from . import manifest as mf
+from . import options
+from .job import Job, JobInputs
+from .metrics import SUITE_VERSION, MetricParams
+from .protocol import Budget, get_budget
+from .store import STORE_SCHEMA_VERSION, RunStore, file_lock, write_json
+
+ALL_FOLDS = "all"
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    """What the user asked for (the CLI's ``msbench run`` options).
+
+    Attributes:
+        methods: ``all``, a comma-separated list or fnmatch patterns of registered methods.
+        dataset: Registered dataset name.
+        results: The results store folder.
+        budget: ``smoke``, ``quick`` or ``paper``.
+        protocol: Named split protocol (default: the dataset's first).
+        data_root: Where the dataset lives (default: its environment variable; synth-ms: the cache).
+        folds: Fold indices to run, or ``"all"`` (default: the budget's, see ``Budget.n_folds``: the first fold on
+            smoke, all on quick and paper).
+        seeds: Seeds per (method, fold) (default: the budget's).
+        device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``.
+        modalities: Input modalities for every method (default: each card's own).
+        progress: Show progress bars.
+        metric_params: Metric settings stored with the results.
+        baseline: Also run the ``threshold`` baseline when it was not asked for.
+        reuse_stale: Keep jobs committed by other code (marked stale in the manifest and index) instead of rerunning.
+        executor: ``local`` (one job after another here) or ``ray`` (one Ray task per job).
+        ray_address: Address of an existing Ray cluster (None: start a local one).
+        cpus_per_job: CPU cores a Ray task asks for when the cluster has no GPU.
+        batch_size: Samples per step for every trainable method instead of its recipe's (part of the run's identity).
+    """
+
+    methods: str
+    dataset: str
+    results: Path
+    budget: str = "smoke"
+    protocol: str | None = None
+    data_root: Path | None = None
+    folds: tuple[int, ...] | str | None = None
+    seeds: tuple[int, ...] | None = None
+    device: str = "auto"
+    modalities: tuple[str, ...] | None = None
+    progress: bool = True
+    metric_params: MetricParams = field(default_factory=MetricParams)
+    baseline: bool = True
+    reuse_stale: bool = False
+    executor: str = "local"
+    ray_address: str | None = None
+    cpus_per_job: int = 2
+    batch_size: int | None = None
+
+
+@dataclass
+class MethodOutcome:
+    """How one method's run ended."""
+
+    method: str
+    run_id: str
+    status: str
+    n_ok: int = 0
+    n_failed: int = 0
+    n_reused: int = 0
+    n_elsewhere: int = 0
+    errors: list[str] = field(default_factory=list)
+    dice_mean: float | None = None
+    baseline_dice: float | None = None
+
+    @property
+    def beats_baseline(self) -> bool | None:
+        if self.dice_mean is None or self.baseline_dice is None:
+            return None
+        return self.dice_mean > self.baseline_dice
+
+
+@dataclass(frozen=True)
+class RunSetup:
+    spec: DatasetSpec
+    budget: Budget
+    protocol: str
+    root: Path
+    cases: list[Case]
+    split: Split
+    folds: tuple[int, ...]
+    seeds: tuple[int, ...]
+    device: str
+    data_fingerprint: str
+
+
+def prepare_run(request: RunRequest) -> RunSetup:
+    spec = get_dataset(request.dataset)
+    budget = get_budget(request.budget)
+    protocol = request.protocol or spec.default_protocol
+    user_file = protocol.endswith(".json")  # a split file the user made (make_kfold_split), e.g. for nnunet-raw
+    if not user_file and protocol not in spec.protocols:
+        raise ValueError(f"dataset {spec.name!r} has no protocol {protocol!r}; it has {', '.join(spec.protocols)}.")
+    root = spec.prepare_root(request.data_root, resolution_mm=budget.synth_resolution_mm, progress=request.progress)
+    cases = spec.load_cases(root)
+    split = load_split(spec.name, Path(protocol) if user_file else protocol, cases)
+    protocol = split.protocol
+    available = tuple(f.index for f in split.folds)
+    if request.folds is None:
+        folds = budget.default_folds(available)
+    elif request.folds == ALL_FOLDS:
+        folds = available
+    else:
+        folds = request.folds
+    known = {f.index for f in split.folds}
+    if not set(folds) <= known:
+        raise ValueError(
+            f"folds {sorted(set(folds) - known)} do not exist in {split.path.name}; it has {sorted(known)}."
+        )
+    files = [p for c in cases for p in (*c.images.values(), *c.masks.values())]
+    return RunSetup(
+        spec=spec,
+        budget=budget,
+        protocol=protocol,
+        root=root,
+        cases=cases,
+        split=split,
+        folds=tuple(folds),
+        seeds=request.seeds if request.seeds is not None else budget.seeds,
+        device=options.resolve_device(request.device),
+        data_fingerprint=mf.data_fingerprint(files),
+    )
+
+
+def run_config(card: MethodCard, request: RunRequest, setup: RunSetup) -> dict[str, Any]:
+    """Everything that changes a run's numbers; its hash names the run."""
+    return {
+        "method": card.name,
+        "hparams": card.hparams(setup.budget.name),
+        "recipe": asdict(card.recipe(setup.budget.name)),
+        "modalities": list(request.modalities or card.modalities),
+        "dataset": setup.spec.name,
+        "protocol": setup.protocol,
+        "budget": setup.budget.name,
+        "reference": setup.spec.primary_reference,
+        "metric_params": request.metric_params.as_dict(),
+        "split_sha256": setup.split.sha256,
+        "data_fingerprint": setup.data_fingerprint,
+    }
+
+
+@dataclass
+class RunPlan:
+    """One method's run: its store, the code hash its jobs must carry, what they share, and their outcome."""
+
+    card: MethodCard
+    store: RunStore
+    code: str
+    inputs: JobInputs
+    jobs: list[Job]
+    outcome: MethodOutcome
+
+
+def with_batch_size(card: MethodCard, budget: str, batch_size: int | None) -> MethodCard:
+    """The card with the budget's batch size replaced (``--batch-size``, e.g. after CUDA ran out of memory)."""
+    if batch_size is None or not card.trainable:
+        return card
+    if batch_size < 1:
+        raise ValueError(f"--batch-size {batch_size}: expected a positive number of samples per step.")
+    recipe = replace(card.recipe(budget), batch_size=batch_size)
+    return replace(card, recipes={**card.recipes, budget: recipe})
+
+
+def plan_run(card: MethodCard, request: RunRequest, setup: RunSetup) -> RunPlan:
+    """Names the run (config hash), writes its manifest once, and lists its jobs (fold x seed)."""
+    config = run_config(card, request, setup)
+    chash = mf.config_hash(config)
+    modalities = tuple(config["modalities"])
+    mods = "" if modalities == card.modalities else "+" + "-".join(modalities)
+    run_id = f"{card.name}{mods}__{setup.spec.name}__{setup.protocol}__{setup.budget.name}__{chash[:8]}"
+    store = RunStore(request.results, run_id)
+    code = mf.code_hash(card.adapter, SUITE_VERSION)
+    inputs = JobInputs(
+        cases=setup.cases,
+        split=setup.split,
+        device=setup.device,
+        budget=setup.budget.name,
+        modalities=modalities,
+        reference=setup.spec.primary_reference,
+        metric_params=request.metric_params,
+        progress=request.progress and request.executor == "local",
+    )
+    with file_lock(store.lock_path):
+        if not store.manifest_path.is_file():
+            write_json(store.manifest_path, _manifest(card, setup, config, chash, run_id, store))
+    jobs = [Job(run_id, card.name, fold, seed, code) for fold in setup.folds for seed in setup.seeds]
+    return RunPlan(card, store, code, inputs, jobs, MethodOutcome(card.name, run_id, "running"))
+
+
+def _manifest(
+    card: MethodCard, setup: RunSetup, config: dict[str, Any], chash: str, run_id: str, store: RunStore
+) -> dict[str, Any]:
+    """The run's manifest: what the run is. What each job ran on (commit, versions, device) is in its job.json."""
+    return {
+        "schema_version": mf.MANIFEST_SCHEMA_VERSION,
+        "store_schema_version": STORE_SCHEMA_VERSION,
+        "run_id": run_id,
+        "method": card.name,
+        "method_title": card.title,
+        "dataset": setup.spec.name,
+        "data_root": str(setup.root),
+        "data_fingerprint": setup.data_fingerprint,
+        "protocol": setup.protocol,
+        "split": {
+            "file": setup.split.path.name,
+            "sha256": setup.split.sha256,
+            "case_fingerprint": setup.split.case_fingerprint,
+            "leaks_timepoints": setup.split.leaks_timepoints,
+        },
+        "budget": setup.budget.name,
+        "modalities": config["modalities"],
+        "reference": setup.spec.primary_reference,
+        "references": list(setup.spec.references),
+        "hparams": config["hparams"],
+        "recipe": config["recipe"],
+        "metric_params": config["metric_params"],
+        "config_hash": chash,
+        "config": config,
+        "created": mf.now_iso(),
+        "status": "running",
+    }
