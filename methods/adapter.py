@@ -8,9 +8,10 @@ when the method has one, a probability map on the same grid.
 from __future__ import annotations
 
 import importlib
+import json
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -98,6 +99,27 @@ class Adapter(ABC):
             NotImplementedError: The method keeps no model to restore.
         """
         raise NotImplementedError(f"method {self.card.name!r} cannot be restored from a stored fit.")
+
+
+def fit_signature(method: str, context: FitContext, train: Sequence[Case], val: Sequence[Case]) -> str:
+    """Identity of one fit: method, hyper-parameters, recipe, seed, inputs and cases.
+
+    Stored with a fit's checkpoints, so that a resume never mixes two different fits.
+    """
+    return json.dumps(
+        {
+            "method": method,
+            "hparams": dict(context.hparams),
+            "recipe": asdict(context.recipe),
+            "seed": context.seed,
+            "modalities": list(context.modalities),
+            "reference": context.reference,
+            "train": [c.case_id for c in train],
+            "val": [c.case_id for c in val],
+        },
+        sort_keys=True,
+        default=str,
+    )
 
 
 def build_adapter(card: MethodCard, context: FitContext) -> Adapter:

@@ -26,3 +26,21 @@ def smoke_cases(smoke_phantom: Path):
     from msbench.datasets import get_dataset
 
     return get_dataset("synth-ms").load_cases(smoke_phantom)
+
+
+@pytest.fixture
+def tiny_basicunet():
+    """The real ``basicunet`` adapter and engine with a two-step recipe (width 4), registered as ``basicunet-tiny``:
+    a trainable method cheap enough for the default suite."""
+    from dataclasses import replace
+
+    from msbench.methods import get_card, register
+    from msbench.methods.registry import _CARDS
+
+    card = get_card("basicunet")
+    smoke = card.recipe("smoke")
+    overrides = {**smoke.overrides, "base_width": 4}
+    tiny = replace(smoke, epochs=2, iterations_per_epoch=1, batch_size=2, overrides=overrides)
+    register(replace(card, name="basicunet-tiny", recipes={**card.recipes, "smoke": tiny}))
+    yield "basicunet-tiny"
+    _CARDS.pop("basicunet-tiny")

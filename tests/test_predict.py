@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 
 import nibabel as nib
@@ -13,8 +12,6 @@ from typer.testing import CliRunner
 
 from msbench.benchmark.cli import app
 from msbench.benchmark.metrics import evaluate_case
-from msbench.methods import get_card, register
-from msbench.methods.registry import _CARDS
 
 runner = CliRunner()
 PATIENT = Path(__file__).resolve().parents[2] / "shared/data/open_ms_data/cross_sectional/MNI/patient07"
@@ -46,23 +43,11 @@ def _moved(src: Path, dest: Path, zoom: float) -> Path:
     return dest
 
 
-@pytest.fixture
-def tiny_unet():
-    card = get_card("basicunet")
-    smoke = card.recipe("smoke")
-    tiny = replace(
-        smoke, epochs=2, iterations_per_epoch=1, batch_size=2, overrides={**smoke.overrides, "base_width": 4}
-    )
-    register(replace(card, name="predict-tiny", recipes={**card.recipes, "smoke": tiny}))
-    yield "predict-tiny"
-    _CARDS.pop("predict-tiny")
-
-
-def test_a_stored_network_predicts_a_test_scan_as_the_run_did(tmp_path, smoke_phantom, smoke_cases, tiny_unet):
-    _run(tmp_path, smoke_phantom, tiny_unet, "--folds", "0")
+def test_a_stored_network_predicts_a_test_scan_as_the_run_did(tmp_path, smoke_phantom, smoke_cases, tiny_basicunet):
+    _run(tmp_path, smoke_phantom, tiny_basicunet, "--folds", "0")
     (run_dir,) = (tmp_path / "runs").iterdir()
     case = next(c for c in smoke_cases if c.case_id == "training01_01")  # fold 0's test patient
-    result = _predict(tmp_path, tiny_unet, tmp_path / "out", str(case.images["flair"]))
+    result = _predict(tmp_path, tiny_basicunet, tmp_path / "out", str(case.images["flair"]))
     assert result.exit_code == 0, result.output
     written = nib.load(tmp_path / "out" / "training01_01_flair_pp_mask.nii.gz")
     stored = nib.load(run_dir / "jobs" / "fold0-seed0" / "predictions" / "training01_01.nii.gz")

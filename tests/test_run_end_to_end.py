@@ -73,23 +73,6 @@ def empty_method():
 
 
 @pytest.fixture
-def tiny_trainable_method():
-    """The real ``basicunet`` adapter and engine with a two-step recipe: a trainable method through the runner."""
-    from dataclasses import replace
-
-    from msbench.methods import get_card
-
-    card = get_card("basicunet")
-    smoke = card.recipe("smoke")
-    tiny = replace(
-        smoke, epochs=2, iterations_per_epoch=1, batch_size=2, overrides={**smoke.overrides, "base_width": 4}
-    )
-    register(replace(card, name="basicunet-tiny", recipes={**card.recipes, "smoke": tiny}))
-    yield "basicunet-tiny"
-    _CARDS.pop("basicunet-tiny")
-
-
-@pytest.fixture
 def oom_method():
     register(_test_card("oom", "OutOfMemoryAdapter"))
     yield "oom"
@@ -363,12 +346,12 @@ def test_one_tested_patient_gives_no_confidence_interval(tmp_path, smoke_phantom
 
 
 def test_a_trainable_method_fits_predicts_and_is_scored_through_the_runner(
-    tmp_path, smoke_phantom, smoke_cases, tiny_trainable_method, monkeypatch
+    tmp_path, smoke_phantom, smoke_cases, tiny_basicunet, monkeypatch
 ):
     monkeypatch.setenv("MSBENCH_NUM_THREADS", "1")
-    result = _run(tmp_path, smoke_phantom, tiny_trainable_method, "--folds", "0", "--no-baseline")
+    result = _run(tmp_path, smoke_phantom, tiny_basicunet, "--folds", "0", "--no-baseline")
     assert result.exit_code == 0, result.output
-    run_dir = _run_dir(tmp_path, tiny_trainable_method)
+    run_dir = _run_dir(tmp_path, tiny_basicunet)
     fold = run_dir / "jobs" / "fold0-seed0"
     status = json.loads((fold / "job.json").read_text())
     assert status["status"] == "ok" and status["fit_seconds"] > 0

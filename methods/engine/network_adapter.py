@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import json
 from abc import abstractmethod
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 from torch import nn
 
-from ..adapter import Adapter, FitReport, Prediction
+from ..adapter import Adapter, FitReport, Prediction, fit_signature
 from .augment import Augmentation, AugmentSpec, flip_axes_from
 from .checkpoint import load_trained_weights
 from .loop import EngineConfig, count_parameters, default_threads, fit_model, seed_everything, torch_threads
@@ -185,21 +183,7 @@ class NetworkAdapter(Adapter):
 
     def signature(self, train: Sequence[Case], val: Sequence[Case]) -> str:
         """Identity of the fit, stored in the checkpoint so that a resume never mixes two different fits."""
-        ctx = self.context
-        return json.dumps(
-            {
-                "method": self.card.name,
-                "hparams": dict(ctx.hparams),
-                "recipe": asdict(ctx.recipe),
-                "seed": ctx.seed,
-                "modalities": list(ctx.modalities),
-                "reference": ctx.reference,
-                "train": [c.case_id for c in train],
-                "val": [c.case_id for c in val],
-            },
-            sort_keys=True,
-            default=str,
-        )
+        return fit_signature(self.card.name, self.context, train, val)
 
 
 class PatchAdapter3D(NetworkAdapter):

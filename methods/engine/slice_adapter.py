@@ -7,14 +7,13 @@ the case grid) is shared here so that the slice-based methods differ only where 
 
 from __future__ import annotations
 
-import json
 from abc import abstractmethod
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..adapter import Adapter, FitReport, Prediction
+from ..adapter import Adapter, FitReport, Prediction, fit_signature
 from .slices import SliceSampler, SliceVolume, load_slice_volume, predict_window, soft_dice_loss
 
 if TYPE_CHECKING:
@@ -96,19 +95,7 @@ class SliceAdapter(Adapter):
             SliceSampler(self._load(train, ctx.reference), self.n_slices, float(hp["positive_fraction"])),
             self._load(val, ctx.reference),
         )
-        signature = json.dumps(
-            {
-                "method": self.card.name,
-                "hparams": hp,
-                "modalities": list(ctx.modalities),
-                "reference": ctx.reference,
-                "train": [c.case_id for c in train],
-                "val": [c.case_id for c in val],
-                "recipe": [ctx.recipe.epochs, ctx.recipe.batch_size, ctx.recipe.iterations_per_epoch],
-            },
-            sort_keys=True,
-            default=str,
-        )
+        signature = fit_signature(self.card.name, ctx, train, val)
         config = EngineConfig(
             epochs=ctx.recipe.epochs,
             seed=ctx.seed,

@@ -18,7 +18,7 @@ import numpy as np
 
 from msbench.datasets.case import Case
 
-from ..adapter import Adapter, FitReport, Prediction
+from ..adapter import Adapter, FitReport, Prediction, fit_signature
 from ._layout import CONFIGURATION, DATASET_ID, NnUNetFolders, write_raw_dataset
 from ._predictor import load_predictor, predict_volume
 from ._process import augmentation_workers, run_worker, torch_threads, worker_environment
@@ -108,20 +108,7 @@ class NnUNet2dAdapter(Adapter):
 
     def signature(self, train: Sequence[Case], val: Sequence[Case]) -> str:
         """Identity of the fit: an interrupted fit resumes from nnU-Net's latest checkpoint only under the same one."""
-        ctx = self.context
-        return json.dumps(
-            {
-                "hparams": dict(ctx.hparams),
-                "recipe": [ctx.recipe.epochs, ctx.recipe.batch_size, ctx.recipe.iterations_per_epoch],
-                "seed": ctx.seed,
-                "modalities": list(ctx.modalities),
-                "reference": ctx.reference,
-                "train": [c.case_id for c in train],
-                "val": [c.case_id for c in val],
-            },
-            sort_keys=True,
-            default=str,
-        )
+        return fit_signature(self.card.name, self.context, train, val)
 
     def predict(self, case: Case) -> Prediction:
         if self._predictor is None:
