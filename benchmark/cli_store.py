@@ -67,21 +67,16 @@ def runs_show(
     results: ResultsOption = Path("results"),
 ) -> None:
     """A run's jobs: status, resume, timings, errors, code hash."""
-    from .store import job_table, run_table
+    from .store import find_run, job_table
 
     _check_results(results)
     try:
-        runs = sorted(set(run_table(results)["run_id"]))
+        run_id = find_run(results, run).run_id
+        jobs = job_table(results, run_id)
     except (FileNotFoundError, ValueError) as error:
         _fail(str(error))
         return
-    matches = [r for r in runs if r.startswith(run)]
-    if len(matches) != 1:
-        found = "no run" if not matches else f"{len(matches)} runs ({', '.join(matches)})"
-        _fail(f"{run!r} matches {found}; runs in {results}: {', '.join(runs) or 'none'}.")
-        return
-    jobs = job_table(results, matches[0])
-    table = Table(title=matches[0])
+    table = Table(title=run_id)
     for column in ("job", "status", "stale", "resumed at epoch", "fit s", "wall s", "code hash", "error"):
         table.add_column(column)
     for _, job in jobs.iterrows():

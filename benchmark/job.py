@@ -7,7 +7,6 @@ device and thread count, timings, and whether it resumed from a checkpoint left 
 
 from __future__ import annotations
 
-import random
 import time
 import traceback
 from dataclasses import asdict, dataclass
@@ -22,7 +21,7 @@ from msbench.methods import FitContext, MethodCard, Prediction, build_adapter
 
 from . import manifest as mf
 from .metrics import SUITE_VERSION, MetricParams, evaluate_case_with_lesions, provenance_columns
-from .store import JOB_RECORD, atomic_path, write_csv, write_json
+from .store import JOB_RECORD, atomic_path, read_table, write_csv, write_json
 
 
 @dataclass(frozen=True)
@@ -62,19 +61,9 @@ class JobInputs:
     progress: bool
 
 
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed)
-    try:
-        import torch
-    except ImportError:
-        return
-    torch.manual_seed(seed)
-
-
 def epochs_done(workdir: Path) -> int:
     """Epochs an interrupted attempt completed (rows of the engine's per-epoch logs under ``workdir``)."""
-    return max((len(pd.read_csv(p)) for p in workdir.rglob("history.csv") if p.stat().st_size > 1), default=0)
+    return max((len(read_table(p)) for p in workdir.rglob("history.csv")), default=0)
 
 
 def run_job(card: MethodCard, job: Job, inputs: JobInputs, folder: Path) -> dict[str, Any]:
@@ -117,6 +106,8 @@ def run_job(card: MethodCard, job: Job, inputs: JobInputs, folder: Path) -> dict
     t0 = time.perf_counter()
     try:
         context.workdir.mkdir(parents=True, exist_ok=True)
+        from msbench.methods.engine import seed_everything
+
         seed_everything(job.seed)
         adapter = build_adapter(card, context)
         report = adapter.fit(train, val)

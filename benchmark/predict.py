@@ -20,11 +20,10 @@ from msbench.datasets import Case
 from msbench.methods import FitContext, Prediction, Recipe, build_adapter, get_card
 
 from . import manifest as mf
+from .evaluate import case_name
 from .metrics import SUITE_VERSION
 from .options import resolve_device
-from .store import RunStore, atomic_path, read_json
-
-NIFTI_SUFFIXES = (".nii.gz", ".nii")
+from .store import RunStore, atomic_path, find_run, read_json
 
 
 @dataclass(frozen=True)
@@ -68,22 +67,11 @@ def parse_scans(arguments: list[str], modalities: tuple[str, ...]) -> list[Scan]
             if not np.isfinite(data).all():
                 raise ValueError(f"{path}: holds non-finite values (NaN or inf); fix or mask them before predicting.")
         first = images[modalities[0]]
-        name = next((first.name[: -len(s)] for s in NIFTI_SUFFIXES if first.name.endswith(s)), first.stem)
-        scans.append(Scan(name, images))
+        scans.append(Scan(case_name(first), images))
     names = [s.name for s in scans]
     if len(set(names)) != len(names):
         raise ValueError(f"two scans share a file name ({', '.join(sorted(names))}); their outputs would collide.")
     return scans
-
-
-def find_run(results: Path, run: str) -> RunStore:
-    """The run whose id is ``run`` or starts with it (one match)."""
-    runs = sorted(p.name for p in (Path(results) / "runs").glob("*") if (p / "manifest.json").is_file())
-    matches = [r for r in runs if r == run] or [r for r in runs if r.startswith(run)]
-    if len(matches) != 1:
-        found = "no run" if not matches else f"{len(matches)} runs ({', '.join(matches)})"
-        raise ValueError(f"--run {run!r} matches {found} in {results}; runs there: {', '.join(runs) or 'none'}.")
-    return RunStore(results, matches[0])
 
 
 def pick_jobs(store: RunStore, fold: int | None, ensemble: bool) -> list[tuple[str, dict[str, Any]]]:

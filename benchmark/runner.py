@@ -35,6 +35,7 @@ from .store import (
     index_run,
     open_index,
     read_json,
+    read_table,
     write_csv,
     write_json,
 )
@@ -226,5 +227,4 @@ def _refresh_run(
 
 
 def _read_summary(store: RunStore) -> pd.DataFrame:
-    path = store.root / "summary.csv"
-    return pd.read_csv(path, dtype={"seed": str}) if path.stat().st_size > 1 else pd.DataFrame()
+    return read_table(store.root / "summary.csv", dtype={"seed": str})

@@ -77,6 +77,12 @@ def write_csv(path: Path, frame: pd.DataFrame) -> Path:
     return path
 
 
+def read_table(path: Path, **read_csv: Any) -> pd.DataFrame:
+    """A CSV the store wrote, or an empty frame when it is missing or was written from an empty table."""
+    path = Path(path)
+    return pd.read_csv(path, **read_csv) if path.is_file() and path.stat().st_size > 1 else pd.DataFrame()
+
+
 def _json_default(value: Any) -> Any:
     if hasattr(value, "item"):
         return value.item()
@@ -154,7 +160,7 @@ class RunStore:
 
     def job_tables(self, name: str, *, job_ids: list[str]) -> pd.DataFrame:
         """One table (``cases.csv``, ``lesions.csv``) concatenated over the given committed jobs."""
-        frames = [pd.read_csv(p) for j in job_ids if (p := self.job_dir(j) / name).is_file() and p.stat().st_size > 1]
+        frames = [frame for j in job_ids if not (frame := read_table(self.job_dir(j) / name)).empty]
         return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
     def commit(self, job_id: str) -> Path:
@@ -174,6 +180,20 @@ class RunStore:
             return
         os.rename(self.job_dir(job_id), partial)
         (partial / JOB_RECORD).unlink(missing_ok=True)
+
+
+def find_run(results: Path, run: str) -> RunStore:
+    """The run whose id is ``run``, else the one run whose id starts with it.
+
+    Raises:
+        ValueError: No run or several runs match; the message lists the runs there.
+    """
+    runs = sorted(p.name for p in (Path(results) / "runs").glob("*") if (p / "manifest.json").is_file())
+    matches = [r for r in runs if r == run] or [r for r in runs if r.startswith(run)]
+    if len(matches) != 1:
+        found = "no run" if not matches else f"{len(matches)} runs ({', '.join(matches)})"
+        raise ValueError(f"run {run!r} matches {found} in {results}; runs there: {', '.join(runs) or 'none'}.")
+    return RunStore(results, matches[0])
 
 
 def check_store_version(results: Path) -> None:
@@ -218,7 +238,7 @@ def export_run(results: Path, run_id: str, out: Path) -> list[Path]:
     written.append(write_csv(out / "jobs.csv", pd.DataFrame(rows)))
     for job_id, _ in jobs:
         folder = store.job_dir(job_id)
-        cases = pd.read_csv(folder / "cases.csv") if (folder / "cases.csv").is_file() else pd.DataFrame()
+        cases = read_table(folder / "cases.csv")
         if cases.empty:
             continue
         table = cases.pivot_table(index="case", columns="reference", values="dice").add_prefix("dice_").reset_index()

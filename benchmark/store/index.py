@@ -20,7 +20,7 @@ from typing import Any
 
 import pandas as pd
 
-from .files import RunStore, check_store_version, read_json
+from .files import RunStore, check_store_version, read_json, read_table
 
 INDEX_NAME = "msbench.sqlite"
 INDEX_SCHEMA_VERSION = 1
@@ -105,24 +105,20 @@ def _number(value: Any) -> float | None:
 def _job_rows(store: RunStore, job_id: str, record: dict[str, Any]) -> dict[str, list[tuple]]:
     run_id, folder = store.run_id, store.job_dir(job_id)
     rows: dict[str, list[tuple]] = {"case_metrics": [], "lesions": [], "curves": []}
-    cases = _read(folder / "cases.csv")
+    cases = read_table(folder / "cases.csv")
     metrics = [c for c in cases.columns if c not in _CASE_IDS and pd.api.types.is_numeric_dtype(cases[c])]
     for row in cases.to_dict("records"):
         ids = (run_id, job_id, str(row["case"]), str(row["patient"]), str(row["reference"]))
         rows["case_metrics"] += [(*ids, m, _number(row[m])) for m in metrics]
-    for row in _read(folder / "lesions.csv").to_dict("records"):
+    for row in read_table(folder / "lesions.csv").to_dict("records"):
         rows["lesions"].append((run_id, job_id, str(row["case"]), str(row["reference"]), json.dumps(row, default=str)))
-    curve = _read(folder / "train_log.csv")
+    curve = read_table(folder / "train_log.csv")
     if "epoch" in curve:
         for row in curve.to_dict("records"):
             rows["curves"] += [
                 (run_id, job_id, int(row["epoch"]), k, _number(v)) for k, v in row.items() if k != "epoch"
             ]
     return rows
-
-
-def _read(path: Path) -> pd.DataFrame:
-    return pd.read_csv(path) if path.is_file() and path.stat().st_size > 1 else pd.DataFrame()
 
 
 def index_job(conn: sqlite3.Connection, store: RunStore, job_id: str, record: dict[str, Any]) -> None:
@@ -206,7 +202,7 @@ def reindex(results: Path) -> dict[str, int]:
             for job_id, record in store.committed_jobs():
                 index_job(conn, store, job_id, record)
                 counts["jobs"] += 1
-            summary = _read(store.root / "summary.csv")
+            summary = read_table(store.root / "summary.csv")
             index_run(conn, manifest, summary)
             counts["runs"] += 1
     return counts
