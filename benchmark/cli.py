@@ -11,6 +11,7 @@ from rich.table import Table
 
 from ._console import err, out
 from ._console import fail as _fail
+from .cli_leaderboard import leaderboard_app
 from .cli_store import runs_app, store_app
 
 app = typer.Typer(
@@ -22,6 +23,7 @@ app.add_typer(datasets_app, name="datasets")
 app.add_typer(methods_app, name="methods")
 app.add_typer(store_app, name="store")
 app.add_typer(runs_app, name="runs")
+app.add_typer(leaderboard_app, name="leaderboard")
 
 
 def _csv_ints(text: str | None) -> tuple[int, ...] | None:
@@ -214,20 +216,6 @@ def predict(
         return
     for path in written:
         out.print(f"wrote {path}", highlight=False)
-
-
-@app.command()
-def leaderboard(
-    results: Annotated[Path, typer.Option(help="Results store folder written by 'msbench run'.")] = Path("results"),
-    port: Annotated[int, typer.Option(help="Port of the Streamlit server.")] = 8501,
-    headless: Annotated[bool, typer.Option(help="Do not open a browser.")] = True,
-) -> None:
-    """Start the Streamlit leaderboard over a results store."""
-    from msbench.leaderboard import launch
-
-    if not results.is_dir():
-        _fail(f"results folder {results} does not exist; run 'msbench run ... --results {results}' first.")
-    raise typer.Exit(launch(results, port=port, headless=headless))
 
 
 @datasets_app.command("list")

@@ -10,36 +10,23 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from msbench.leaderboard.data import leaderboard_table, load_index
+from msbench.leaderboard.data import StoreData, StoreError, load_store, store_signature
+from msbench.leaderboard.pages import PAGES, RENDERERS, sidebar_filters
+from msbench.leaderboard.table import main_table
 
 
-@st.cache_data(ttl=30)
-def _index(results: str) -> pd.DataFrame:
-    return load_index(Path(results))
+@st.cache_data(ttl=60, max_entries=4, show_spinner=False)
+def _load(results: str, signature: str) -> tuple[StoreData, pd.DataFrame]:
+    data = load_store(Path(results))
+    return data, main_table(data)
 
 
 def results_dir(argv: list[str]) -> Path:
+    """The ``--results`` folder after streamlit's ``--`` (else ``MSBENCH_RESULTS``, else ``results``)."""
     parser = argparse.ArgumentParser()
     parser.add_argument("--results", default=os.environ.get("MSBENCH_RESULTS", "results"))
     args, _ = parser.parse_known_args(argv)
     return Path(args.results)
-
-
-def render_table(index: pd.DataFrame) -> pd.DataFrame:
-    references = sorted(index["reference"].dropna().unique()) if "reference" in index else []
-    default = references.index("mask1") if "mask1" in references else 0
-    reference = st.selectbox("Reference", references, index=default) if references else None
-    table = leaderboard_table(index, reference)
-    shown = table.rename(
-        columns={"dice_mean": "mean Dice", "dice_ci": "bootstrap 95 % CI", "n_patients": "patients", "n_seeds": "seeds"}
-    )
-    columns = ["method", "modalities", "dataset", "protocol", "budget", "mean Dice", "bootstrap 95 % CI"]
-    st.dataframe(shown[[*columns, "patients", "n_cases", "seeds", "status"]], hide_index=True)
-    if table["leaks_timepoints"].fillna(False).astype(bool).any():
-        st.caption(
-            "Rows on a protocol that leaks time points (rondinella2023) are not comparable to patient-level rows."
-        )
-    return table
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -47,15 +34,17 @@ def main(argv: list[str] | None = None) -> None:
     st.title("msbench leaderboard")
     results = results_dir(sys.argv[1:] if argv is None else argv)
     try:
-        index = _index(str(results))
-    except (FileNotFoundError, ValueError) as error:
+        data, table = _load(str(results), store_signature(results))
+    except StoreError as error:
         st.error(str(error))
         return
-    if index.empty:
-        st.info(f"{results} has no finished runs yet.")
+    if data.empty:
+        st.info(f"{results} has no run yet: run 'msbench run --results {results}' and reload this page.")
         return
-    st.caption(f"results store: {results.resolve()}  ·  mean Dice over patients' scans, bootstrap 95 % CI")
-    render_table(index)
+    page = st.sidebar.radio("Page", PAGES, key="page")
+    filters = sidebar_filters(table)
+    st.caption(f"results store: {results.resolve()}")
+    RENDERERS[page](data, table, filters)
 
 
 main()

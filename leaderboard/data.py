@@ -1,69 +1,248 @@
-"""The leaderboard's data layer: reads the results store with pandas alone (no torch, no streamlit)."""
+"""The leaderboard's data layer: reads a results store with pandas and sqlite3 (no torch, no streamlit).
+
+Everything the pages show comes from :func:`load_store`: the index's tables (runs, jobs, per-case metrics, lesions,
+curves), the optional tables other commands add (``profiles`` from profiling, ``studies``/``trials`` from tuning)
+and each run's manifest. Damaged input is refused with a :class:`StoreError` that names the file and the fix: a
+corrupt SQLite index, a truncated CSV in a run or job folder, or an index that no longer matches the job folders.
+"""
 
 from __future__ import annotations
 
+import csv
+import io
+import json
+import sqlite3
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
-COLUMNS = (
-    "method",
-    "dataset",
-    "protocol",
-    "budget",
-    "modalities",
-    "reference",
-    "dice_mean",
-    "dice_ci_low",
-    "dice_ci_high",
-    "dice_ci",
-    "n_patients",
-    "n_seeds",
-    "dice_seed_sd",
-    "n_cases",
-    "status",
-    "leaks_timepoints",
-    "run_id",
-)
+INDEX_NAME = "msbench.sqlite"
+OPTIONAL_TABLES = ("profiles", "studies", "trials")
+_CHECKED_CSVS = ("cases.csv", "lesions.csv", "summary.csv")
+_JOB_CSVS = ("cases.csv", "lesions.csv", "train_log.csv")
 
 
-def load_index(results: Path) -> pd.DataFrame:
-    """One row per run and reference from the store's SQLite index, rebuilt from the run files when missing.
+class StoreError(ValueError):
+    """The results folder is missing, empty or damaged; the message says which file and what to do."""
+
+
+@dataclass(frozen=True)
+class StoreData:
+    """Everything the leaderboard reads from one results store.
+
+    Attributes:
+        results: The results folder.
+        runs: ``run_table`` of the store: one row per (run, reference) with the summary's Dice.
+        jobs: One row per committed job (status, stale flag, code hash, suite version, timings, error).
+        cases: Per-case metrics in long form: ``run_id, job_id, case, patient, reference, metric, value``.
+        lesions: One row per lesion (the lesions table's JSON rows, expanded), with ``run_id``.
+        curves: Training curves in long form: ``run_id, job_id, epoch, metric, value``.
+        manifests: Run id -> the run's ``manifest.json``.
+        optional: Tables written by other commands when present (``profiles``, ``studies``, ``trials``); an absent
+            table is an empty frame.
+    """
+
+    results: Path
+    runs: pd.DataFrame
+    jobs: pd.DataFrame
+    cases: pd.DataFrame
+    lesions: pd.DataFrame
+    curves: pd.DataFrame
+    manifests: dict[str, dict[str, Any]]
+    optional: dict[str, pd.DataFrame] = field(default_factory=dict)
+
+    @property
+    def empty(self) -> bool:
+        return self.runs.empty
+
+    def table(self, name: str) -> pd.DataFrame:
+        """An optional table (``profiles``, ``studies``, ``trials``), empty when the store has none."""
+        return self.optional.get(name, pd.DataFrame())
+
+    def wide_cases(self, run_id: str | None = None, reference: str | None = None) -> pd.DataFrame:
+        """Per-case metrics as one row per (run, job, case, reference) and one column per metric."""
+        frame = self.cases
+        if run_id is not None:
+            frame = frame[frame["run_id"] == run_id]
+        if reference is not None:
+            frame = frame[frame["reference"] == reference]
+        ids = ["run_id", "job_id", "case", "patient", "reference"]
+        if frame.empty:
+            return pd.DataFrame(columns=ids)
+        wide = frame.pivot_table(index=ids, columns="metric", values="value", aggfunc="first", dropna=False)
+        wide = wide.reset_index()
+        wide.columns.name = None
+        return wide
+
+
+def store_signature(results: Path) -> str:
+    """Changes whenever the index or a run folder changes (the pages' cache key)."""
+    results = Path(results)
+    paths = [results / INDEX_NAME, results / f"{INDEX_NAME}-wal", *sorted((results / "runs").glob("*/manifest.json"))]
+    return ";".join(f"{p.name}:{p.stat().st_mtime_ns}:{p.stat().st_size}" for p in paths if p.exists())
+
+
+def load_store(results: Path) -> StoreData:
+    """Reads and checks a results store.
 
     Raises:
-        FileNotFoundError: ``results`` holds no msbench results.
-        ValueError: The folder was written by an older store, or its index by another schema (says what to do).
+        StoreError: The folder does not exist, holds no results, or is damaged (the message names the file and the
+            fix: ``msbench store reindex``, deleting the damaged job, or a new ``--results`` folder).
     """
-    from msbench.benchmark.store import INDEX_NAME, reindex, run_table
-
     results = Path(results)
-    if not (results / INDEX_NAME).is_file():
-        if not (results / "runs").is_dir():
-            raise FileNotFoundError(f"{results} holds no msbench results (no {INDEX_NAME}, no runs/).")
+    if not results.is_dir():
+        raise StoreError(
+            f"results folder {results} does not exist; make one with 'msbench run --method threshold "
+            f"--results {results}' or pass --results pointing to an existing store."
+        )
+    index = results / INDEX_NAME
+    if not index.is_file():
+        if not any((results / "runs").glob("*/manifest.json")):
+            raise StoreError(
+                f"{results} holds no msbench results (no {INDEX_NAME}, no runs/*/manifest.json); run "
+                f"'msbench run --method threshold --results {results}' first, or pass the folder 'msbench run' wrote."
+            )
+        _reindex(results)
+    manifests = _read_manifests(results)
+    tables = _read_index(results)
+    _check_files(results, manifests, tables)
+    runs = _run_rows(results)
+    return StoreData(
+        results=results,
+        runs=runs,
+        jobs=_job_rows(tables["jobs"]),
+        cases=tables["case_metrics"],
+        lesions=_lesion_rows(tables["lesions"]),
+        curves=tables["curves"],
+        manifests=manifests,
+        optional={name: tables[name] for name in OPTIONAL_TABLES if name in tables},
+    )
+
+
+def _reindex(results: Path) -> None:
+    from msbench.benchmark.store import reindex
+
+    try:
         reindex(results)
-    return run_table(results)
+    except (ValueError, KeyError, pd.errors.ParserError) as error:
+        raise StoreError(f"cannot index {results}: {error}") from error
 
 
-def leaderboard_table(index: pd.DataFrame, reference: str | None = "mask1") -> pd.DataFrame:
-    """Ranked rows for one reference: best mean Dice first inside each (dataset, protocol, budget)."""
-    table = index.copy()
-    if reference is not None and "reference" in table:
-        table = table[table["reference"] == reference]
-    for column in COLUMNS:
-        if column not in table:
-            table[column] = pd.NA
-    table["dice_ci"] = [
-        _ci_text(lo, hi, n)
-        for lo, hi, n in zip(table["dice_ci_low"], table["dice_ci_high"], table["n_patients"], strict=True)
-    ]
-    table = table.sort_values(["dataset", "protocol", "budget", "dice_mean"], ascending=[True, True, True, False])
-    return table[list(COLUMNS)].reset_index(drop=True)
+def _read_manifests(results: Path) -> dict[str, dict[str, Any]]:
+    manifests = {}
+    for path in sorted((results / "runs").glob("*/manifest.json")):
+        try:
+            manifest = json.loads(path.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError) as error:
+            raise StoreError(
+                f"{path} is damaged ({error}); restore it or delete the run folder {path.parent}, then run "
+                f"'msbench store reindex --results {results}'."
+            ) from error
+        manifests[manifest.get("run_id", path.parent.name)] = manifest
+    return manifests
 
 
-def _ci_text(low: float, high: float, n_patients: float) -> str:
-    """The bootstrap CI as text; one tested patient has no interval ("n = 1"), never a zero-width one."""
-    if pd.notna(n_patients) and int(n_patients) < 2:
-        return f"n = {int(n_patients)}"
-    if pd.isna(low) or pd.isna(high):
-        return "-"
-    return f"[{low:.3f}, {high:.3f}]"
+def _read_index(results: Path) -> dict[str, pd.DataFrame]:
+    path = results / INDEX_NAME
+    fix = f"delete it and run 'msbench store reindex --results {results}' (it is rebuilt from the job folders)"
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30.0)
+    except sqlite3.Error as error:
+        raise StoreError(f"{path} cannot be opened ({error}); {fix}.") from error
+    try:
+        from msbench.benchmark.store.index import INDEX_SCHEMA_VERSION
+
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        if version != INDEX_SCHEMA_VERSION:
+            raise StoreError(
+                f"{path} has index schema version {version}, this msbench reads {INDEX_SCHEMA_VERSION}; {fix}."
+            )
+        names = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        wanted = ("runs", "jobs", "case_metrics", "lesions", "curves", "summary", *OPTIONAL_TABLES)
+        return {name: pd.read_sql_query(f"SELECT * FROM {name}", conn) for name in wanted if name in names}
+    except sqlite3.DatabaseError as error:
+        raise StoreError(f"{path} is not a readable SQLite index ({error}); {fix}.") from error
+    finally:
+        conn.close()
+
+
+def _run_rows(results: Path) -> pd.DataFrame:
+    from msbench.benchmark.store import run_table
+
+    try:
+        return run_table(results)
+    except sqlite3.DatabaseError as error:
+        raise StoreError(f"{results / INDEX_NAME} is damaged ({error}); run 'msbench store reindex'.") from error
+
+
+def check_csv(path: Path) -> int:
+    """Number of data rows of a CSV the store wrote; refuses a truncated or ragged file.
+
+    Raises:
+        StoreError: The file does not end with a newline, or a row has another number of fields than the header.
+    """
+    text = path.read_text()
+    if not text.strip():
+        return 0
+    fix = "the file is damaged (cut short by a full disk or an interrupted copy): delete the job folder and rerun it"
+    if not text.endswith("\n"):
+        raise StoreError(f"{path} is truncated (its last line has no line end); {fix}.")
+    rows = list(csv.reader(io.StringIO(text)))
+    width = len(rows[0])
+    for number, row in enumerate(rows[1:], start=2):
+        if len(row) != width:
+            raise StoreError(f"{path} line {number} has {len(row)} fields, its header {width}; {fix}.")
+    return len(rows) - 1
+
+
+def _check_files(results: Path, manifests: dict[str, dict[str, Any]], tables: dict[str, pd.DataFrame]) -> None:
+    """Every CSV the pages rely on is whole, and the index holds every committed job with all its case rows."""
+    reindex = f"run 'msbench store reindex --results {results}' to rebuild the index from the job folders"
+    indexed_runs = set(tables["runs"]["run_id"])
+    missing = sorted(set(manifests) - indexed_runs)
+    if missing:
+        raise StoreError(f"{results / INDEX_NAME} lacks the runs {', '.join(missing)}; {reindex}.")
+    jobs = tables["jobs"]
+    case_keys = tables["case_metrics"].drop_duplicates(["run_id", "job_id", "case", "reference"])
+    counts = case_keys.groupby(["run_id", "job_id"]).size().to_dict()
+    for run_id in manifests:
+        root = results / "runs" / run_id
+        for name in _CHECKED_CSVS:
+            if (root / name).is_file():
+                check_csv(root / name)
+        indexed_jobs = set(jobs.loc[jobs["run_id"] == run_id, "job_id"])
+        for job_dir in sorted(p for p in (root / "jobs").glob("*") if p.is_dir() and not p.name.startswith(".")):
+            if not (job_dir / "job.json").is_file():
+                continue
+            if job_dir.name not in indexed_jobs:
+                raise StoreError(f"{results / INDEX_NAME} lacks the committed job {job_dir}; {reindex}.")
+            n_cases = 0
+            for name in _JOB_CSVS:
+                if (job_dir / name).is_file():
+                    rows = check_csv(job_dir / name)
+                    n_cases = rows if name == "cases.csv" else n_cases
+            if n_cases != counts.get((run_id, job_dir.name), 0):
+                raise StoreError(
+                    f"{job_dir / 'cases.csv'} has {n_cases} rows, the index {counts.get((run_id, job_dir.name), 0)}; "
+                    f"{reindex}."
+                )
+
+
+def _job_rows(jobs: pd.DataFrame) -> pd.DataFrame:
+    records = [json.loads(r) if isinstance(r, str) else {} for r in jobs.get("record", [])]
+    frame = jobs.drop(columns=["record"], errors="ignore").copy()
+    frame["suite_version"] = [r.get("suite_version") for r in records]
+    frame["predict_seconds"] = [r.get("predict_seconds") for r in records]
+    frame["n_test_cases"] = [len(r.get("test_cases") or []) for r in records]
+    return frame
+
+
+def _lesion_rows(lesions: pd.DataFrame) -> pd.DataFrame:
+    if lesions.empty:
+        return pd.DataFrame(columns=["run_id", "job_id", "case", "reference", "family", "source", "volume_vox"])
+    rows = [{"run_id": run, **json.loads(row)} for run, row in zip(lesions["run_id"], lesions["row"], strict=True)]
+    frame = pd.DataFrame(rows)
+    frame["job_id"] = lesions["job_id"].to_numpy()
+    return frame

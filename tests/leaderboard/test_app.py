@@ -1,57 +1,140 @@
-"""The leaderboard app, rendered headless with Streamlit's AppTest over a real results store."""
+"""The leaderboard app rendered with Streamlit's AppTest on a store made by a real smoke run."""
 
 from __future__ import annotations
 
-import sys
+import itertools
 
+import numpy as np
 import pandas as pd
 import pytest
-from streamlit.testing.v1 import AppTest
+from scipy import stats
 
-from msbench.benchmark.runner import RunRequest, run_benchmark
-from msbench.leaderboard import APP
-from msbench.leaderboard.data import leaderboard_table, load_index
+from .helpers import app_on, copy_store
+
+PAGES = ("Leaderboard", "Statistics", "Per-case Dice", "Lesions", "Volumes", "Cost", "Training", "Tuning", "Overlays")
 
 
 @pytest.fixture(scope="module")
-def results(tmp_path_factory, smoke_phantom):
-    out = tmp_path_factory.mktemp("results")
-    run_benchmark(RunRequest("threshold", "synth-ms", out, data_root=smoke_phantom, folds=(0, 1), progress=False))
-    return out
+def app(board_store, monkeypatch_module):
+    return app_on(board_store, monkeypatch_module)
 
 
-def test_table_shows_method_dataset_protocol_and_mean_dice(results, monkeypatch):
-    monkeypatch.setenv("MSBENCH_RESULTS", str(results))
-    monkeypatch.setattr(sys, "argv", ["app.py"])
-    at = AppTest.from_file(str(APP), default_timeout=60).run()
-    assert not at.exception
-    frame = at.dataframe[0].value
-    assert list(frame["method"]) == ["threshold"]
-    assert {"dataset", "protocol", "mean Dice"} <= set(frame.columns)
-    cases = pd.read_csv(next((results / "runs").glob("threshold__*/cases.csv")))
-    expected = cases.loc[cases["reference"] == "mask1", "dice"].mean()
-    assert frame["mean Dice"].iloc[0] == pytest.approx(expected)
-    assert frame["dataset"].iloc[0] == "synth-ms" and frame["protocol"].iloc[0] == "isbi2015"
+@pytest.fixture(scope="module")
+def monkeypatch_module():
+    with pytest.MonkeyPatch.context() as patch:
+        yield patch
 
 
-def test_missing_store_is_an_error_in_the_page(tmp_path, monkeypatch):
-    monkeypatch.setenv("MSBENCH_RESULTS", str(tmp_path / "nothing"))
-    monkeypatch.setattr(sys, "argv", ["app.py"])
-    at = AppTest.from_file(str(APP), default_timeout=60).run()
-    assert at.error and "holds no msbench results" in at.error[0].value
+def _tables(at) -> dict[str, pd.DataFrame]:
+    titles = [h.value for h in at.subheader]
+    return dict(zip(titles, (d.value for d in at.dataframe), strict=True))
 
 
-def test_data_layer_ranks_by_dice_and_filters_the_reference(results):
-    index = load_index(results)
-    table = leaderboard_table(index, "mask2")
-    assert set(table["reference"]) == {"mask2"}
-    fake = pd.concat([index.assign(method="better", dice_mean=index["dice_mean"] + 0.1), index])
-    assert leaderboard_table(fake, "mask1")["method"].iloc[0] == "better"
+def test_every_page_renders_without_an_exception(app):
+    for page in PAGES:
+        app.sidebar.radio(key="page").set_value(page).run()
+        assert not app.exception, (page, app.exception)
+        assert not app.error, (page, [e.value for e in app.error])
+    app.sidebar.radio(key="page").set_value("Leaderboard").run()
 
 
-def test_leaderboard_data_layer_does_not_import_torch():
-    import subprocess
+def test_plots_render_where_the_store_has_the_data(app):
+    expected = {"Statistics": 1, "Per-case Dice": 1, "Lesions": 1, "Volumes": 1, "Training": 1, "Overlays": 1}
+    for page, images in expected.items():
+        app.sidebar.radio(key="page").set_value(page).run()
+        assert len(app.get("image")) == images, page
+    app.sidebar.radio(key="page").set_value("Cost").run()
+    assert "not profiled" in app.info[0].value
+    app.sidebar.radio(key="page").set_value("Tuning").run()
+    assert "untuned" in app.info[0].value
+    app.sidebar.radio(key="page").set_value("Leaderboard").run()
 
-    code = "import sys, msbench.leaderboard.data; print('torch' in sys.modules)"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
-    assert out == "False"
+
+def test_sections_keep_failed_leaking_and_human_rows_out_of_the_ranking(app, board_store):
+    tables = _tables(app)
+    ranked = tables["Ranked methods"]
+    assert set(ranked["method"]) == {"threshold", "basicunet-tiny"}
+    assert set(ranked["modalities"]) == {"flair", "flair+t1"}  # the two threshold rows are told apart
+    assert set(ranked["protocol"]) == {"isbi2015"}
+    assert ranked["Dice 95% CI"].eq("n = 1").all()  # one tested patient: no zero-width interval
+    human = tables["Human reference: second rater scored against the reference"]
+    assert list(human["method"]) == ["inter-rater"]
+    leaking = next(v for k, v in tables.items() if k.startswith("Leaking protocol"))
+    assert list(leaking["protocol"]) == ["rondinella2023"]
+    failed = tables["Failed or partial runs: never ranked"]
+    assert list(failed["method"]) == ["failing"] and "always fails" in failed["error"].iloc[0]
+    cases = pd.read_csv(next((board_store / "runs").glob("threshold__synth-ms__isbi2015__*/cases.csv")))
+    row = ranked[ranked["modalities"] == "flair"]
+    assert row["mean Dice"].iloc[0] == pytest.approx(cases.loc[cases["reference"] == "mask1", "dice"].mean())
+    assert row["median Dice"].iloc[0] == pytest.approx(cases.loc[cases["reference"] == "mask1", "dice"].median())
+
+
+def test_filters_change_the_table(app, board_store):
+    store = board_store
+    before = _tables(app)["Ranked methods"]
+    app.sidebar.multiselect(key="modalities").set_value(["flair"]).run()
+    after = _tables(app)["Ranked methods"]
+    assert len(after) == len(before) - 1 and set(after["modalities"]) == {"flair"}
+    app.sidebar.multiselect(key="modalities").set_value(["flair", "flair+t1"]).run()
+    app.sidebar.selectbox(key="reference").set_value("truth").run()
+    truth = _tables(app)["Ranked methods"]
+    assert not np.allclose(truth["mean Dice"].to_numpy(), before["mean Dice"].to_numpy())
+    cases = pd.read_csv(next((store / "runs").glob("threshold__synth-ms__isbi2015__*/cases.csv")))
+    row = truth[(truth["method"] == "threshold") & (truth["modalities"] == "flair")]
+    assert row["mean Dice"].iloc[0] == pytest.approx(cases.loc[cases["reference"] == "truth", "dice"].mean())
+    app.sidebar.selectbox(key="reference").set_value("mask1").run()
+
+
+def _per_case_dice(store, pattern: str) -> pd.Series:
+    cases = pd.read_csv(next((store / "runs").glob(f"{pattern}/cases.csv")))
+    return cases[cases["reference"] == "mask1"].groupby("case")["dice"].mean()
+
+
+def test_statistics_equal_a_direct_scipy_computation(app, board_store):
+    app.sidebar.radio(key="page").set_value("Statistics").run()
+    holm_shown, raw_shown = app.dataframe[0].value, app.dataframe[1].value
+    runs = {
+        "threshold [flair+t1]": "threshold+flair-t1__synth-ms__isbi2015__*",
+        "threshold [flair]": "threshold__synth-ms__isbi2015__*",
+        "basicunet-tiny [flair]": "basicunet-tiny__*",
+        "inter-rater [flair]": "inter-rater__*",
+    }
+    dice = pd.DataFrame({name: _per_case_dice(board_store, glob) for name, glob in runs.items()})
+    pairs = list(itertools.combinations(dice.columns, 2))
+    raw = []
+    for a, b in pairs:
+        diff = dice[a] - dice[b]
+        raw.append(1.0 if (diff == 0).all() else stats.wilcoxon(dice[a], dice[b], zero_method="wilcox").pvalue)
+    # Holm by hand: k-th smallest p times (m - k + 1), running maximum, capped at 1.
+    order = np.argsort(raw)
+    adjusted, running = {}, 0.0
+    for k, i in enumerate(order):
+        running = max(running, min(1.0, (len(raw) - k) * raw[i]))
+        adjusted[pairs[i]] = running
+    for (a, b), p in zip(pairs, raw, strict=True):
+        assert raw_shown.loc[a, b] == pytest.approx(p) and raw_shown.loc[b, a] == pytest.approx(p)
+        assert holm_shown.loc[a, b] == pytest.approx(adjusted[(a, b)])
+    assert raw_shown.loc["threshold [flair]", "basicunet-tiny [flair]"] < 1.0
+    app.sidebar.radio(key="page").set_value("Leaderboard").run()
+
+
+def test_damaged_index_and_truncated_csv_are_refused_in_the_page(board_store, tmp_path, monkeypatch):
+    broken = copy_store(board_store, tmp_path / "sqlite")
+    for suffix in ("-wal", "-shm"):
+        (broken / f"msbench.sqlite{suffix}").unlink(missing_ok=True)
+    (broken / "msbench.sqlite").write_bytes(b"this is not a database" * 100)
+    at = app_on(broken, monkeypatch)
+    assert not at.exception and "msbench store reindex" in at.error[0].value
+    cut = copy_store(board_store, tmp_path / "csv")
+    cases = next((cut / "runs").glob("threshold__synth-ms__isbi2015__*/jobs/fold0-seed0/cases.csv"))
+    cases.write_bytes(cases.read_bytes()[: cases.stat().st_size // 2])
+    at = app_on(cut, monkeypatch)
+    assert not at.exception and str(cases) in at.error[0].value and "truncated" in at.error[0].value
+
+
+def test_empty_or_missing_results_folder_is_a_message_not_a_traceback(tmp_path, monkeypatch):
+    at = app_on(tmp_path / "missing", monkeypatch)
+    assert not at.exception and "does not exist" in at.error[0].value
+    (tmp_path / "empty").mkdir()
+    at = app_on(tmp_path / "empty", monkeypatch)
+    assert not at.exception and "holds no msbench results" in at.error[0].value

@@ -1,0 +1,62 @@
+"""``msbench leaderboard``: serve the Streamlit leaderboard, or export it (``msbench leaderboard export``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ._console import err, out
+from ._console import fail as _fail
+
+leaderboard_app = typer.Typer(
+    help="Serve the Streamlit leaderboard over a results store (or export it: 'msbench leaderboard export').",
+    invoke_without_command=True,
+)
+
+ResultsOption = Annotated[Path, typer.Option(help="Results store folder written by 'msbench run'.")]
+
+
+@leaderboard_app.callback()
+def serve(
+    ctx: typer.Context,
+    results: ResultsOption = Path("results"),
+    port: Annotated[int, typer.Option(help="Port of the Streamlit server.")] = 8501,
+    headless: Annotated[bool, typer.Option(help="Do not open a browser.")] = True,
+    address: Annotated[str, typer.Option(help="Address to bind (default: every interface).")] = "",
+) -> None:
+    """Start the Streamlit leaderboard over a results store; prints its URL. SIGTERM stops the server too."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from msbench.leaderboard import launch
+
+    if not results.is_dir():
+        _fail(f"results folder {results} does not exist; run 'msbench run ... --results {results}' first.")
+    out.print(f"msbench leaderboard of {results.resolve()} at http://{address or 'localhost'}:{port}", highlight=False)
+    raise typer.Exit(launch(results, port=port, headless=headless, address=address))
+
+
+@leaderboard_app.command("export")
+def export(
+    results: ResultsOption = Path("results"),
+    format: Annotated[
+        str, typer.Option("--format", help="md, csv, latex, html, or challenger (challengeR's long CSV).")
+    ] = "md",
+    out_file: Annotated[Path | None, typer.Option("--out", help="File to write (default: standard output).")] = None,
+) -> None:
+    """Export the leaderboard table (or challengeR's task/algorithm/case/metric/value CSV)."""
+    from msbench.leaderboard.data import StoreError, load_store
+    from msbench.leaderboard.export import FORMATS, write_export
+
+    if format not in FORMATS:
+        _fail(f"--format {format!r}: expected one of {', '.join(FORMATS)}.")
+    try:
+        text = write_export(load_store(results), format, out_file)
+    except StoreError as error:
+        _fail(str(error))
+        return
+    if out_file is None:
+        typer.echo(text, nl=False)
+    else:
+        err.print(f"wrote {out_file}", highlight=False)

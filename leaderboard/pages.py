@@ -1,0 +1,275 @@
+"""The leaderboard's pages: each ``render_*`` draws one page from a :class:`~.data.StoreData` and the filters."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+import streamlit as st
+
+from . import plots
+from .data import StoreData
+from .export import run_label
+from .statistics import STATEMENT, dice_matrix, rank_stability, wilcoxon_matrix
+from .table import SECTIONS, filter_table
+
+PAGES = ("Leaderboard", "Statistics", "Per-case Dice", "Lesions", "Volumes", "Cost", "Training", "Tuning", "Overlays")
+_HIDDEN = ("run_id", "section", "dataset", "reference")
+
+
+@dataclass(frozen=True)
+class Filters:
+    """What the sidebar chose: one dataset and reference, the protocols and modality sets to show."""
+
+    dataset: str
+    reference: str
+    protocols: list[str]
+    modalities: list[str]
+
+
+def sidebar_filters(table: pd.DataFrame) -> Filters:
+    """The sidebar's filters over the main table (dataset, reference, protocol, modality set)."""
+    datasets = sorted(table["dataset"].unique())
+    dataset = st.sidebar.selectbox("Dataset", datasets, key="dataset")
+    rows = table[table["dataset"] == dataset]
+    references = sorted(rows["reference"].dropna().unique())
+    default = references.index("mask1") if "mask1" in references else 0
+    reference = st.sidebar.selectbox("Reference (rater)", references, index=default, key="reference")
+    protocols = sorted(rows["protocol"].unique())
+    chosen = st.sidebar.multiselect("Protocols", protocols, default=protocols, key="protocols")
+    modality_sets = sorted(rows["modalities"].unique())
+    mods = st.sidebar.multiselect("Modality sets", modality_sets, default=modality_sets, key="modalities")
+    return Filters(dataset, reference, chosen, mods)
+
+
+def shown_rows(table: pd.DataFrame, filters: Filters) -> pd.DataFrame:
+    return filter_table(
+        table,
+        dataset=[filters.dataset],
+        reference=[filters.reference],
+        protocol=filters.protocols,
+        modalities=filters.modalities,
+    )
+
+
+def _labels(rows: pd.DataFrame) -> dict[str, str]:
+    """Run id -> label (method and modality set; the run id's hash added where two runs would look the same)."""
+    labels = {
+        r: run_label(m, mods) for r, m, mods in zip(rows["run_id"], rows["method"], rows["modalities"], strict=True)
+    }
+    seen = pd.Series(list(labels.values()))
+    return {r: f"{v} {r[-8:]}" if (seen == v).sum() > 1 else v for r, v in labels.items()}
+
+
+def render_leaderboard(data: StoreData, table: pd.DataFrame, filters: Filters) -> pd.DataFrame:
+    """The main table (ranked rows) and, apart from it, the human reference, leaking protocols and failed runs."""
+    rows = shown_rows(table, filters)
+    titles = {
+        "ranked": "Ranked methods",
+        "human reference": "Human reference: second rater scored against the reference",
+        "leaking protocol": "Leaking protocol (time points of one patient on both sides): not ranked with the rest",
+        "failed or partial": "Failed or partial runs: never ranked",
+    }
+    for section in SECTIONS:
+        part = rows[rows["section"] == section].drop(columns=list(_HIDDEN))
+        if part.empty and section != "ranked":
+            continue
+        st.subheader(titles[section])
+        if section != "ranked":
+            part = part.drop(columns=["rank"])
+        if section == "failed or partial":
+            part = _with_errors(data, rows[rows["section"] == section])
+        st.dataframe(part, hide_index=True, key=f"table-{section}")
+    st.caption(
+        "Mean Dice over the run's scored scans; 95 % CI by bootstrap over patients ('n = 1': one tested patient, no "
+        "interval). ISBI score normalised so the inter-rater row scores 90 on the same scans. 'stale': the "
+        "method's code or the metric suite changed since the run. Paper Dice: the method card's claim, with its data."
+    )
+    return rows
+
+
+def _with_errors(data: StoreData, rows: pd.DataFrame) -> pd.DataFrame:
+    jobs = data.jobs[data.jobs["run_id"].isin(rows["run_id"])]
+    errors = jobs.groupby("run_id")["error"].apply(lambda e: "; ".join(sorted({str(x) for x in e.dropna()})))
+    failed = jobs.groupby("run_id")["status"].apply(lambda s: f"{(s != 'ok').sum()} of {len(s)} jobs failed")
+    out = rows[["method", "modalities", "protocol", "budget", "status", "cases"]].copy()
+    out["jobs"] = rows["run_id"].map(failed).fillna("no job committed")
+    out["error"] = rows["run_id"].map(errors).fillna("")
+    return out
+
+
+def _ranked_matrix(data: StoreData, rows: pd.DataFrame, key: str) -> tuple[pd.DataFrame, str] | None:
+    """Per-case Dice of the ranked (and human reference) runs of one protocol and budget, chosen on the page."""
+    usable = rows[rows["section"].isin(("ranked", "human reference"))]
+    if usable.empty:
+        st.info("No finished, ranked run matches the filters.")
+        return None
+    groups = sorted({f"{p} / {b}" for p, b in zip(usable["protocol"], usable["budget"], strict=True)})
+    group = st.selectbox("Protocol / budget", groups, key=f"group-{key}")
+    protocol, budget = group.split(" / ")
+    chosen = usable[(usable["protocol"] == protocol) & (usable["budget"] == budget)]
+    matrix = dice_matrix(data.wide_cases(reference=rows["reference"].iloc[0]), _labels(chosen))
+    return matrix, group
+
+
+def render_statistics(data: StoreData, table: pd.DataFrame, filters: Filters) -> None:
+    """Paired Wilcoxon matrix (Holm) and bootstrap rank stability."""
+    found = _ranked_matrix(data, shown_rows(table, filters), "stats")
+    if found is None:
+        return
+    matrix, _ = found
+    if matrix.shape[1] < 2:
+        st.info("Statistics need two methods on the same cases.")
+        return
+    tests = wilcoxon_matrix(matrix)
+    st.subheader("Paired Wilcoxon signed-rank, Holm-corrected p values")
+    st.dataframe(tests["p_holm"], key="wilcoxon-holm")
+    st.caption(STATEMENT)
+    with st.expander("Uncorrected p values, cases per pair, median difference (row - column)"):
+        st.dataframe(tests["p"], key="wilcoxon-raw")
+        st.dataframe(tests["n"], key="wilcoxon-n")
+        st.dataframe(tests["median_diff"], key="wilcoxon-diff")
+    st.subheader("Rank stability (bootstrap over patients, 1000 draws)")
+    freq = rank_stability(matrix)
+    st.dataframe(freq, key="rank-stability")
+    n_patients = matrix.dropna().index.get_level_values("patient").nunique()
+    if n_patients < 2:
+        st.caption(f"n = {n_patients} patient: every draw is the same patient, the ranks cannot vary.")
+    _show(plots.rank_plot(freq))
+
+
+def _show(fig: plots.Figure) -> None:
+    st.pyplot(fig, clear_figure=True)
+    plots.plt.close(fig)
+
+
+def render_per_case(data: StoreData, table: pd.DataFrame, filters: Filters) -> None:
+    found = _ranked_matrix(data, shown_rows(table, filters), "cases")
+    if found is None:
+        return
+    matrix, _ = found
+    st.subheader("Per-case Dice")
+    _show(plots.dice_distributions(matrix))
+    st.dataframe(matrix.reset_index(), hide_index=True, key="per-case")
+
+
+def render_lesions(data: StoreData, table: pd.DataFrame, filters: Filters) -> None:
+    rows = shown_rows(table, filters)
+    rows = rows[rows["section"] != "failed or partial"]
+    family = st.radio("Lesion matching", ("isbi", "anima"), horizontal=True, key="family")
+    lesions = data.lesions[data.lesions["reference"] == filters.reference]
+    rates = plots.detection_by_size(lesions, _labels(rows), family)
+    if rates.empty:
+        st.info("No lesion table for these runs.")
+        return
+    st.subheader("Reference lesions detected, by lesion size (voxels)")
+    _show(plots.detection_plot(rates))
+    st.dataframe(rates, hide_index=True, key="detection")
+
+
+def render_volumes(data: StoreData, table: pd.DataFrame, filters: Filters) -> None:
+    rows = shown_rows(table, filters)
+    rows = rows[rows["section"] != "failed or partial"]
+    if rows.empty:
+        st.info("No finished run matches the filters.")
+        return
+    labels = _labels(rows)
+    label = st.selectbox("Method", list(labels.values()), key="ba-method")
+    run_id = next(r for r, v in labels.items() if v == label)
+    cases = data.wide_cases(run_id, filters.reference)
+    cases = cases.groupby("case")[["vol_pred_ml", "vol_ref_ml"]].mean()
+    st.subheader("Volume agreement (Bland-Altman)")
+    _show(plots.bland_altman(cases, f"{label} vs {filters.reference}"))
+
+
+def render_cost(data: StoreData, table: pd.DataFrame, filters: Filters) -> None:
+    rows = shown_rows(table, filters)
+    rows = rows[rows["section"] == "ranked"].copy()
+    costs = {"peak memory GiB": ("peak memory (GiB)", True), "volumes/hour": ("throughput (volumes/hour)", False)}
+    for column in costs:
+        rows[column] = pd.to_numeric(rows[column], errors="coerce")
+    profiled = rows.dropna(subset=list(costs), how="all")
+    if profiled.empty:
+        st.info("not profiled: no run here has a profile yet ('msbench profile' fills the profiles table).")
+        return
+    profiled = profiled.assign(
+        label=[run_label(m, x) for m, x in zip(profiled["method"], profiled["modalities"], strict=True)]
+    )
+    for column, (xlabel, lower) in costs.items():
+        points = profiled.dropna(subset=[column])
+        if not points.empty:
+            st.subheader(f"Mean Dice against {xlabel}")
+            _show(plots.cost_plot(points, column, lower_cost_is_better=lower, xlabel=xlabel))
+
+
+def render_training(data: StoreData, table: pd.DataFrame, filters: Filters) -> None:
+    rows = shown_rows(table, filters)
+    labels = _labels(rows)
+    curves = data.curves[data.curves["run_id"].isin(labels)]
+    if curves.empty:
+        st.info("No training curve: the runs shown train nothing (baselines) or logged no epoch.")
+        return
+    metrics = sorted(set(curves["metric"]) - {"seconds", "lr"})
+    metric = st.selectbox("Curve", metrics, index=metrics.index("loss") if "loss" in metrics else 0, key="curve")
+    st.subheader(f"Training curves: {metric}")
+    _show(plots.curves_plot(curves, labels, metric))
+
+
+def render_tuning(data: StoreData, table: pd.DataFrame, filters: Filters) -> None:
+    trials, studies = data.table("trials"), data.table("studies")
+    rows = shown_rows(table, filters)
+    st.dataframe(rows[["method", "modalities", "protocol", "tuning"]], hide_index=True, key="tuning-runs")
+    if trials.empty:
+        st.info("untuned: this store has no tuning study ('msbench tune' fills the studies and trials tables).")
+        return
+    names = sorted(trials["study"].unique())
+    study = st.selectbox("Study", names, key="study")
+    if not studies.empty:
+        st.dataframe(studies[studies["study"] == study], hide_index=True, key="study-row")
+    _show(plots.tuning_plot(trials, study))
+
+
+def render_overlays(data: StoreData, table: pd.DataFrame, filters: Filters) -> None:
+    """FLAIR slices of one case with reference and prediction outlines for two methods side by side."""
+    from .overlays import best_slices, case_files, load_case, overlay_figure, prediction_file
+
+    rows = shown_rows(table, filters)
+    rows = rows[rows["section"] != "failed or partial"]
+    labels = _labels(rows)
+    if not labels:
+        st.info("No finished run matches the filters.")
+        return
+    cases = data.wide_cases(reference=filters.reference)
+    cases = cases[cases["run_id"].isin(labels)]
+    case_ids = sorted(cases["case"].unique())
+    case_id = st.selectbox("Case", case_ids, key="overlay-case")
+    names = list(labels.values())
+    picks = st.multiselect("Two methods", names, default=names[:2], max_selections=2, key="overlay-methods")
+    panels = []
+    for label in picks:
+        run_id = next(r for r, v in labels.items() if v == label)
+        jobs = cases.loc[(cases["run_id"] == run_id) & (cases["case"] == case_id), "job_id"]
+        if jobs.empty:
+            st.warning(f"{label} did not score {case_id}.")
+            continue
+        try:
+            flair, ref = case_files(data.manifests[run_id], case_id, filters.reference)
+            pred = prediction_file(data.results, run_id, sorted(jobs)[0], case_id)
+            panels.append((label, load_case(flair, ref, pred)))
+        except (FileNotFoundError, ValueError, KeyError) as error:
+            st.warning(f"{label}: {error}")
+    if panels:
+        _show(overlay_figure(panels, best_slices(panels[0][1].reference, panels[0][1].prediction)))
+
+
+RENDERERS = {
+    "Leaderboard": render_leaderboard,
+    "Statistics": render_statistics,
+    "Per-case Dice": render_per_case,
+    "Lesions": render_lesions,
+    "Volumes": render_volumes,
+    "Cost": render_cost,
+    "Training": render_training,
+    "Tuning": render_tuning,
+    "Overlays": render_overlays,
+}

@@ -1,0 +1,249 @@
+"""The main table: one row per (run, reference), split into the ranked rows and the rows shown apart.
+
+Sections (``section`` column): ``ranked`` (finished runs on a patient-level protocol), ``human reference`` (the
+inter-rater row: the second rater scored against the reference), ``leaking protocol`` (splits that put time points
+of one patient on both sides, e.g. ``rondinella2023``: never ranked with the rest), ``failed or partial`` (a run
+with a failed job or no scored case: shown with its error, never ranked).
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .data import StoreData
+
+HUMAN_METHODS = ("inter-rater",)
+SECTIONS = ("ranked", "human reference", "leaking protocol", "failed or partial")
+GROUP = ("dataset", "protocol", "reference", "budget")
+#: Per-case metrics averaged into the table (mean over the run's scored cases, NaN-aware): column -> metric key.
+CASE_MEANS = {
+    "HD95 mm": "hd95_mm",
+    "ASSD mm": "assd_mm",
+    "LTPR": "ltpr",
+    "LFPR": "lfpr",
+    "lesion F1 (ISBI)": "lesion_f1",
+    "lesion F1 (ANIMA)": "anima_f1",
+}
+COLUMNS = (
+    "rank", "method", "modalities", "dataset", "protocol", "reference", "budget", "cases", "patients", "mean Dice",
+    "Dice 95% CI", "median Dice", *CASE_MEANS, "ISBI score", "ISBI score (normalised)", "volume r", "parameters",
+    "GFLOPs", "peak memory GiB", "volumes/hour", "tuning", "paper Dice", "paper data", "measured (paper's metric)",
+    "stale", "status", "section", "run_id",
+)  # fmt: skip
+
+
+def ci_text(low: Any, high: Any, n_patients: Any) -> str:
+    """The bootstrap CI as text; one tested patient has no interval ("n = 1"), never a zero-width one."""
+    if pd.notna(n_patients) and int(n_patients) < 2:
+        return f"n = {int(n_patients)}"
+    if low is None or high is None or pd.isna(low) or pd.isna(high):
+        return "-"
+    return f"[{float(low):.3f}, {float(high):.3f}]"
+
+
+def section_of(row: pd.Series) -> str:
+    """Which part of the page a run's row belongs to (see the module's docstring)."""
+    if row["status"] != "ok" or (row.get("n_jobs_failed") or 0) > 0 or not row.get("n_cases"):
+        return "failed or partial"
+    if bool(row["leaks_timepoints"]):
+        return "leaking protocol"
+    if row["method"] in HUMAN_METHODS:
+        return "human reference"
+    return "ranked"
+
+
+def main_table(data: StoreData) -> pd.DataFrame:
+    """Every (run, reference) row with its metrics, cost, tuning, the paper's claim, stale flag and section.
+
+    Ranks (1 = best mean Dice) are given inside each (dataset, protocol, reference, budget) to ranked rows only.
+    """
+    if data.empty:
+        return pd.DataFrame(columns=list(COLUMNS))
+    runs = data.runs.copy()
+    wide = data.wide_cases()
+    rows = []
+    for _, run in runs.iterrows():
+        manifest = data.manifests.get(run["run_id"], {})
+        cases = _per_case(wide, run["run_id"], run["reference"])
+        row = {
+            "method": run["method"],
+            "modalities": run["modalities"],
+            **{k: run[k] for k in ("dataset", "protocol", "reference", "budget", "status", "run_id")},
+            "cases": int(run["n_cases"] or 0),
+            "patients": None if pd.isna(run["n_patients"]) else int(run["n_patients"]),
+            "mean Dice": run["dice_mean"],
+            "Dice 95% CI": ci_text(run["dice_ci_low"], run["dice_ci_high"], run["n_patients"]),
+            "median Dice": run["dice_median"],
+            **{col: _mean(cases, key) for col, key in CASE_MEANS.items()},
+            "volume r": _volume_r(cases),
+            "tuning": tuning_text(manifest),
+            "stale": stale_text(data, run["run_id"], run["method"]),
+            "section": section_of(run),
+            **_cost(data, run["run_id"], run["method"]),
+            **_claim(run["method"], cases),
+        }
+        rows.append(row)
+    table = pd.DataFrame(rows)
+    table[["ISBI score", "ISBI score (normalised)"]] = [_isbi(table, wide, r) for _, r in table.iterrows()]
+    table["rank"] = pd.NA
+    ranked = table["section"] == "ranked"
+    table.loc[ranked, "rank"] = (
+        table[ranked].groupby(list(GROUP))["mean Dice"].rank(ascending=False, method="min").astype("Int64")
+    )
+    order = {s: i for i, s in enumerate(SECTIONS)}
+    table["_section"] = table["section"].map(order)
+    table = table.sort_values(["_section", *GROUP, "mean Dice"], ascending=[True, True, True, True, True, False])
+    return table[list(COLUMNS)].reset_index(drop=True)
+
+
+def filter_table(table: pd.DataFrame, **choices: list[str] | None) -> pd.DataFrame:
+    """Rows whose column values lie in the chosen lists (``dataset=[...]``, ``protocol=[...]``, ...; None: all)."""
+    keep = pd.Series(True, index=table.index)
+    for column, values in choices.items():
+        if values is not None:
+            keep &= table[column].isin(values)
+    return table[keep].reset_index(drop=True)
+
+
+def _per_case(wide: pd.DataFrame, run_id: str, reference: str) -> pd.DataFrame:
+    """The run's scored cases for one reference, averaged over seeds (one row per case)."""
+    frame = wide[(wide["run_id"] == run_id) & (wide["reference"] == reference)]
+    if frame.empty:
+        return frame
+    numeric = frame.drop(columns=["run_id", "job_id", "reference"])
+    return numeric.groupby(["case", "patient"], as_index=False).mean(numeric_only=True)
+
+
+def _mean(cases: pd.DataFrame, key: str) -> float:
+    if cases.empty or key not in cases:
+        return math.nan
+    values = cases[key].astype(float)
+    return float(values.mean()) if values.notna().any() else math.nan
+
+
+def _volume_r(cases: pd.DataFrame) -> float:
+    from msbench.benchmark.metrics import volume_correlation
+
+    if cases.empty or "vol_pred_ml" not in cases:
+        return math.nan
+    return volume_correlation(cases[cases["vol_ref_ml"] > 0])
+
+
+def _isbi(table: pd.DataFrame, wide: pd.DataFrame, row: pd.Series) -> tuple[float, float]:
+    """ISBI 2015 score on this reference, and normalised against the inter-rater row on the same cases."""
+    from msbench.benchmark.metrics import isbi_challenge_score
+
+    cases = _per_case(wide, row["run_id"], row["reference"])
+    if cases.empty:
+        return math.nan, math.nan
+    raw = isbi_challenge_score(cases, rater_col=None).raw
+    same = (table["method"].isin(HUMAN_METHODS)) & (table["status"] == "ok")
+    for key in ("dataset", "protocol", "reference"):
+        same &= table[key] == row[key]
+    for run_id in table.loc[same, "run_id"]:
+        human = _per_case(wide, run_id, row["reference"])
+        human = human[human["case"].isin(cases["case"])]
+        if set(human["case"]) == set(cases["case"]):
+            inter = isbi_challenge_score(human, rater_col=None).raw
+            return raw, isbi_challenge_score(cases, rater_col=None, inter_rater_raw=inter).normalised
+    return raw, math.nan
+
+
+def tuning_text(manifest: dict[str, Any]) -> str:
+    """The tuning budget of a run from its manifest's ``tuning`` key; "untuned" when absent or null."""
+    tuning = manifest.get("tuning")
+    if not tuning:
+        return "untuned"
+    budget = tuning.get("n_trials_budget")
+    return f"{budget} trials (study {tuning.get('study')}, trial {tuning.get('trial')})"
+
+
+@functools.lru_cache(maxsize=256)
+def current_code_hash(method: str) -> str | None:
+    """The code hash a job of ``method`` would get now (None when the method is not registered here)."""
+    from msbench.benchmark.manifest import code_hash
+    from msbench.benchmark.metrics.specs import SUITE_VERSION
+    from msbench.methods import get_card
+
+    try:
+        card = get_card(method)
+        return code_hash(card.adapter, SUITE_VERSION)
+    except (KeyError, ValueError):
+        return None
+
+
+def stale_text(data: StoreData, run_id: str, method: str) -> str:
+    """ "" when every job ran the current code and metric suite, else why the run is stale."""
+    from msbench.benchmark.metrics.specs import SUITE_VERSION
+
+    jobs = data.jobs[data.jobs["run_id"] == run_id]
+    reasons = []
+    if jobs["stale"].fillna(0).astype(bool).any():
+        reasons.append("jobs kept from other code")
+    suites = set(jobs["suite_version"].dropna()) - {SUITE_VERSION}
+    if suites:
+        reasons.append(f"metric suite {', '.join(sorted(suites))} (now {SUITE_VERSION})")
+    current = current_code_hash(method)
+    if current is None:
+        reasons.append("method not registered here: code unchecked")
+    elif (jobs["code_hash"].dropna() != current).any():
+        reasons.append("method code changed")
+    return "; ".join(reasons)
+
+
+def _cost(data: StoreData, run_id: str, method: str) -> dict[str, Any]:
+    """Parameters, FLOPs, peak memory and throughput from the profiles table (profiling), else "not profiled"."""
+    profiles = data.table("profiles")
+    none = {"parameters": "not profiled", "GFLOPs": "not profiled", "peak memory GiB": "not profiled"}
+    none["volumes/hour"] = "not profiled"
+    if profiles.empty or "method" not in profiles:
+        return none
+    mine = profiles[profiles["run_id"] == run_id] if "run_id" in profiles else profiles.iloc[0:0]
+    if mine.empty:
+        mine = profiles[profiles["method"] == method]
+    if mine.empty:
+        return none
+    best = mine.sort_values("created").iloc[-1] if "created" in mine else mine.iloc[-1]
+    peak = np.nanmax([_float(best.get("peak_train_bytes")), _float(best.get("peak_infer_bytes")), -1.0])
+    return {
+        "parameters": _float(best.get("params_total")),
+        "GFLOPs": _float(best.get("flops_forward")) / 1e9,
+        "peak memory GiB": peak / 2**30 if peak >= 0 else math.nan,
+        "volumes/hour": _float(best.get("volumes_per_hour")),
+    }
+
+
+def _float(value: Any) -> float:
+    try:
+        return math.nan if value is None else float(value)
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def _claim(method: str, cases: pd.DataFrame) -> dict[str, Any]:
+    """The paper's claimed Dice from the method card, with its data named and msbench's number on the same key."""
+    from msbench.methods import get_card
+
+    empty = {"paper Dice": math.nan, "paper data": "", "measured (paper's metric)": math.nan}
+    try:
+        claims = [c for c in get_card(method).claims if c.metric == "dice"]
+    except KeyError:
+        return empty
+    if not claims:
+        return empty
+    claim = claims[0]
+    notes = [claim.split, claim.unit]
+    if claim.private_data:
+        notes.append("private data: shown, never ranked")
+    if not claim.comparable:
+        notes.append(f"not like-for-like ({claim.msbench_metric})")
+    return {
+        "paper Dice": claim.value,
+        "paper data": f"{claim.dataset} ({'; '.join(n for n in notes if n)})",
+        "measured (paper's metric)": _mean(cases, claim.msbench_metric),
+    }
