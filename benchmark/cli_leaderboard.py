@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from ._console import err, out
+from ._console import err
 from ._console import fail as _fail
 
 leaderboard_app = typer.Typer(
@@ -33,7 +33,7 @@ def serve(
 
     if not results.is_dir():
         _fail(f"results folder {results} does not exist; run 'msbench run ... --results {results}' first.")
-    out.print(f"msbench leaderboard of {results.resolve()} at http://{address or 'localhost'}:{port}", highlight=False)
+    typer.echo(f"msbench leaderboard at http://{address or 'localhost'}:{port} (results store {results.resolve()})")
     raise typer.Exit(launch(results, port=port, headless=headless, address=address))
 
 

@@ -246,3 +246,20 @@ def _lesion_rows(lesions: pd.DataFrame) -> pd.DataFrame:
     frame = pd.DataFrame(rows)
     frame["job_id"] = lesions["job_id"].to_numpy()
     return frame
+
+
+def load_index(results: Path) -> pd.DataFrame:
+    """The store's ``run_table`` (one row per run and reference), the index rebuilt from the run files when missing.
+
+    Kept for ``msbench runs list``; the pages read :func:`load_store`.
+
+    Raises:
+        FileNotFoundError: ``results`` holds no msbench results.
+        ValueError: The folder was written by an older store, or its index by another schema (says what to do).
+    """
+    results = Path(results)
+    if not (results / INDEX_NAME).is_file():
+        if not (results / "runs").is_dir():
+            raise FileNotFoundError(f"{results} holds no msbench results (no {INDEX_NAME}, no runs/).")
+        _reindex(results)
+    return _run_rows(results)

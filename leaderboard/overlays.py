@@ -100,8 +100,10 @@ def _view(volume: np.ndarray, axis: int, index: int) -> np.ndarray:
 
 
 def overlay_figure(panels: list[tuple[str, CaseVolumes]], slices: dict[str, int]) -> Figure:
-    """One row per method (``(label, volumes)``), one column per view: FLAIR, false positives in red, false
-    negatives in blue, the reference outlined in green and the prediction in yellow.
+    """One row per method (``(label, volumes)``), one column per view (axial, coronal, sagittal).
+
+    FLAIR in grey, false positives in red, false negatives in blue, the reference outlined in green and the
+    prediction in yellow.
     """
     fig, axes = plt.subplots(len(panels), 3, figsize=(9, 3.1 * len(panels)), dpi=100, squeeze=False)
     for row, (label, vols) in enumerate(panels):

@@ -54,9 +54,8 @@ def shown_rows(table: pd.DataFrame, filters: Filters) -> pd.DataFrame:
 
 def _labels(rows: pd.DataFrame) -> dict[str, str]:
     """Run id -> label (method and modality set; the run id's hash added where two runs would look the same)."""
-    labels = {
-        r: run_label(m, mods) for r, m, mods in zip(rows["run_id"], rows["method"], rows["modalities"], strict=True)
-    }
+    ids = zip(rows["run_id"], rows["method"], rows["modalities"], strict=True)
+    labels = {r: run_label(m, mods) for r, m, mods in ids}
     seen = pd.Series(list(labels.values()))
     return {r: f"{v} {r[-8:]}" if (seen == v).sum() > 1 else v for r, v in labels.items()}
 

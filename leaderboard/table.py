@@ -178,7 +178,7 @@ def current_code_hash(method: str) -> str | None:
 
 
 def stale_text(data: StoreData, run_id: str, method: str) -> str:
-    """ "" when every job ran the current code and metric suite, else why the run is stale."""
+    """Why the run is stale (its code or metric suite differs from the current); empty when it is not."""
     from msbench.benchmark.metrics.specs import SUITE_VERSION
 
     jobs = data.jobs[data.jobs["run_id"] == run_id]

@@ -1,0 +1,173 @@
+"""The leaderboard's data layer, table, statistics and exports on the smoke store (no Streamlit)."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import subprocess
+import sys
+
+import nibabel as nib
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+from typer.testing import CliRunner
+
+from msbench.benchmark.cli import app as cli
+from msbench.benchmark.store import reindex
+from msbench.leaderboard.data import StoreError, load_store
+from msbench.leaderboard.overlays import best_slices, case_files, load_case, prediction_file
+from msbench.leaderboard.plots import pareto_front
+from msbench.leaderboard.statistics import holm, rank_stability, wilcoxon_pair
+from msbench.leaderboard.table import main_table
+
+from .helpers import copy_store
+
+PROFILES_DDL = """CREATE TABLE profiles (
+  profile_id TEXT PRIMARY KEY, run_id TEXT, job_id TEXT, method TEXT, device TEXT, device_name TEXT, memory_kind TEXT,
+  params_total INTEGER, params_trainable INTEGER, flops_forward REAL, batch_size INTEGER, input_shape TEXT,
+  peak_train_bytes REAL, peak_infer_bytes REAL, train_samples_per_s REAL, train_voxels_per_s REAL,
+  latency_p50_s REAL, latency_p95_s REAL, volumes_per_hour REAL, created TEXT, record TEXT)"""
+TRIALS_DDL = """CREATE TABLE trials (study TEXT, number INTEGER, state TEXT, value REAL, params TEXT,
+  intermediate TEXT, worker TEXT, started TEXT, finished TEXT, PRIMARY KEY (study, number))"""
+
+
+def test_data_layer_does_not_import_torch():
+    code = (
+        "import sys, msbench.leaderboard.data, msbench.leaderboard.table, msbench.leaderboard.statistics, "
+        "msbench.leaderboard.export; print('torch' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert out == "False"
+
+
+def test_missing_tables_read_as_not_profiled_and_untuned(board_store):
+    table = main_table(load_store(board_store))
+    assert table["parameters"].eq("not profiled").all() and table["tuning"].eq("untuned").all()
+
+
+def test_profiles_trials_and_tuning_key_are_read_when_present(board_store, tmp_path, monkeypatch):
+    store = copy_store(board_store, tmp_path)
+    run_id = next(p.name for p in (store / "runs").glob("threshold__synth-ms__isbi2015__*"))
+    with sqlite3.connect(store / "msbench.sqlite") as conn:
+        conn.execute(PROFILES_DDL)
+        conn.execute(TRIALS_DDL)
+        conn.execute(
+            "INSERT INTO profiles (profile_id, run_id, method, params_total, flops_forward, peak_train_bytes, "
+            "peak_infer_bytes, volumes_per_hour, created) "
+            "VALUES ('p1', ?, 'threshold', 3, 2e9, 1073741824, 536870912, 900, '2026-01-01')",
+            (run_id,),
+        )
+        conn.executemany(
+            "INSERT INTO trials (study, number, state, value) VALUES ('s', ?, ?, ?)",
+            [(0, "COMPLETE", 0.2), (1, "PRUNED", None), (2, "COMPLETE", 0.4)],
+        )
+    manifest_path = store / "runs" / run_id / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    manifest["tuning"] = {"study": "s", "storage": "x", "trial": 2, "params": {}, "value": 0.4, "n_trials_budget": 3}
+    manifest_path.write_text(json.dumps(manifest))
+    data = load_store(store)
+    row = main_table(data).query("run_id == @run_id and reference == 'mask1'").iloc[0]
+    assert row["parameters"] == 3 and row["GFLOPs"] == pytest.approx(2.0) and row["peak memory GiB"] == 1.0
+    assert row["volumes/hour"] == 900 and row["tuning"].startswith("3 trials (study s, trial 2)")
+    from .helpers import app_on
+
+    at = app_on(store, monkeypatch)
+    for page in ("Cost", "Tuning"):
+        at.sidebar.radio(key="page").set_value(page).run()
+        assert not at.exception and not at.info and at.get("image"), page
+
+
+def test_stale_code_hash_is_flagged(board_store, tmp_path):
+    store = copy_store(board_store, tmp_path)
+    record_path = next((store / "runs").glob("threshold__synth-ms__isbi2015__*/jobs/fold0-seed0/job.json"))
+    record = json.loads(record_path.read_text())
+    record["code_hash"] = "0" * 16
+    record_path.write_text(json.dumps(record))
+    reindex(store)
+    table = main_table(load_store(store))
+    stale = table.loc[table["run_id"] == record["run_id"], "stale"]
+    assert stale.str.contains("method code changed").all()
+    others = table[(table["method"] == "threshold") & (table["run_id"] != record["run_id"])]
+    assert others["stale"].eq("").all()
+
+
+def test_index_behind_the_files_is_refused(board_store, tmp_path):
+    store = copy_store(board_store, tmp_path)
+    with sqlite3.connect(store / "msbench.sqlite") as conn:
+        conn.execute("DELETE FROM jobs WHERE run_id LIKE 'inter-rater%'")
+    with pytest.raises(StoreError, match="msbench store reindex"):
+        load_store(store)
+
+
+def test_wilcoxon_zero_differences_and_holm_by_hand():
+    x = np.array([0.5, 0.6, 0.7, 0.8, 0.9, 0.4])
+    assert wilcoxon_pair(x, x.copy()) == (1.0, 6)
+    y = x - np.array([0.0, 0.1, 0.2, 0.3, 0.05, -0.01])
+    p, n = wilcoxon_pair(x, y)
+    assert n == 6 and p == pytest.approx(stats.wilcoxon(x[1:], y[1:]).pvalue)  # the zero difference is dropped
+    assert holm([0.01, 0.04, 0.03, float("nan")])[:3] == pytest.approx([0.03, 0.06, 0.06])
+
+
+def test_rank_stability_rows_sum_to_one_and_follow_a_clear_winner():
+    index = pd.MultiIndex.from_tuples([(f"p{i // 2}", f"c{i}") for i in range(10)], names=["patient", "case"])
+    rng = np.random.default_rng(1)
+    matrix = pd.DataFrame({"good": rng.uniform(0.7, 0.9, 10), "bad": rng.uniform(0.1, 0.3, 10)}, index=index)
+    freq = rank_stability(matrix, n_boot=200)
+    assert freq.sum(axis=1).to_numpy() == pytest.approx([1.0, 1.0])
+    assert freq.loc["good", 1] == 1.0 and freq.loc["bad", 2] == 1.0
+
+
+def test_pareto_front_by_hand():
+    memory = np.array([1.0, 2.0, 3.0, 1.5])
+    dice = np.array([0.5, 0.7, 0.6, 0.4])
+    assert list(pareto_front(memory, dice)) == [0, 1]
+    throughput = np.array([100.0, 50.0, 10.0, 200.0])
+    assert list(pareto_front(throughput, dice, lower_cost_is_better=False)) == [3, 0, 1]
+
+
+def test_overlay_volumes_align_with_the_scored_counts(board_store):
+    data = load_store(board_store)
+    run_id = next(r for r in data.manifests if r.startswith("threshold__synth-ms__isbi2015"))
+    cases = pd.read_csv(board_store / "runs" / run_id / "cases.csv")
+    row = cases[cases["reference"] == "mask1"].iloc[0]
+    flair, ref = case_files(data.manifests[run_id], row["case"], "mask1")
+    volumes = load_case(flair, ref, prediction_file(board_store, run_id, "fold0-seed0", row["case"]))
+    assert int((volumes.prediction & volumes.reference).sum()) == row["tp"]
+    assert int((volumes.prediction & ~volumes.reference).sum()) == row["fp"]
+    axial = best_slices(volumes.reference, volumes.prediction)["axial"]
+    assert volumes.reference[:, :, axial].sum() == volumes.reference.sum(axis=(0, 1)).max()
+    assert nib.load(str(flair)).shape == volumes.flair.shape
+
+
+@pytest.mark.parametrize("fmt", ["md", "csv", "latex", "html"])
+def test_export_formats_hold_every_row(board_store, tmp_path, fmt):
+    out = tmp_path / f"board.{fmt}"
+    result = CliRunner().invoke(cli, ["leaderboard", "export", "--results", str(board_store), "--format", fmt,
+                                      "--out", str(out)])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    text = out.read_text()
+    assert "basicunet-tiny" in text and "rondinella2023" in text and "failed or partial" in text
+    if fmt == "csv":
+        assert len(pd.read_csv(out)) == len(main_table(load_store(board_store)))
+
+
+def test_challenger_export_is_long_and_ranked_rows_only(board_store):
+    result = CliRunner().invoke(cli, ["leaderboard", "export", "--results", str(board_store), "--format", "challenger"])
+    assert result.exit_code == 0, result.output
+    from io import StringIO
+
+    frame = pd.read_csv(StringIO(result.stdout))
+    assert list(frame.columns) == ["task", "algorithm", "case", "metric", "value"]
+    assert set(frame["algorithm"]) == {"threshold [flair]", "threshold [flair+t1]", "basicunet-tiny [flair]"}
+    dice = frame.query("task == 'synth-ms/isbi2015/mask1/smoke' and algorithm == 'threshold [flair]' and metric == "
+                       "'dice'")  # fmt: skip
+    cases = pd.read_csv(next((board_store / "runs").glob("threshold__synth-ms__isbi2015__*/cases.csv")))
+    expected = cases[cases["reference"] == "mask1"].set_index("case")["dice"]
+    assert dice.set_index("case")["value"].sort_index().to_numpy() == pytest.approx(expected.sort_index().to_numpy())
+
+
+def test_export_of_a_missing_store_is_an_error_message(tmp_path):
+    result = CliRunner().invoke(cli, ["leaderboard", "export", "--results", str(tmp_path / "none")])
+    assert result.exit_code == 2 and "does not exist" in " ".join(result.output.split())
