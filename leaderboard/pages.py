@@ -53,11 +53,16 @@ def shown_rows(table: pd.DataFrame, filters: Filters) -> pd.DataFrame:
 
 
 def _labels(rows: pd.DataFrame) -> dict[str, str]:
-    """Run id -> label (method and modality set; the run id's hash added where two runs would look the same)."""
-    ids = zip(rows["run_id"], rows["method"], rows["modalities"], strict=True)
-    labels = {r: run_label(m, mods) for r, m, mods in ids}
-    seen = pd.Series(list(labels.values()))
-    return {r: f"{v} {r[-8:]}" if (seen == v).sum() > 1 else v for r, v in labels.items()}
+    """Run id -> label: method and modality set; the protocol, then the run's hash, added where two look the same."""
+    labels = {}
+    for run_id, method, mods, protocol in zip(
+        rows["run_id"], rows["method"], rows["modalities"], rows["protocol"], strict=True
+    ):
+        labels[run_id] = run_label(method, mods)
+        if sum(run_label(m, x) == labels[run_id] for m, x in zip(rows["method"], rows["modalities"], strict=True)) > 1:
+            labels[run_id] += f" {protocol}"
+    counts = pd.Series(list(labels.values())).value_counts()
+    return {r: f"{v} {r[-8:]}" if counts[v] > 1 else v for r, v in labels.items()}
 
 
 def render_leaderboard(data: StoreData, table: pd.DataFrame, filters: Filters) -> pd.DataFrame:
