@@ -15,6 +15,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from msbench.benchmark.metrics._challenge import RATER_AGREEMENT_SCORE
+
 from .data import StoreData
 
 HUMAN_METHODS = ("inter-rater",)
@@ -65,11 +67,11 @@ def main_table(data: StoreData) -> pd.DataFrame:
     if data.empty:
         return pd.DataFrame(columns=list(COLUMNS))
     runs = data.runs.copy()
-    wide = data.wide_cases()
+    per_case = per_case_means(data)
     rows = []
     for _, run in runs.iterrows():
         manifest = data.manifests.get(run["run_id"], {})
-        cases = _per_case(wide, run["run_id"], run["reference"])
+        cases = per_case.get((run["run_id"], run["reference"]), _EMPTY)
         row = {
             "method": run["method"],
             "modalities": run["modalities"],
@@ -89,7 +91,7 @@ def main_table(data: StoreData) -> pd.DataFrame:
         }
         rows.append(row)
     table = pd.DataFrame(rows)
-    table[["ISBI score", "ISBI score (normalised)"]] = [_isbi(table, wide, r) for _, r in table.iterrows()]
+    table[["ISBI score", "ISBI score (normalised)"]] = [_isbi(table, per_case, r) for _, r in table.iterrows()]
     table["rank"] = pd.NA
     ranked = table["section"] == "ranked"
     table.loc[ranked, "rank"] = (
@@ -110,13 +112,17 @@ def filter_table(table: pd.DataFrame, **choices: list[str] | None) -> pd.DataFra
     return table[keep].reset_index(drop=True)
 
 
-def _per_case(wide: pd.DataFrame, run_id: str, reference: str) -> pd.DataFrame:
-    """The run's scored cases for one reference, averaged over seeds (one row per case)."""
-    frame = wide[(wide["run_id"] == run_id) & (wide["reference"] == reference)]
-    if frame.empty:
-        return frame
-    numeric = frame.drop(columns=["run_id", "job_id", "reference"])
-    return numeric.groupby(["case", "patient"], as_index=False).mean(numeric_only=True)
+_EMPTY = pd.DataFrame()
+
+
+def per_case_means(data: StoreData) -> dict[tuple[str, str], pd.DataFrame]:
+    """(run id, reference) -> the run's scored cases, averaged over seeds: one row per case, one column per metric."""
+    wide = data.wide_cases()
+    if wide.empty:
+        return {}
+    means = wide.drop(columns=["job_id"]).groupby(["run_id", "reference", "case", "patient"]).mean(numeric_only=True)
+    means = means.reset_index()
+    return {key: frame.drop(columns=["run_id", "reference"]) for key, frame in means.groupby(["run_id", "reference"])}
 
 
 def _mean(cases: pd.DataFrame, key: str) -> float:
@@ -134,11 +140,11 @@ def _volume_r(cases: pd.DataFrame) -> float:
     return volume_correlation(cases[cases["vol_ref_ml"] > 0])
 
 
-def _isbi(table: pd.DataFrame, wide: pd.DataFrame, row: pd.Series) -> tuple[float, float]:
+def _isbi(table: pd.DataFrame, per_case: dict[tuple[str, str], pd.DataFrame], row: pd.Series) -> tuple[float, float]:
     """ISBI 2015 score on this reference, and normalised against the inter-rater row on the same cases."""
     from msbench.benchmark.metrics import isbi_challenge_score
 
-    cases = _per_case(wide, row["run_id"], row["reference"])
+    cases = per_case.get((row["run_id"], row["reference"]), _EMPTY)
     if cases.empty:
         return math.nan, math.nan
     raw = isbi_challenge_score(cases, rater_col=None).raw
@@ -146,11 +152,10 @@ def _isbi(table: pd.DataFrame, wide: pd.DataFrame, row: pd.Series) -> tuple[floa
     for key in ("dataset", "protocol", "reference"):
         same &= table[key] == row[key]
     for run_id in table.loc[same, "run_id"]:
-        human = _per_case(wide, run_id, row["reference"])
-        human = human[human["case"].isin(cases["case"])]
-        if set(human["case"]) == set(cases["case"]):
-            inter = isbi_challenge_score(human, rater_col=None).raw
-            return raw, isbi_challenge_score(cases, rater_col=None, inter_rater_raw=inter).normalised
+        human = per_case.get((run_id, row["reference"]), _EMPTY)
+        if not human.empty and set(human["case"]) >= set(cases["case"]):
+            inter = isbi_challenge_score(human[human["case"].isin(cases["case"])], rater_col=None).raw
+            return raw, RATER_AGREEMENT_SCORE * raw / inter if inter > 0 else math.nan
     return raw, math.nan
 
 

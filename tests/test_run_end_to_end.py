@@ -338,11 +338,12 @@ def test_summary_reports_each_seed_and_the_spread_over_seeds(tmp_path, smoke_pha
 
 
 def test_one_tested_patient_gives_no_confidence_interval(tmp_path, smoke_phantom):
-    from msbench.leaderboard.data import leaderboard_table, load_index
+    from msbench.leaderboard.data import load_store
+    from msbench.leaderboard.table import main_table
 
     assert _run(tmp_path, smoke_phantom, "threshold", "--folds", "0", "--no-baseline").exit_code == 0
-    table = leaderboard_table(load_index(tmp_path), "mask1")
-    assert table["n_patients"].iloc[0] == 1 and table["dice_ci"].iloc[0] == "n = 1"
+    table = main_table(load_store(tmp_path)).query("reference == 'mask1'")
+    assert table["patients"].iloc[0] == 1 and table["Dice 95% CI"].iloc[0] == "n = 1"
 
 
 def test_a_trainable_method_fits_predicts_and_is_scored_through_the_runner(
