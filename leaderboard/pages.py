@@ -70,7 +70,7 @@ def render_leaderboard(data: StoreData, table: pd.DataFrame, filters: Filters) -
     rows = shown_rows(table, filters)
     titles = {
         "ranked": "Ranked methods",
-        "human reference": "Human reference: second rater scored against the reference",
+        "human reference": "Human reference: raters scored against the reference (inter-rater: the second rater)",
         "leaking protocol": "Leaking protocol (time points of one patient on both sides): not ranked with the rest",
         "failed or partial": "Failed or partial runs: never ranked",
     }

@@ -90,6 +90,7 @@ def main_table(data: StoreData) -> pd.DataFrame:
             **_claim(run["method"], cases),
         }
         rows.append(row)
+    rows += _rater_rows(data, per_case)
     table = pd.DataFrame(rows)
     table[["ISBI score", "ISBI score (normalised)"]] = [_isbi(table, per_case, r) for _, r in table.iterrows()]
     table["rank"] = pd.NA
@@ -101,6 +102,40 @@ def main_table(data: StoreData) -> pd.DataFrame:
     table["_section"] = table["section"].map(order)
     table = table.sort_values(["_section", *GROUP, "mean Dice"], ascending=[True, True, True, True, True, False])
     return table[list(COLUMNS)].reset_index(drop=True)
+
+
+def _rater_rows(data: StoreData, per_case: dict[tuple[str, str], pd.DataFrame]) -> list[dict[str, Any]]:
+    """Human reference rows of each rater against the truth (``raters``); adds their cases to ``per_case``."""
+    from .raters import TRUTH, rater_cases, rater_summary
+
+    rows = []
+    for pseudo, (manifest, cases) in rater_cases(data, HUMAN_METHODS).items():
+        per_case[(pseudo, TRUTH)] = cases
+        summary = rater_summary(cases)
+        run_id = manifest["run_id"]
+        rows.append(
+            {
+                "method": f"rater {manifest['reference']}",
+                "modalities": "+".join(manifest.get("modalities") or []),
+                **{k: manifest[k] for k in ("dataset", "protocol", "budget")},
+                "reference": TRUTH,
+                "status": "ok",
+                "run_id": pseudo,
+                "cases": int(summary["n_cases"]),
+                "patients": int(summary["n_patients"]),
+                "mean Dice": summary["dice_mean"],
+                "Dice 95% CI": ci_text(summary["dice_ci_low"], summary["dice_ci_high"], summary["n_patients"]),
+                "median Dice": summary["dice_median"],
+                **{col: _mean(cases, key) for col, key in CASE_MEANS.items()},
+                "volume r": _volume_r(cases),
+                "tuning": "untuned",
+                "stale": stale_text(data, run_id, manifest["method"]),
+                "section": "human reference",
+                **dict.fromkeys(("parameters", "GFLOPs", "peak memory GiB", "volumes/hour"), "not profiled"),
+                **_claim("", cases),
+            }
+        )
+    return rows
 
 
 def filter_table(table: pd.DataFrame, **choices: list[str] | None) -> pd.DataFrame:
@@ -148,6 +183,8 @@ def _isbi(table: pd.DataFrame, per_case: dict[tuple[str, str], pd.DataFrame], ro
     if cases.empty:
         return math.nan, math.nan
     raw = isbi_challenge_score(cases, rater_col=None).raw
+    if row["reference"] == "truth":  # the normalisation is against the raters' agreement, not a rater vs the truth
+        return raw, math.nan
     same = (table["method"].isin(HUMAN_METHODS)) & (table["status"] == "ok")
     for key in ("dataset", "protocol", "reference"):
         same &= table[key] == row[key]

@@ -171,3 +171,22 @@ def test_challenger_export_is_long_and_ranked_rows_only(board_store):
 def test_export_of_a_missing_store_is_an_error_message(tmp_path):
     result = CliRunner().invoke(cli, ["leaderboard", "export", "--results", str(tmp_path / "none")])
     assert result.exit_code == 2 and "does not exist" in " ".join(result.output.split())
+
+
+def test_each_rater_is_scored_against_the_truth(board_store):
+    data = load_store(board_store)
+    table = main_table(data)
+    human = table[(table["section"] == "human reference") & (table["reference"] == "truth")]
+    assert set(human["method"]) == {"inter-rater", "rater mask1"}
+    run_id = next(r for r in data.manifests if r.startswith("inter-rater"))
+    from msbench.datasets import get_dataset
+
+    tested = set(pd.read_csv(board_store / "runs" / run_id / "cases.csv")["case"])
+    cases = [c for c in get_dataset("synth-ms").load_cases(data.manifests[run_id]["data_root"]) if c.case_id in tested]
+    dice = []
+    for case in cases:  # Dice from the mask files with nibabel and numpy alone
+        rater = np.asanyarray(nib.load(str(case.masks["mask1"])).dataobj) > 0
+        truth = np.asanyarray(nib.load(str(case.masks["truth"])).dataobj) > 0
+        dice.append(2 * (rater & truth).sum() / (rater.sum() + truth.sum()))
+    row = human[human["method"] == "rater mask1"].iloc[0]
+    assert row["mean Dice"] == pytest.approx(np.mean(dice)) and row["cases"] == len(cases) == 4
