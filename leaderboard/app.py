@@ -15,8 +15,9 @@ from msbench.leaderboard.pages import PAGES, RENDERERS, sidebar_filters
 from msbench.leaderboard.table import main_table
 
 
-@st.cache_data(ttl=60, max_entries=4, show_spinner=False)
+@st.cache_resource(ttl=60, max_entries=4, show_spinner=False)
 def _load(results: str, signature: str) -> tuple[StoreData, pd.DataFrame]:
+    """The store and its main table, read again whenever ``signature`` (index and manifests' mtimes) changes."""
     data = load_store(Path(results))
     return data, main_table(data)
 

@@ -87,7 +87,7 @@ def main_table(data: StoreData) -> pd.DataFrame:
             "stale": stale_text(data, run["run_id"], run["method"]),
             "section": section_of(run),
             **_cost(data, run["run_id"], run["method"]),
-            **_claim(run["method"], cases),
+            **_claim(run["method"], cases, run["protocol"]),
         }
         rows.append(row)
     rows += _rater_rows(data, per_case)
@@ -267,8 +267,11 @@ def _float(value: Any) -> float:
         return math.nan
 
 
-def _claim(method: str, cases: pd.DataFrame) -> dict[str, Any]:
-    """The paper's claimed Dice from the method card, with its data named and msbench's number on the same key."""
+def _claim(method: str, cases: pd.DataFrame, protocol: str = "") -> dict[str, Any]:
+    """The paper's claimed Dice from the method card, with its data named and msbench's number on the same key.
+
+    Of several Dice claims, the first whose split names the run's protocol is shown, else the card's first one.
+    """
     from msbench.methods import get_card
 
     empty = {"paper Dice": math.nan, "paper data": "", "measured (paper's metric)": math.nan}
@@ -278,12 +281,14 @@ def _claim(method: str, cases: pd.DataFrame) -> dict[str, Any]:
         return empty
     if not claims:
         return empty
-    claim = claims[0]
-    notes = [claim.split, claim.unit]
+    claim = next((c for c in claims if protocol and c.split.startswith(protocol)), claims[0])
+    notes = [claim.split, f"unit: {claim.unit}"]
     if claim.private_data:
         notes.append("private data: shown, never ranked")
     if not claim.comparable:
-        notes.append(f"not like-for-like ({claim.msbench_metric})")
+        notes.append(f"not like-for-like with {claim.msbench_metric}")
+    if len(claims) > 1:
+        notes.append(f"{len(claims) - 1} more Dice claims on the card")
     return {
         "paper Dice": claim.value,
         "paper data": f"{claim.dataset} ({'; '.join(n for n in notes if n)})",

@@ -22,7 +22,7 @@ from msbench.leaderboard.plots import pareto_front
 from msbench.leaderboard.statistics import holm, rank_stability, wilcoxon_pair
 from msbench.leaderboard.table import main_table
 
-from .helpers import copy_store
+from .helpers import app_on, copy_store
 
 PROFILES_DDL = """CREATE TABLE profiles (
   profile_id TEXT PRIMARY KEY, run_id TEXT, job_id TEXT, method TEXT, device TEXT, device_name TEXT, memory_kind TEXT,
@@ -71,8 +71,6 @@ def test_profiles_trials_and_tuning_key_are_read_when_present(board_store, tmp_p
     row = main_table(data).query("run_id == @run_id and reference == 'mask1'").iloc[0]
     assert row["parameters"] == 3 and row["GFLOPs"] == pytest.approx(2.0) and row["peak memory GiB"] == 1.0
     assert row["volumes/hour"] == 900 and row["tuning"].startswith("3 trials (study s, trial 2)")
-    from .helpers import app_on
-
     at = app_on(store, monkeypatch)
     for page in ("Cost", "Tuning"):
         at.sidebar.radio(key="page").set_value(page).run()
@@ -190,3 +188,16 @@ def test_each_rater_is_scored_against_the_truth(board_store):
         dice.append(2 * (rater & truth).sum() / (rater.sum() + truth.sum()))
     row = human[human["method"] == "rater mask1"].iloc[0]
     assert row["mean Dice"] == pytest.approx(np.mean(dice)) and row["cases"] == len(cases) == 4
+
+
+def test_paper_claims_come_from_the_cards_with_their_data_named():
+    from msbench.leaderboard.table import _claim
+
+    cases = pd.DataFrame({"dice": [0.5, 0.7], "dice_lesion_slices": [0.6, 0.8]})
+    unet3d = _claim("unet3d", cases, "isbi2015")
+    assert unet3d["paper Dice"] == 0.78 and "private data: shown, never ranked" in unet3d["paper data"]
+    assert unet3d["measured (paper's metric)"] == pytest.approx(0.6)  # the claim's key is whole-volume Dice
+    fcd = _claim("fcdensenet", cases, "rondinella2023")
+    assert fcd["paper Dice"] == 0.8432 and "ISBI 2015" in fcd["paper data"]
+    assert fcd["measured (paper's metric)"] == pytest.approx(0.7)  # Dice over the lesion slices, as the paper
+    assert np.isnan(_claim("threshold", cases)["paper Dice"])
