@@ -17,11 +17,12 @@ where stopping saves nothing). Methods without epochs (``threshold``) report not
 
 Counting (resume and several workers): the budget counts every trial of the study except those marked
 ``not_counted`` (a killed worker's trial, an interrupted one, a surplus one). COMPLETE, PRUNED and FAIL trials count
-(a failed trial spent the method's budget), and so do RUNNING trials of live workers. A RUNNING trial whose worker on
-this host is gone is marked FAIL and ``not_counted`` when any worker starts, so it neither blocks nor is lost; on an
-RDB storage Optuna's heartbeat does the same across machines. With the default journal storage a file lock makes
-"count, then ask" atomic between local workers; on other storages a trial asked beyond the budget by a race is marked
-``not_counted`` (``surplus``) and not run. Rerunning ``msbench tune`` adds only the missing trials.
+(a failed trial spent the method's budget), and so do RUNNING trials of live workers. A RUNNING trial whose worker is
+gone (its process on this host no longer exists, or its heartbeat, refreshed every minute, is 10 minutes old: a worker
+on another machine) is marked FAIL and ``not_counted`` before each new trial: it stays in the study, blocks nothing, and
+a new trial takes its place. With the default journal storage a file lock makes "count, then ask" atomic between
+local workers; on other storages a trial asked beyond the budget by a race is marked ``not_counted`` (``surplus``)
+and not run. Rerunning ``msbench tune`` adds only the missing trials.
 
 Storage: by default ``RESULTS/tuning/optuna-journal.log`` (Optuna's ``JournalStorage`` with ``JournalFileBackend``,
 the backend Optuna documents for several processes on one machine; SQLite breaks under parallel writers, optuna issue
@@ -35,8 +36,8 @@ import math
 import os
 import socket
 import tempfile
+import threading
 import time
-import warnings
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass, field
@@ -60,6 +61,8 @@ TUNING_DIR = "tuning"
 JOURNAL_NAME = "optuna-journal.log"
 STUDY_VERSION = 1
 NOT_COUNTED = "not_counted"
+HEARTBEAT_S = 60.0
+STALE_AFTER_S = 600.0
 IDENTITY_KEYS = ("method", "dataset", "protocol", "budget", "fold", "per_trial_budget", "search_space", "seed")
 """Study user attributes that must match for a rerun to add trials to an existing study."""
 
@@ -93,8 +96,8 @@ def display_storage(storage: str) -> str:
 def open_storage(storage: str) -> optuna.storages.BaseStorage:
     """A journal file path (default) or an Optuna / SQLAlchemy URL as an Optuna storage.
 
-    RDB storages get a heartbeat (60 s, grace 180 s): a trial of a worker killed on another machine is failed and
-    marked ``not_counted`` by the next worker, instead of blocking the budget forever.
+    Several workers may open a new RDB storage at once: Optuna's table creation then races, so a failed first open
+    is retried once after the other worker made the tables.
     """
     import optuna
     from optuna.storages import JournalStorage, RDBStorage
@@ -106,14 +109,16 @@ def open_storage(storage: str) -> optuna.storages.BaseStorage:
         return JournalStorage(JournalFileBackend(str(path)))
     if storage.startswith(("redis://", "rediss://")):
         return optuna.storages.get_storage(storage)
-    try:
-        return RDBStorage(storage, heartbeat_interval=60, grace_period=180, failed_trial_callback=_mark_stale)
-    except Exception as error:  # a driver missing, a server down, a malformed URL: say which option
-        raise ValueError(f"--storage {display_storage(storage)}: cannot open this Optuna storage ({error}).") from None
-
-
-def _mark_stale(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
-    study._storage.set_trial_user_attr(trial._trial_id, NOT_COUNTED, "stale: no heartbeat from its worker")
+    for attempt in range(3):
+        try:
+            return RDBStorage(storage)
+        except Exception as error:  # a driver missing, a server down, a malformed URL, a table-creation race
+            if attempt == 2:
+                raise ValueError(
+                    f"--storage {display_storage(storage)}: cannot open this Optuna storage ({error})."
+                ) from None
+            time.sleep(1.0 + attempt)
+    raise AssertionError("unreachable")
 
 
 def distributions(search_space: Mapping[str, SearchParam]) -> dict[str, optuna.distributions.BaseDistribution]:
@@ -350,28 +355,52 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def reap_stale(study: optuna.Study) -> list[int]:
-    """Fails the RUNNING trials whose worker process on this host is gone; returns their numbers."""
+def reap_stale(study: optuna.Study, now: float | None = None) -> list[int]:
+    """Fails the RUNNING trials whose worker is gone; returns their numbers.
+
+    A worker is gone when it ran on this host and its process no longer exists, or when its trial's heartbeat (a
+    user attribute it refreshes every ``HEARTBEAT_S`` seconds) is older than ``STALE_AFTER_S`` (other machines).
+    """
     import optuna
     from optuna.trial import TrialState
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        optuna.storages.fail_stale_trials(study)  # RDB heartbeat: other machines' dead workers
-    host, reaped = socket.gethostname(), []
+    host, now, reaped = socket.gethostname(), now or time.time(), []
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         worker = str(trial.user_attrs.get("worker", ""))
         owner, _, pid = worker.rpartition(":")
-        if owner != host or not pid.isdigit() or int(pid) == os.getpid() or _alive(int(pid)):
+        beat = float(trial.user_attrs.get("heartbeat", now))
+        if owner == host and pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+            reason = f"stale: worker {worker} is gone"
+        elif now - beat > STALE_AFTER_S:
+            reason = f"stale: no heartbeat from worker {worker} for {now - beat:.0f} s"
+        else:
             continue
         storage = study._storage
         try:
-            storage.set_trial_user_attr(trial._trial_id, NOT_COUNTED, f"stale: worker {worker} is gone")
+            storage.set_trial_user_attr(trial._trial_id, NOT_COUNTED, reason)
             storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL)
         except optuna.exceptions.UpdateFinishedTrialError:
             continue  # another worker reaped it first
         reaped.append(trial.number)
     return reaped
+
+
+@contextmanager
+def _heartbeat(trial: optuna.Trial) -> Iterator[None]:
+    """Refreshes the trial's ``heartbeat`` attribute every ``HEARTBEAT_S`` seconds while the block runs."""
+    stop = threading.Event()
+
+    def beat() -> None:
+        while not stop.wait(HEARTBEAT_S):
+            trial.set_user_attr("heartbeat", time.time())
+
+    thread = threading.Thread(target=beat, name=f"msbench-tune-heartbeat-{trial.number}", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
 
 
 @contextmanager
@@ -432,12 +461,14 @@ def tune(
             trial = study.ask(fixed_distributions=dists)
             trial.set_user_attr("worker", _worker())
             trial.set_user_attr("started", mf.now_iso())
+            trial.set_user_attr("heartbeat", time.time())
         rank = sum(1 for t in counted(study.get_trials(deepcopy=False)) if t.number < trial.number)
         if rank >= n_trials:  # another machine's worker asked first (no shared lock on URL storages)
             trial.set_user_attr(NOT_COUNTED, "surplus: the budget was reached by other workers")
             study.tell(trial, state=optuna.trial.TrialState.FAIL)
             break
-        state, value = _run_trial(study, trial, data, request)
+        with _heartbeat(trial):
+            state, value = _run_trial(study, trial, data, request)
         added += 1
         _index(request.results, study, storage)
         if on_trial is not None:

@@ -6,6 +6,7 @@ import json
 import socket
 import subprocess
 import sys
+import time
 from dataclasses import replace
 
 import nibabel as nib
@@ -107,6 +108,12 @@ def test_budget_is_recorded_and_resume_adds_only_missing_trials(smoke_phantom, t
     trials = _load(tmp_path).get_trials()
     assert [t.state.name for t in trials] == ["COMPLETE", "COMPLETE", "FAIL", "COMPLETE"]
     assert trials[orphan.number].user_attrs[tuning.NOT_COUNTED].startswith("stale")
+    remote = _load(tmp_path).ask()  # a worker on another machine that stopped sending heartbeats
+    remote.set_user_attr("worker", "another-host:1")
+    remote.set_user_attr("heartbeat", time.time())
+    assert tuning.reap_stale(_load(tmp_path)) == []
+    assert tuning.reap_stale(_load(tmp_path), now=time.time() + tuning.STALE_AFTER_S + 1) == [remote.number]
+    assert tune(_request(tmp_path, smoke_phantom, trials=3)).n_added == 0
     studies = study_table(tmp_path).set_index("study")
     row = studies.loc[STUDY]
     assert row.n_trials_budget == 3 and row.n_complete == 3 and row.n_failed == 0
@@ -114,7 +121,7 @@ def test_budget_is_recorded_and_resume_adds_only_missing_trials(smoke_phantom, t
                                                  "patience": None, "overrides": {}}  # fmt: skip
     assert set(json.loads(row.search_space)) == {"low", "high"} and row.pruner.startswith("MedianPruner")
     table = trial_table(tmp_path, STUDY)
-    assert list(table.number) == [0, 1, 2, 3] and table.value.iloc[0] == pytest.approx(trials[0].value)
+    assert list(table.number) == [0, 1, 2, 3, 4] and table.value.iloc[0] == pytest.approx(trials[0].value)
     best = max((t for t in trials if t.value is not None), key=lambda t: t.value)
     assert row.best_trial == best.number and json.loads(row.best_params) == best.params
 
