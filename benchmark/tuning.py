@@ -448,7 +448,9 @@ def tune(
     name = request.study or study_name(data.card.name, setup.spec.name, setup.protocol, setup.budget.name)
     storage = request.storage or default_storage(request.results)
     attrs = study_attrs(data, n_trials, request.seed)
-    study = _open_study(name, storage, attrs, pruner or make_pruner(n_trials))
+    pruner = pruner or make_pruner(n_trials)
+    attrs["pruner"] = describe(pruner)
+    study = _open_study(name, storage, attrs, pruner)
     dists = distributions(data.card.search_space)
     added = 0
     while True:
@@ -583,7 +585,7 @@ def study_row(study: optuna.Study, storage: str) -> dict[str, Any]:
         "search_space": json.dumps(attrs.get("search_space")),
         "sampler": f"TPESampler(seed={int(attrs.get('seed', 0))} * 100003 + trial number, "
         f"n_startup_trials={_startup_trials(n_trials)})",
-        "pruner": describe(study.pruner),
+        "pruner": attrs.get("pruner", ""),
         "updated": max((r["finished"] or r["started"] or "" for r in trial_rows(study)), default=""),
     }
 

@@ -226,7 +226,7 @@ def reindex(results: Path) -> dict[str, int]:
     """
     results = Path(results)
     check_store_version(results)
-    counts = {"runs": 0, "jobs": 0, "studies": 0}
+    counts = {"runs": 0, "jobs": 0}
     with open_index(results) as conn:
         with _transaction(conn):
             for table in ("runs", "jobs", "case_metrics", "lesions", "curves", "summary", "studies", "trials"):
@@ -240,7 +240,7 @@ def reindex(results: Path) -> dict[str, int]:
             summary = read_table(store.root / "summary.csv")
             index_run(conn, manifest, summary)
             counts["runs"] += 1
-    if (results / "tuning").is_dir():
+    if (results / "tuning").is_dir():  # a store with tuning studies also counts them
         from msbench.benchmark.tuning import index_journal
 
         counts["studies"] = index_journal(results)
