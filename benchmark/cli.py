@@ -13,6 +13,7 @@ from ._console import err, out
 from ._console import fail as _fail
 from .cli_leaderboard import leaderboard_app
 from .cli_store import runs_app, store_app
+from .cli_tune import tune as _tune_command
 
 app = typer.Typer(
     help="msbench: one protocol for MS lesion segmentation methods.", no_args_is_help=True, add_completion=False
@@ -24,6 +25,7 @@ app.add_typer(methods_app, name="methods")
 app.add_typer(store_app, name="store")
 app.add_typer(runs_app, name="runs")
 app.add_typer(leaderboard_app, name="leaderboard")
+app.command("tune")(_tune_command)
 
 
 def _csv_ints(text: str | None) -> tuple[int, ...] | None:
@@ -77,6 +79,13 @@ def run(
         str | None,
         typer.Option(help="nnunet-raw: regex over case ids whose group 'patient' (else group 1) is the patient."),
     ] = None,
+    tuned: Annotated[
+        bool,
+        typer.Option(help="Use each method's best parameters from its finished 'msbench tune' study (a new run id)."),
+    ] = False,
+    tuning_storage: Annotated[
+        str | None, typer.Option(help="--tuned: the studies' storage (default RESULTS/tuning/optuna-journal.log).")
+    ] = None,
 ) -> None:
     """Run methods under one protocol; resumable (finished folds are reused), failures recorded."""
     from msbench.datasets import DatasetNotFoundError
@@ -103,6 +112,8 @@ def run(
         ray_address=address,
         cpus_per_job=cpus_per_job,
         batch_size=batch_size,
+        tuned=tuned,
+        tuning_storage=tuning_storage,
     )
     try:
         use_patient_regex(dataset, patient_regex)

@@ -49,6 +49,9 @@ class RunRequest:
         ray_address: Address of an existing Ray cluster (None: start a local one).
         cpus_per_job: CPU cores a Ray task asks for when the cluster has no GPU.
         batch_size: Samples per step for every trainable method instead of its recipe's (part of the run's identity).
+        tuned: Use each method's best parameters from its finished Optuna study (``msbench tune``); methods without a
+            search space run their defaults. Study, trial and parameters join the run's identity and manifest.
+        tuning_storage: Where the studies are (default ``RESULTS/tuning/optuna-journal.log``).
     """
 
     methods: str
@@ -69,6 +72,8 @@ class RunRequest:
     ray_address: str | None = None
     cpus_per_job: int = 2
     batch_size: int | None = None
+    tuned: bool = False
+    tuning_storage: str | None = None
 
 
 @dataclass
@@ -107,7 +112,12 @@ class RunSetup:
     data_fingerprint: str
 
 
-def prepare_run(request: RunRequest) -> RunSetup:
+def prepare_run(request: RunRequest, *, fingerprint: bool = True) -> RunSetup:
+    """The data, split, folds, seeds and device of a request.
+
+    ``fingerprint`` False skips reading every data file (tuning, which must not open the test patients' files);
+    ``data_fingerprint`` is then empty.
+    """
     spec = get_dataset(request.dataset)
     budget = get_budget(request.budget)
     protocol = request.protocol or spec.default_protocol
@@ -141,7 +151,7 @@ def prepare_run(request: RunRequest) -> RunSetup:
         folds=tuple(folds),
         seeds=request.seeds if request.seeds is not None else budget.seeds,
         device=options.resolve_device(request.device),
-        data_fingerprint=mf.data_fingerprint(files),
+        data_fingerprint=mf.data_fingerprint(files) if fingerprint else "",
     )
 
 
@@ -184,9 +194,51 @@ def with_batch_size(card: MethodCard, budget: str, batch_size: int | None) -> Me
     return replace(card, recipes={**card.recipes, budget: recipe})
 
 
+def with_params(card: MethodCard, budget: str, params: dict[str, Any]) -> MethodCard:
+    """The card whose ``budget`` recipe sets ``params`` (tuned values win over defaults and the budget's overrides)."""
+    card.hparams(budget, **params)  # unknown names fail here, naming the card's hyper-parameters
+    recipe = card.recipe(budget)
+    return replace(card, recipes={**card.recipes, budget: replace(recipe, overrides={**recipe.overrides, **params})})
+
+
+def tuned_card(card: MethodCard, request: RunRequest, setup: RunSetup) -> tuple[MethodCard, Any]:
+    """``--tuned``: the card with its study's best parameters and the study's record (None without a search space).
+
+    Raises:
+        ValueError: No finished study (the message names the ``msbench tune`` command), or a run fold whose test
+            patients the study saw as training or validation patients.
+    """
+    if not request.tuned or not card.search_space:
+        return card, None
+    from .tuning import load_tuned
+
+    tuned = load_tuned(
+        card.name,
+        setup.spec.name,
+        setup.protocol,
+        setup.budget.name,
+        request.results,
+        storage=request.tuning_storage,
+        default_protocol=request.protocol is None,
+    )
+    seen = set(tuned.seen_patients)
+    for fold in (f for f in setup.split.folds if f.index in setup.folds):
+        leaked = seen & {c.patient_id for c in fold.select(setup.cases, "test")}
+        if leaked:
+            raise ValueError(
+                f"--tuned: study {tuned.study!r} tuned on fold {tuned.fold} with patients {sorted(seen)}, and "
+                f"{sorted(leaked)} are test patients of fold {fold.index} of this run; run --tuned with --folds "
+                f"{tuned.fold} (a study's parameters are for the folds whose test patients it never saw)."
+            )
+    return with_params(card, setup.budget.name, tuned.params), tuned
+
+
 def plan_run(card: MethodCard, request: RunRequest, setup: RunSetup) -> RunPlan:
     """Names the run (config hash), writes its manifest once, and lists its jobs (fold x seed)."""
+    card, tuned = tuned_card(card, request, setup)
     config = run_config(card, request, setup)
+    if tuned is not None:  # study, trial and parameters name the run; where the storage lies does not
+        config["tuning"] = {"study": tuned.study, "trial": tuned.trial, "params": tuned.params}
     chash = mf.config_hash(config)
     modalities = tuple(config["modalities"])
     mods = "" if modalities == card.modalities else "+" + "-".join(modalities)
@@ -205,7 +257,9 @@ def plan_run(card: MethodCard, request: RunRequest, setup: RunSetup) -> RunPlan:
     )
     with file_lock(store.lock_path):
         if not store.manifest_path.is_file():
-            write_json(store.manifest_path, _manifest(card, setup, config, chash, run_id, store))
+            manifest = _manifest(card, setup, config, chash, run_id, store)
+            manifest["tuning"] = tuned.manifest_entry() if tuned is not None else None
+            write_json(store.manifest_path, manifest)
     jobs = [Job(run_id, card.name, fold, seed, code) for fold in setup.folds for seed in setup.seeds]
     return RunPlan(card, store, code, inputs, jobs, MethodOutcome(card.name, run_id, "running"))
 

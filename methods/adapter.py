@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib
 import json
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -50,6 +50,8 @@ class FitContext:
         modalities: Input modalities, canonical names, FLAIR first.
         reference: The reference mask used for training and validation (rater 1 by default).
         progress: Show progress bars.
+        on_epoch: Receives ``(epoch, validation metrics)`` after each training epoch of the engine's fits (tuning's
+            pruner); may raise to stop the fit. Adapters outside the engine do not call it.
     """
 
     workdir: Path
@@ -61,6 +63,7 @@ class FitContext:
     modalities: tuple[str, ...] = ("flair",)
     reference: str = "mask1"
     progress: bool = True
+    on_epoch: Callable[[int, Mapping[str, float]], None] | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass

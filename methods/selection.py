@@ -149,7 +149,8 @@ def validation_dice_of(predict: Callable[[Case], Any], val: Sequence[Case], refe
     return [float(evaluate_case(predict(c).mask, c.load_mask(reference), c.spacing_mm)["dice"]) for c in val]
 
 
-def _mean(values: Sequence[float]) -> float:
+def finite_mean(values: Sequence[float]) -> float:
+    """Mean of the non-NaN values (NaN when there is none): the validation Dice over scans, both-empty ones left out."""
     valid = [v for v in values if v == v]
     return sum(valid) / len(valid) if valid else float("nan")
 
@@ -176,7 +177,7 @@ def _fit_and_score(
     report = adapter.fit(list(train), list(val))
     per_case = validation_dice_of(adapter.predict, val, reference)
     return {
-        "val_dice": _mean(per_case),
+        "val_dice": finite_mean(per_case),
         "val_dice_per_case": dict(zip([c.case_id for c in val], per_case, strict=True)),
         "chosen_epoch": report.chosen_epoch,
         "chosen": report.chosen,

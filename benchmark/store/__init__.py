@@ -14,7 +14,19 @@ from .files import (
     write_csv,
     write_json,
 )
-from .index import INDEX_NAME, dump, index_job, index_run, job_table, open_index, reindex, run_table
+from .index import (
+    INDEX_NAME,
+    dump,
+    index_job,
+    index_run,
+    index_study,
+    job_table,
+    open_index,
+    reindex,
+    run_table,
+    study_table,
+    trial_table,
+)
 
 __all__ = [
     "INDEX_NAME",
@@ -29,12 +41,15 @@ __all__ = [
     "find_run",
     "index_job",
     "index_run",
+    "index_study",
     "job_table",
     "open_index",
     "read_json",
     "read_table",
     "reindex",
     "run_table",
+    "study_table",
+    "trial_table",
     "write_csv",
     "write_json",
 ]

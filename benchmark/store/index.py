@@ -23,7 +23,7 @@ import pandas as pd
 from .files import RunStore, check_store_version, read_json, read_table
 
 INDEX_NAME = "msbench.sqlite"
-INDEX_SCHEMA_VERSION = 1
+INDEX_SCHEMA_VERSION = 2
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -42,7 +42,20 @@ CREATE TABLE IF NOT EXISTS curves (run_id TEXT, job_id TEXT, epoch INTEGER, metr
 CREATE TABLE IF NOT EXISTS summary (
     run_id TEXT, seed TEXT, reference TEXT, metric TEXT, mean REAL, sd REAL, median REAL, ci_low REAL,
     ci_high REAL, n_valid REAL, n_cases REAL, n_patients REAL, n_both_empty REAL, seed_sd REAL, n_seeds REAL);
+CREATE TABLE IF NOT EXISTS studies (
+    study TEXT PRIMARY KEY, method TEXT, dataset TEXT, protocol TEXT, budget TEXT, storage TEXT,
+    n_trials_budget INTEGER, per_trial_budget TEXT, n_complete INTEGER, n_pruned INTEGER, n_failed INTEGER,
+    best_trial INTEGER, best_value REAL, best_params TEXT, search_space TEXT, sampler TEXT, pruner TEXT, updated TEXT);
+CREATE TABLE IF NOT EXISTS trials (
+    study TEXT, number INTEGER, state TEXT, value REAL, params TEXT, intermediate TEXT, worker TEXT, started TEXT,
+    finished TEXT, PRIMARY KEY (study, number));
 """
+STUDY_COLUMNS = (
+    "study", "method", "dataset", "protocol", "budget", "storage", "n_trials_budget", "per_trial_budget",
+    "n_complete", "n_pruned", "n_failed", "best_trial", "best_value", "best_params", "search_space", "sampler",
+    "pruner", "updated",
+)  # fmt: skip
+TRIAL_COLUMNS = ("study", "number", "state", "value", "params", "intermediate", "worker", "started", "finished")
 _CASE_IDS = ("method", "fold", "seed", "case", "patient", "timepoint", "reference")
 SUMMARY_COLUMNS = (
     "seed", "reference", "metric", "mean", "sd", "median", "ci_low", "ci_high", "n_valid", "n_cases", "n_patients",
@@ -187,14 +200,36 @@ def index_run(conn: sqlite3.Connection, manifest: dict[str, Any], summary: pd.Da
             )
 
 
+def index_study(conn: sqlite3.Connection, study: dict[str, Any], trials: list[dict[str, Any]]) -> None:
+    """Replaces one Optuna study's row and all its trials in one transaction.
+
+    The rows are ``STUDY_COLUMNS`` / ``TRIAL_COLUMNS`` dicts, made by ``msbench.benchmark.tuning.study_row`` and
+    ``trial_rows``.
+    """
+    with _transaction(conn):
+        conn.execute("DELETE FROM studies WHERE study=?", (study["study"],))
+        conn.execute("DELETE FROM trials WHERE study=?", (study["study"],))
+        conn.execute(f"INSERT INTO studies VALUES ({','.join('?' * len(STUDY_COLUMNS))})",
+                     tuple(study[c] for c in STUDY_COLUMNS))  # fmt: skip
+        conn.executemany(
+            f"INSERT INTO trials VALUES ({','.join('?' * len(TRIAL_COLUMNS))})",
+            [tuple(_number(t[c]) if c == "value" else t[c] for c in TRIAL_COLUMNS) for t in trials],
+        )
+
+
 def reindex(results: Path) -> dict[str, int]:
-    """Rebuilds the index from the result files (manifests, committed jobs, derived summaries); returns counts."""
+    """Rebuilds the index from the result files; returns counts.
+
+    It reads the manifests, committed jobs, derived summaries and the default tuning journal
+    (``tuning/optuna-journal.log``). Studies kept in another storage (``--storage URL``) return with the next
+    ``msbench tune`` on it.
+    """
     results = Path(results)
     check_store_version(results)
     counts = {"runs": 0, "jobs": 0}
     with open_index(results) as conn:
         with _transaction(conn):
-            for table in ("runs", "jobs", "case_metrics", "lesions", "curves", "summary"):
+            for table in ("runs", "jobs", "case_metrics", "lesions", "curves", "summary", "studies", "trials"):
                 conn.execute(f"DELETE FROM {table}")
         for manifest_path in sorted((results / "runs").glob("*/manifest.json")):
             manifest = read_json(manifest_path)
@@ -205,6 +240,10 @@ def reindex(results: Path) -> dict[str, int]:
             summary = read_table(store.root / "summary.csv")
             index_run(conn, manifest, summary)
             counts["runs"] += 1
+    if (results / "tuning").is_dir():  # a store with tuning studies also counts them
+        from msbench.benchmark.tuning import index_journal
+
+        counts["studies"] = index_journal(results)
     return counts
 
 
@@ -213,7 +252,7 @@ def dump(results: Path) -> dict[str, pd.DataFrame]:
     keys = {
         "runs": "run_id", "jobs": "run_id, job_id", "case_metrics": 'run_id, job_id, "case", reference, metric',
         "lesions": 'run_id, job_id, "case", reference, row', "curves": "run_id, job_id, epoch, metric",
-        "summary": "run_id, seed, reference, metric",
+        "summary": "run_id, seed, reference, metric", "studies": "study", "trials": "study, number",
     }  # fmt: skip
     with open_index(results, create=False) as conn:
         return {t: pd.read_sql_query(f"SELECT * FROM {t} ORDER BY {k}", conn) for t, k in keys.items()}
@@ -254,4 +293,28 @@ def job_table(results: Path, run_id: str | None = None) -> pd.DataFrame:
             f"code_hash, git_commit FROM jobs {where} ORDER BY run_id, fold, seed",
             conn,
             params=args,
+        )
+
+
+def study_table(results: Path) -> pd.DataFrame:
+    """One row per Optuna study (``STUDY_COLUMNS``).
+
+    Columns: the equal budget (``n_trials_budget``, ``per_trial_budget`` json), counts of complete / pruned / failed
+    trials, the best trial, its value and ``best_params`` (json), the ``search_space`` (json), sampler, pruner.
+    JSON columns stay text; ``json.loads`` them to use them.
+    """
+    with open_index(results, create=False) as conn:
+        return pd.read_sql_query(f"SELECT {', '.join(STUDY_COLUMNS)} FROM studies ORDER BY study", conn)
+
+
+def trial_table(results: Path, study: str | None = None) -> pd.DataFrame:
+    """The trials of one study (or of every study), ``TRIAL_COLUMNS``.
+
+    Columns: number, state (COMPLETE, PRUNED, FAIL, RUNNING), value (validation Dice), params (json), intermediate
+    (json ``{epoch: validation Dice}``), worker (``host:pid``), started, finished.
+    """
+    where, args = ("WHERE study = ?", (study,)) if study else ("", ())
+    with open_index(results, create=False) as conn:
+        return pd.read_sql_query(
+            f"SELECT {', '.join(TRIAL_COLUMNS)} FROM trials {where} ORDER BY study, number", conn, params=args
         )

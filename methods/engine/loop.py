@@ -13,7 +13,7 @@ import os
 import random
 import time
 import warnings
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from itertools import islice
@@ -59,6 +59,8 @@ class EngineConfig:
             many training batches under the epoch's final weights (``torch.optim.swa_utils.update_bn``, "precise
             BN"). 0 keeps PyTorch's running averages, which lag weights that a short high-learning-rate run changes
             quickly, so that eval-mode predictions swing from epoch to epoch.
+        on_epoch: Called as ``on_epoch(epoch, metrics)`` with each epoch's validation metrics once its checkpoint is
+            written (tuning reports them to its pruner); an exception it raises stops the fit and propagates.
     """
 
     epochs: int
@@ -75,6 +77,7 @@ class EngineConfig:
     signature: str = ""
     num_threads: int | None = None
     bn_recalibration_batches: int = 0
+    on_epoch: Callable[[int, Mapping[str, float]], None] | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.epochs < 0:
@@ -202,6 +205,8 @@ def fit_model(
             _write_history(workdir, state.history)
             bar.update(1)
             bar.set_postfix(loss=f"{row['loss']:.4f}", **{config.select: f"{metrics[config.select]:.4f}"})
+            if config.on_epoch is not None:
+                config.on_epoch(epoch, dict(metrics))
 
     if state.best_weights:
         model.load_state_dict(state.best_weights)

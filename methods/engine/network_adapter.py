@@ -143,6 +143,7 @@ class NetworkAdapter(Adapter):
             scheduler_key=plateau_metric,
             grad_clip=ctx.hparams.get("grad_clip"),
             progress=ctx.progress,
+            on_epoch=ctx.on_epoch,
             signature=self.signature(train, val),
         )
         result = fit_model(

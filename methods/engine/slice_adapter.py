@@ -102,6 +102,7 @@ class SliceAdapter(Adapter):
             device=ctx.device,
             patience=ctx.recipe.patience,
             progress=ctx.progress,
+            on_epoch=ctx.on_epoch,
             signature=signature,
             bn_recalibration_batches=int(hp.get("bn_recalibration_batches", 0)),
         )
