@@ -14,7 +14,18 @@ from .files import (
     write_csv,
     write_json,
 )
-from .index import INDEX_NAME, dump, index_job, index_run, job_table, open_index, reindex, run_table
+from .index import (
+    INDEX_NAME,
+    dump,
+    index_job,
+    index_profile,
+    index_run,
+    job_table,
+    open_index,
+    profile_table,
+    reindex,
+    run_table,
+)
 
 __all__ = [
     "INDEX_NAME",
@@ -28,9 +39,11 @@ __all__ = [
     "file_lock",
     "find_run",
     "index_job",
+    "index_profile",
     "index_run",
     "job_table",
     "open_index",
+    "profile_table",
     "read_json",
     "read_table",
     "reindex",
