@@ -438,7 +438,7 @@ def default_spacing(budget: str) -> float:
 def profile_case(root: Path, spacing_mm: float = 1.0, modalities: Sequence[str] = ("flair", "t1", "t2")) -> Case:
     """A synthetic case over the 181x217x181 mm MNI field of view at ``spacing_mm``, with two raters' masks.
 
-    At 1 mm the grid is 181x217x181 voxels (at 3 mm 61x73x61). An ellipsoidal brain fills most of the box, so a
+    At 1 mm the grid is 181x217x181 voxels (at 3 mm 60x72x60). An ellipsoidal brain fills most of the box, so a
     method's crop to the brain saves little: latency is that of a whole grid. Lesions are a few bright spheres (the
     method's sampler needs some); the second rater's mask equals the first.
     """
@@ -560,7 +560,10 @@ def profile_job_adapter(
 
     device = adapter.context.device
     try:
-        settings = replace(settings_for(adapter.context.budget), latency_warmup=0)  # predictions just ran
+        # The test predictions just ran (warm); at smoke one step and one prediction keep CI cheap.
+        settings = replace(settings_for(adapter.context.budget), latency_warmup=0)
+        if adapter.context.budget == "smoke":
+            settings = replace(settings, steps=1, repeats=1)
         record = profile_adapter(adapter, case, device=device, settings=settings, train_case=train_case)
     except Exception as err:  # noqa: BLE001 - a profile never fails the job
         record = {"version": PROFILE_VERSION, "method": adapter.card.name, "device": device, "errors": {}}
