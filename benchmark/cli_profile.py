@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from ._console import err, out
@@ -108,22 +109,34 @@ def profile(
     except (KeyError, ValueError) as error:
         _fail(str(error.args[0]) if isinstance(error, KeyError) else str(error))
         return
-    records = []
+    records: list[dict[str, Any]] = []
+    failed: list[str] = []
     with tempfile.TemporaryDirectory(prefix="msbench-profile-") as tmp:
         modalities = sorted({m for n in names for m in get_card(n).modalities})
         case = profile_case(Path(tmp) / "case", grid, modalities)
         for name in names:
             err.print(f"profiling {name} on {device} ...", highlight=False)
-            record = profile_method(
-                get_card(name),
-                case,
-                device=device,
-                budget=budget,
-                batch_size=batch_size,
-                settings=settings,
-                workdir=Path(tmp) / name,
-            )
-            store_profile(results, record)
+            try:
+                record = profile_method(
+                    get_card(name),
+                    case,
+                    device=device,
+                    budget=budget,
+                    batch_size=batch_size,
+                    settings=settings,
+                    workdir=Path(tmp) / name,
+                )
+            except (KeyError, ValueError) as error:  # e.g. no recipe for this budget: the others still run
+                err.print(f"[red]error:[/red] {name}: {escape(str(error))}", highlight=False)
+                failed.append(name)
+                continue
+            try:
+                store_profile(results, record)
+            except (OSError, ValueError) as error:
+                _fail(f"cannot store the profile of {name} in {results}: {error}")
+                return
             records.append(record)
     out.print(profile_rich_table(records))
     out.print(f"stored {len(records)} profile(s) under {results / 'profiles'}")
+    if failed:
+        raise typer.Exit(1)
