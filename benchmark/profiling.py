@@ -560,10 +560,11 @@ def profile_job_adapter(
 
     device = adapter.context.device
     try:
-        # The test predictions just ran (warm); at smoke one step and one prediction keep CI cheap.
+        # The test predictions just ran (warm); at smoke one step without warm-up and one prediction keep CI
+        # cheap (the figures then include first-step costs: smoke profiles are for plumbing, not for comparisons).
         settings = replace(settings_for(adapter.context.budget), latency_warmup=0)
         if adapter.context.budget == "smoke":
-            settings = replace(settings, steps=1, repeats=1)
+            settings = replace(settings, warmup=0, steps=1, repeats=1)
         record = profile_adapter(adapter, case, device=device, settings=settings, train_case=train_case)
     except Exception as err:  # noqa: BLE001 - a profile never fails the job
         record = {"version": PROFILE_VERSION, "method": adapter.card.name, "device": device, "errors": {}}

@@ -246,12 +246,12 @@ def reindex(results: Path) -> dict[str, int]:
     """Rebuilds the index from the result files (manifests, committed jobs, derived summaries, standalone profiles).
 
     An index written with another schema version is a cache of the same files: it is deleted and built anew.
-    Returns the counts of runs, jobs and standalone profiles indexed.
+    Returns the counts of runs and jobs indexed.
     """
     results = Path(results)
     check_store_version(results)
     _drop_other_version(results)
-    counts = {"runs": 0, "jobs": 0, "profiles": 0}
+    counts = {"runs": 0, "jobs": 0}
     with open_index(results) as conn:
         with _transaction(conn):
             for table in ("runs", "jobs", "case_metrics", "lesions", "curves", "summary", "profiles"):
@@ -259,7 +259,6 @@ def reindex(results: Path) -> dict[str, int]:
         for profile_path in sorted((results / PROFILES_DIR).glob("*.json")):
             with _transaction(conn):
                 _insert_profile(conn, read_json(profile_path))
-            counts["profiles"] += 1
         for manifest_path in sorted((results / "runs").glob("*/manifest.json")):
             manifest = read_json(manifest_path)
             store = RunStore(results, manifest["run_id"])

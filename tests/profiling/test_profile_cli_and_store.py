@@ -54,8 +54,7 @@ def test_profile_cli_stores_profiles_and_reindex_rebuilds_the_table(tmp_path):
     assert set(table["profile_id"]) == stored
     before = dump(results)["profiles"]
     (results / "msbench.sqlite").unlink()
-    counts = reindex(results)
-    assert counts["profiles"] == 2
+    reindex(results)
     pd.testing.assert_frame_equal(dump(results)["profiles"], before)
 
 
