@@ -12,6 +12,7 @@ from rich.table import Table
 from ._console import err, out
 from ._console import fail as _fail
 from .cli_leaderboard import leaderboard_app
+from .cli_profile import profile
 from .cli_store import runs_app, store_app
 from .cli_tune import tune as _tune_command
 
@@ -26,6 +27,7 @@ app.add_typer(store_app, name="store")
 app.add_typer(runs_app, name="runs")
 app.add_typer(leaderboard_app, name="leaderboard")
 app.command("tune")(_tune_command)
+app.command("profile")(profile)
 
 
 def _csv_ints(text: str | None) -> tuple[int, ...] | None:

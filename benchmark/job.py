@@ -21,6 +21,7 @@ from msbench.methods import FitContext, MethodCard, Prediction, build_adapter
 
 from . import manifest as mf
 from .metrics import SUITE_VERSION, MetricParams, evaluate_case_with_lesions, provenance_columns
+from .profiling import profile_job_adapter
 from .store import JOB_RECORD, atomic_path, read_table, write_csv, write_json
 
 
@@ -124,6 +125,11 @@ def run_job(card: MethodCard, job: Job, inputs: JobInputs, folder: Path) -> dict
             rows, lesions = score_case(case, prediction, inputs.metric_params, inputs.modalities)
             cases_rows += [{**ids, **row, **provenance} for row in rows]
             lesion_rows += [{**ids, **row} for row in lesions]
+        if test or train:
+            # The model's costs (profile.json): a failing profile is recorded there, never fails the job.
+            profile = profile_job_adapter(adapter, (test or train)[0], (train or test)[0], folder, ids_of(job))
+            if profile.get("errors"):
+                record["profile_errors"] = profile["errors"]
         write_json(folder / "fit.json", {**asdict(report), "history": None})
         if report.history:
             write_csv(folder / "train_log.csv", pd.DataFrame(report.history))
@@ -136,6 +142,11 @@ def run_job(card: MethodCard, job: Job, inputs: JobInputs, folder: Path) -> dict
     record.update(finished=mf.now_iso(), wall_seconds=round(time.perf_counter() - t0, 3))
     write_json(folder / JOB_RECORD, record)
     return record
+
+
+def ids_of(job: Job) -> dict[str, str]:
+    """The ids a job's profile is stored under."""
+    return {"run_id": job.run_id, "job_id": job.job_id}
 
 
 def describe_error(err: Exception, method: str, context: FitContext) -> str:

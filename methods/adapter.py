@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib
 import json
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -20,6 +20,8 @@ import numpy as np
 from .card import MethodCard, Recipe
 
 if TYPE_CHECKING:
+    import torch
+
     from msbench.datasets.case import Case
 
 
@@ -77,6 +79,34 @@ class FitReport:
     n_parameters: int | None = None
 
 
+@dataclass
+class NetworkProfile:
+    """What :mod:`msbench.benchmark.profiling` needs of a method's network, from :meth:`Adapter.profile_network`.
+
+    Attributes:
+        build_model: A fresh, untrained copy of the method's network (same architecture as the fitted one), on CPU.
+        batches: The method's own training batches ``(inputs, targets)`` at its patch / slice size and batch size,
+            drawn by its own sampler and augmentation from the profiling case (endless).
+        loss: The method's training loss on (logits, targets), returning the total and its named terms.
+        make_optimizer: The method's optimiser over a model's parameters.
+        amp: Mixed precision in training (CUDA only), as the method's fit uses it.
+    """
+
+    build_model: Callable[[], torch.nn.Module]
+    batches: Iterator[tuple[torch.Tensor, torch.Tensor]]
+    loss: Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, dict[str, float]]]
+    make_optimizer: Callable[[torch.nn.Module], torch.optim.Optimizer]
+    amp: bool = False
+
+
+def endless(make: Callable[[int], Any]) -> Iterator[Any]:
+    """Items of ``make(epoch)`` for epoch 1, 2, ... without end (a method's epochs of batches, back to back)."""
+    epoch = 1
+    while True:
+        yield from make(epoch)
+        epoch += 1
+
+
 class Adapter(ABC):
     """Base class of method adapters."""
 
@@ -102,6 +132,18 @@ class Adapter(ABC):
             NotImplementedError: The method keeps no model to restore.
         """
         raise NotImplementedError(f"method {self.card.name!r} cannot be restored from a stored fit.")
+
+    def profile_network(self, case: Case) -> NetworkProfile | None:
+        """The method's network and training batches for profiling on ``case``; None for a method without a network.
+
+        Also makes :meth:`predict` work when the adapter was neither fitted nor restored, with the untrained network
+        (costs do not depend on the weights' values); a fitted adapter keeps its trained model for :meth:`predict`.
+        Batch size and patch or slice size are the ones of ``self.context`` (its recipe and hyper-parameters). A
+        method whose network exists only once trained (nnU-Net plans it from the training data) returns None; the
+        runner still records its latency with every trained model.
+        """
+        del case
+        return None
 
 
 def fit_signature(method: str, context: FitContext, train: Sequence[Case], val: Sequence[Case]) -> str:

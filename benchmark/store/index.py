@@ -1,7 +1,8 @@
 """The SQLite index of a results store (``RESULTS/msbench.sqlite``), what the leaderboard, tuning and gates query.
 
-It holds runs, jobs, per-case metrics, lesions, training curves and run summaries, so that no reader walks hundreds
-of CSV files.
+It holds runs, jobs, per-case metrics, lesions, training curves, run summaries and cost profiles (a job's
+``profile.json`` and the standalone ``profiles/<id>.json`` of ``msbench profile``), so that no reader walks hundreds
+of files.
 
 It is a cache of the files, never the record: ``reindex`` rebuilds it from the committed job folders at any time.
 WAL mode lets readers (the leaderboard) query while a run writes; each committed job is indexed in one transaction.
@@ -24,6 +25,8 @@ from .files import RunStore, check_store_version, read_json, read_table
 
 INDEX_NAME = "msbench.sqlite"
 INDEX_SCHEMA_VERSION = 2
+PROFILES_DIR = "profiles"
+PROFILE_FILE = "profile.json"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -49,6 +52,12 @@ CREATE TABLE IF NOT EXISTS studies (
 CREATE TABLE IF NOT EXISTS trials (
     study TEXT, number INTEGER, state TEXT, value REAL, params TEXT, intermediate TEXT, worker TEXT, started TEXT,
     finished TEXT, PRIMARY KEY (study, number));
+CREATE TABLE IF NOT EXISTS profiles (
+    profile_id TEXT PRIMARY KEY, run_id TEXT, job_id TEXT, method TEXT, device TEXT, device_name TEXT,
+    memory_kind TEXT, params_total INTEGER, params_trainable INTEGER, flops_forward REAL, batch_size INTEGER,
+    input_shape TEXT, peak_train_bytes REAL, peak_infer_bytes REAL, train_samples_per_s REAL,
+    train_voxels_per_s REAL, latency_p50_s REAL, latency_p95_s REAL, volumes_per_hour REAL, created TEXT,
+    record TEXT);
 """
 STUDY_COLUMNS = (
     "study", "method", "dataset", "protocol", "budget", "storage", "n_trials_budget", "per_trial_budget",
@@ -56,6 +65,11 @@ STUDY_COLUMNS = (
     "pruner", "updated",
 )  # fmt: skip
 TRIAL_COLUMNS = ("study", "number", "state", "value", "params", "intermediate", "worker", "started", "finished")
+PROFILE_COLUMNS = (
+    "profile_id", "run_id", "job_id", "method", "device", "device_name", "memory_kind", "params_total",
+    "params_trainable", "flops_forward", "batch_size", "input_shape", "peak_train_bytes", "peak_infer_bytes",
+    "train_samples_per_s", "train_voxels_per_s", "latency_p50_s", "latency_p95_s", "volumes_per_hour", "created",
+)  # fmt: skip
 _CASE_IDS = ("method", "fold", "seed", "case", "patient", "timepoint", "reference")
 SUMMARY_COLUMNS = (
     "seed", "reference", "metric", "mean", "sd", "median", "ci_low", "ci_high", "n_valid", "n_cases", "n_patients",
@@ -160,10 +174,51 @@ def index_job(conn: sqlite3.Connection, store: RunStore, job_id: str, record: di
         conn.executemany("INSERT INTO case_metrics VALUES (?,?,?,?,?,?,?)", rows["case_metrics"])
         conn.executemany("INSERT INTO lesions VALUES (?,?,?,?,?)", rows["lesions"])
         conn.executemany("INSERT INTO curves VALUES (?,?,?,?,?)", rows["curves"])
+        profile = store.job_dir(job_id) / PROFILE_FILE
+        if profile.is_file():
+            _insert_profile(conn, {**read_json(profile), "run_id": store.run_id, "job_id": job_id})
+
+
+def _profile_row(record: dict[str, Any]) -> tuple:
+    """The ``profiles`` row of one profile record (``msbench.benchmark.profiling``); the full record goes last."""
+    values = []
+    for column in PROFILE_COLUMNS:
+        value = record.get(column)
+        if column == "input_shape" and value is not None:
+            value = json.dumps(value)
+        elif column in ("params_total", "params_trainable", "batch_size") and value is not None:
+            value = int(value)
+        elif column not in ("profile_id", "run_id", "job_id", "method", "device", "device_name", "memory_kind",
+                            "created", "input_shape"):  # fmt: skip
+            value = _number(value)
+        values.append(value)
+    if not values[0]:
+        raise ValueError(f"profile record of method {record.get('method')!r} has no profile_id.")
+    return (*values, json.dumps(record, default=str))
+
+
+def _insert_profile(conn: sqlite3.Connection, record: dict[str, Any]) -> None:
+    conn.execute(
+        f"INSERT OR REPLACE INTO profiles VALUES ({','.join('?' * (len(PROFILE_COLUMNS) + 1))})", _profile_row(record)
+    )
+
+
+def index_profile(results: Path, record: dict[str, Any]) -> None:
+    """Adds (or replaces) one profile's row in the store's index."""
+    with open_index(results) as conn, _transaction(conn):
+        _insert_profile(conn, record)
+
+
+def profile_table(results: Path) -> pd.DataFrame:
+    """One row per stored profile (``PROFILE_COLUMNS``; ``input_shape`` as JSON text), oldest first."""
+    with open_index(results, create=False) as conn:
+        return pd.read_sql_query(
+            f"SELECT {', '.join(PROFILE_COLUMNS)} FROM profiles ORDER BY created, profile_id", conn
+        )
 
 
 def _delete_job(conn: sqlite3.Connection, run_id: str, job_id: str) -> None:
-    for table in ("jobs", "case_metrics", "lesions", "curves"):
+    for table in ("jobs", "case_metrics", "lesions", "curves", "profiles"):
         conn.execute(f"DELETE FROM {table} WHERE run_id=? AND job_id=?", (run_id, job_id))
 
 
@@ -220,17 +275,32 @@ def index_study(conn: sqlite3.Connection, study: dict[str, Any], trials: list[di
 def reindex(results: Path) -> dict[str, int]:
     """Rebuilds the index from the result files; returns counts.
 
-    It reads the manifests, committed jobs, derived summaries and the default tuning journal
+    It reads the manifests, committed jobs, derived summaries, standalone profiles and the default tuning journal
     (``tuning/optuna-journal.log``). Studies kept in another storage (``--storage URL``) return with the next
-    ``msbench tune`` on it.
+    ``msbench tune`` on it. An index written with another schema version is a cache of the same files: it is
+    deleted and built anew.
     """
     results = Path(results)
     check_store_version(results)
+    _drop_other_version(results)
     counts = {"runs": 0, "jobs": 0}
     with open_index(results) as conn:
         with _transaction(conn):
-            for table in ("runs", "jobs", "case_metrics", "lesions", "curves", "summary", "studies", "trials"):
+            for table in (
+                "runs",
+                "jobs",
+                "case_metrics",
+                "lesions",
+                "curves",
+                "summary",
+                "studies",
+                "trials",
+                "profiles",
+            ):
                 conn.execute(f"DELETE FROM {table}")
+        for profile_path in sorted((results / PROFILES_DIR).glob("*.json")):
+            with _transaction(conn):
+                _insert_profile(conn, read_json(profile_path))
         for manifest_path in sorted((results / "runs").glob("*/manifest.json")):
             manifest = read_json(manifest_path)
             store = RunStore(results, manifest["run_id"])
@@ -247,12 +317,27 @@ def reindex(results: Path) -> dict[str, int]:
     return counts
 
 
+def _drop_other_version(results: Path) -> None:
+    path = index_path(results)
+    if not path.is_file():
+        return
+    conn = sqlite3.connect(path, timeout=60.0)
+    try:
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+    finally:
+        conn.close()
+    if version != INDEX_SCHEMA_VERSION:
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
+
+
 def dump(results: Path) -> dict[str, pd.DataFrame]:
     """Every table of the index, sorted, for comparisons (tests, ``msbench store check``)."""
     keys = {
         "runs": "run_id", "jobs": "run_id, job_id", "case_metrics": 'run_id, job_id, "case", reference, metric',
         "lesions": 'run_id, job_id, "case", reference, row', "curves": "run_id, job_id, epoch, metric",
         "summary": "run_id, seed, reference, metric", "studies": "study", "trials": "study, number",
+        "profiles": "profile_id",
     }  # fmt: skip
     with open_index(results, create=False) as conn:
         return {t: pd.read_sql_query(f"SELECT * FROM {t} ORDER BY {k}", conn) for t, k in keys.items()}

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..adapter import Adapter, FitReport, Prediction, fit_signature
+from ..adapter import Adapter, FitReport, NetworkProfile, Prediction, endless, fit_signature
 from .augment import Augmentation, AugmentSpec, flip_axes_from
 from .checkpoint import load_trained_weights
 from .loop import EngineConfig, count_parameters, default_threads, fit_model, seed_everything, torch_threads
@@ -120,9 +120,7 @@ class NetworkAdapter(Adapter):
         val_volumes = [self.load(case, with_mask=True) for case in val]
         model = self.build_network(len(ctx.modalities))
         init_output_bias(model, float(ctx.hparams.get("init_prior", 0.0)))
-        optimizer = torch.optim.Adam(
-            model.parameters(), lr=float(self.hp("lr")), weight_decay=float(self.hp("weight_decay"))
-        )
+        optimizer = self.make_optimizer(model)
         plateau_metric = str(self.hp("plateau_metric"))
         if plateau_metric not in ("val_loss", "val_dice"):
             raise ValueError(f"plateau_metric must be 'val_loss' or 'val_dice', got {plateau_metric!r}.")
@@ -172,6 +170,35 @@ class NetworkAdapter(Adapter):
         """The selected epoch's weights from the engine checkpoint in the workdir, and an inference-only task."""
         self.model = load_trained_weights(self.build_network(len(self.context.modalities)), self.context.workdir)
         self.task = self.build_task([], [], chosen=fit.get("chosen") or {})
+
+    def make_optimizer(self, model: nn.Module) -> torch.optim.Optimizer:
+        """Adam at the hyper-parameters' ``lr`` and ``weight_decay``, as :meth:`fit` trains."""
+        return torch.optim.Adam(
+            model.parameters(), lr=float(self.hp("lr")), weight_decay=float(self.hp("weight_decay"))
+        )
+
+    def profile_network(self, case: Case) -> NetworkProfile:
+        """The network and the task's own training batches on ``case``; see :meth:`Adapter.profile_network`.
+
+        A fitted (or restored) patch task keeps its patch and stride; otherwise they come from ``case``'s spacing.
+        """
+        ctx = self.context
+        volume = self.load(case, with_mask=True)
+        chosen = None
+        if isinstance(self.task, PatchTask):
+            chosen = {"patch_voxels": list(self.task.patch_size), "stride_voxels": list(self.task.stride)}
+        task = self.build_task([volume], [], chosen=chosen)
+        if self.model is None or self.task is None:
+            self.model = self.build_network(len(ctx.modalities)).to(torch.device(ctx.device)).eval()
+            self.task = task
+        rng = np.random.default_rng(ctx.seed)
+        return NetworkProfile(
+            build_model=lambda: self.build_network(len(ctx.modalities)),
+            batches=endless(lambda epoch: task.train_batches(epoch, rng)),  # type: ignore[attr-defined]
+            loss=task.loss,
+            make_optimizer=self.make_optimizer,
+            amp=bool(ctx.hparams.get("amp", True)),
+        )
 
     def predict(self, case: Case) -> Prediction:
         if self.model is None or self.task is None:

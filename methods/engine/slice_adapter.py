@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..adapter import Adapter, FitReport, Prediction, fit_signature
+from ..adapter import Adapter, FitReport, NetworkProfile, Prediction, endless, fit_signature
 from .slices import SliceSampler, SliceVolume, load_slice_volume, predict_window, soft_dice_loss
 
 if TYPE_CHECKING:
@@ -145,6 +145,24 @@ class SliceAdapter(Adapter):
         from .checkpoint import load_trained_weights
 
         self.model = load_trained_weights(self.build_network(len(self.context.modalities)), self.context.workdir)
+
+    def profile_network(self, case: Case) -> NetworkProfile:
+        """The network and the slice sampler's own training batches on ``case``; see :meth:`Adapter.profile_network`."""
+        import torch
+
+        ctx, hp = self.context, dict(self.context.hparams)
+        sampler = SliceSampler(self._load([case], ctx.reference), self.n_slices, float(hp["positive_fraction"]))
+        task = _SliceTask(self, sampler, [])
+        if self.model is None:
+            self.model = self.build_network(len(ctx.modalities)).to(torch.device(ctx.device)).eval()
+        rng = np.random.default_rng(ctx.seed)
+        return NetworkProfile(
+            build_model=lambda: self.build_network(len(ctx.modalities)),
+            batches=endless(lambda epoch: task.train_batches(epoch, rng)),
+            loss=self.loss,
+            make_optimizer=lambda model: build_optimizer(model.parameters(), hp),
+            amp=True,  # fit's EngineConfig keeps its default: mixed precision on CUDA
+        )
 
     def predict(self, case: Case) -> Prediction:
         volume = self._load([case], None)[0]
