@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import itertools
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import cc3d
 import numpy as np
+from scipy.sparse import coo_matrix, csgraph
 
+from ._crop import CaseArrays
 from ._nan import f1, precision, ratio
 
 
@@ -41,23 +45,138 @@ class Lesions:
         return self.fg[self.ids_at(self.fg) > 0]
 
 
-def label_lesions(mask: np.ndarray, fg: np.ndarray, connectivity: int, min_voxels: int = 1) -> Lesions:
-    """Label the 3D connected components of ``mask``, dropping those smaller than ``min_voxels``.
+def forward_offsets(connectivity: int, shape: tuple[int, ...]) -> tuple[list[int], list[int]]:
+    """Flat-index offsets to the lexicographically later half of a voxel's neighbours.
+
+    Returns:
+        (face offsets, the other offsets that ``connectivity`` adds: edges for 18, edges and corners
+        for 26), for a C-order array of ``shape``.
+    """
+    strides = (shape[1] * shape[2], shape[2], 1)
+    faces: list[int] = []
+    others: list[int] = []
+    for step in itertools.product((-1, 0, 1), repeat=3):
+        order = sum(abs(s) for s in step)
+        if step <= (0, 0, 0) or (connectivity == 6 and order > 1) or (connectivity == 18 and order > 2):
+            continue
+        (faces if order == 1 else others).append(sum(s * st for s, st in zip(step, strides, strict=True)))
+    return faces, others
+
+
+def label_case_lesions(
+    case: CaseArrays, boundaries: tuple[np.ndarray, np.ndarray], requests: Sequence[tuple[int, int]]
+) -> list[tuple[Lesions, Lesions]]:
+    """Lesions of P and of G for each (connectivity, min_voxels), from one labelling of the case.
+
+    Same components, sizes and lesion ids as a cc3d labelling of each mask alone at the requested
+    connectivity (ids in memory order of each lesion's first voxel). One multi-label
+    cc3d pass at the finest requested connectivity splits the crop into regions of constant (in P, in
+    G) membership; the lesions of a mask are the unions of its regions that touch under the requested
+    connectivity, found from the neighbour pairs of its own voxels (a few passes over the sparse
+    foreground instead of one dense cc3d pass per mask and connectivity).
 
     Args:
-        mask: Boolean mask.
-        fg: ``np.flatnonzero(mask)``, computed once per case; every count reads through it.
-        connectivity: 6, 18 or 26.
-        min_voxels: Smallest kept lesion size in voxels.
+        case: The cropped case (background margin of at least one voxel).
+        boundaries: Flat indices of the boundary voxels of P and of G (:func:`boundary_indices`).
+        requests: (connectivity, min_voxels) pairs, connectivity 6, 18 or 26.
+
+    Returns:
+        One (P lesions, G lesions) pair per request, in order.
     """
-    labels, n = cc3d.connected_components(mask, connectivity=connectivity, return_N=True)
-    raw_sizes = np.bincount(labels.ravel()[fg], minlength=n + 1)
+    finest = min(connectivity for connectivity, _ in requests)
+    code = np.zeros(case.pred.shape, dtype=np.uint8)
+    flat_code = code.ravel()
+    flat_code[case.pred_fg] = 1
+    flat_code[case.ref_fg] |= 2
+    regions, n_regions = cc3d.connected_components(code, connectivity=finest, return_N=True)
+    flat_regions = regions.ravel()
+    connectivities = sorted({connectivity for connectivity, _ in requests})
+    masks = ((case.pred_fg, boundaries[0]), (case.ref_fg, boundaries[1]))
+    joined = [
+        _joined_regions(flat_regions, n_regions, code.shape, fg, boundary, connectivities) for fg, boundary in masks
+    ]
+    out = []
+    for connectivity, min_voxels in requests:
+        pred, ref = (
+            _kept_lesions(regions, flat_regions[fg], per_mask[connectivity], fg, min_voxels)
+            for (fg, _), per_mask in zip(masks, joined, strict=True)
+        )
+        out.append((pred, ref))
+    return out
+
+
+def _joined_regions(
+    flat_regions: np.ndarray,
+    n_regions: int,
+    shape: tuple[int, ...],
+    fg: np.ndarray,
+    boundary: np.ndarray,
+    connectivities: list[int],
+) -> dict[int, np.ndarray]:
+    """Per connectivity: region label -> component of the mask (1..n in memory order of first voxel; 0 = not in it).
+
+    Face pairs are read at every voxel of the mask; edge and corner pairs only at its boundary voxels:
+    an interior voxel's edge or corner neighbour is already joined to it through a shorter pair.
+    """
+    fg_regions = flat_regions[fg]
+    in_mask = np.zeros(n_regions + 1, dtype=bool)
+    in_mask[fg_regions] = True
+    boundary_regions = flat_regions[boundary]
+    width = n_regions + 1
+    edges = np.zeros(0, dtype=np.int64)
+    joined: dict[int, np.ndarray] = {}
+    done: set[int] = set()
+    for connectivity in connectivities:
+        faces, others = forward_offsets(connectivity, shape)
+        keys = [edges]
+        for offsets, source, source_regions in ((faces, fg, fg_regions), (others, boundary, boundary_regions)):
+            for offset in (o for o in offsets if o not in done):
+                done.add(offset)
+                other = flat_regions[source + offset]
+                pair = (other != source_regions) & in_mask[other]
+                key = source_regions[pair].astype(np.int64) * width + other[pair]
+                # Neighbouring voxels along a row mostly repeat the same pair: drop runs before sorting.
+                keys.append(key[np.r_[True, key[1:] != key[:-1]]] if key.size else key)
+        edges = np.unique(np.concatenate(keys))
+        joined[connectivity] = _components(edges, width, in_mask)
+    return joined
+
+
+def _components(edges: np.ndarray, width: int, in_mask: np.ndarray) -> np.ndarray:
+    """Region label -> component id (1..n, ordered by each component's lowest region label; 0 = outside).
+
+    Args:
+        edges: Joined region pairs as ``a * width + b``.
+        width: Number of region labels (background included).
+        in_mask: Per region label, whether the region belongs to the mask.
+    """
+    if edges.size:
+        graph = coo_matrix((np.ones(edges.size, dtype=np.int8), (edges // width, edges % width)), shape=(width, width))
+        _, root = csgraph.connected_components(graph, directed=True, connection="weak")
+    else:
+        root = np.arange(width)
+    members = np.flatnonzero(in_mask)
+    # cc3d numbers regions in memory order of their first voxel, so a component's lowest region label
+    # orders it as a dense labelling of the mask alone would (same lesion ids).
+    _, first, inverse = np.unique(root[members], return_index=True, return_inverse=True)
+    rank = np.empty(first.size, dtype=np.int64)
+    rank[np.argsort(first)] = np.arange(1, first.size + 1)
+    component = np.zeros(width, dtype=np.int64)
+    component[members] = rank[inverse]
+    return component
+
+
+def _kept_lesions(
+    regions: np.ndarray, fg_regions: np.ndarray, component: np.ndarray, fg: np.ndarray, min_voxels: int
+) -> Lesions:
+    """Lesions of one mask from its region -> component map, dropping those smaller than ``min_voxels``."""
+    raw_sizes = np.bincount(component[fg_regions], minlength=int(component.max()) + 1)
     keep = raw_sizes >= max(min_voxels, 1)
     keep[0] = False
-    remap = np.zeros(n + 1, dtype=np.int64)
-    remap[keep] = np.arange(1, int(keep.sum()) + 1)
+    kept_id = np.zeros(raw_sizes.size, dtype=np.int64)
+    kept_id[keep] = np.arange(1, int(keep.sum()) + 1)
     sizes = np.concatenate(([0], raw_sizes[keep])).astype(np.int64)
-    return Lesions(labels=labels, remap=remap, fg=fg, sizes=sizes)
+    return Lesions(labels=regions, remap=kept_id[component], fg=fg, sizes=sizes)
 
 
 def anima_min_voxels(min_volume_mm3: float, voxel_volume_mm3: float) -> int:
