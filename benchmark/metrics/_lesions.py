@@ -9,7 +9,6 @@ from dataclasses import dataclass
 
 import cc3d
 import numpy as np
-from scipy.sparse import coo_matrix, csgraph
 
 from ._crop import CaseArrays
 from ._nan import f1, precision, ratio
@@ -66,14 +65,13 @@ def forward_offsets(connectivity: int, shape: tuple[int, ...]) -> tuple[list[int
 def label_case_lesions(
     case: CaseArrays, boundaries: tuple[np.ndarray, np.ndarray], requests: Sequence[tuple[int, int]]
 ) -> list[tuple[Lesions, Lesions]]:
-    """Lesions of P and of G for each (connectivity, min_voxels), from one labelling of the case.
+    """Lesions of P and of G for each (connectivity, min_voxels), from one labelling of each mask.
 
-    Same components, sizes and lesion ids as a cc3d labelling of each mask alone at the requested
-    connectivity (ids in memory order of each lesion's first voxel). One multi-label
-    cc3d pass at the finest requested connectivity splits the crop into regions of constant (in P, in
-    G) membership; the lesions of a mask are the unions of its regions that touch under the requested
-    connectivity, found from the neighbour pairs of its own voxels (a few passes over the sparse
-    foreground instead of one dense cc3d pass per mask and connectivity).
+    Same components, sizes and lesion ids as a cc3d labelling of each mask at each requested
+    connectivity (ids in memory order of each lesion's first voxel). Each mask is labelled once, at
+    the finest requested connectivity; a coarser one joins those labels where two of them touch along
+    its extra neighbour steps, which only boundary voxels can do (a few sparse passes instead of one
+    more dense cc3d pass per mask).
 
     Args:
         case: The cropped case (background margin of at least one voxel).
@@ -84,99 +82,96 @@ def label_case_lesions(
         One (P lesions, G lesions) pair per request, in order.
     """
     finest = min(connectivity for connectivity, _ in requests)
-    code = np.zeros(case.pred.shape, dtype=np.uint8)
-    flat_code = code.ravel()
-    flat_code[case.pred_fg] = 1
-    flat_code[case.ref_fg] |= 2
-    regions, n_regions = cc3d.connected_components(code, connectivity=finest, return_N=True)
-    flat_regions = regions.ravel()
-    connectivities = sorted({connectivity for connectivity, _ in requests})
-    masks = ((case.pred_fg, boundaries[0]), (case.ref_fg, boundaries[1]))
-    joined = [
-        _joined_regions(flat_regions, n_regions, code.shape, fg, boundary, connectivities) for fg, boundary in masks
-    ]
+    coarser = sorted({connectivity for connectivity, _ in requests} - {finest})
+    masks = ((case.pred, case.pred_fg, boundaries[0]), (case.ref, case.ref_fg, boundaries[1]))
+    labelled = []
+    for mask, fg, boundary in masks:
+        # As 0/1 bytes cc3d sizes its output by label count (uint16 here, not uint32): half the memory.
+        labels, n = cc3d.connected_components(mask.view(np.uint8), connectivity=finest, return_N=True)
+        flat = labels.ravel()
+        components = {finest: np.arange(n + 1)}
+        components.update(_joined_labels(flat, n, mask.shape, boundary, finest, coarser))
+        labelled.append((labels, flat[fg], components))
     out = []
     for connectivity, min_voxels in requests:
         pred, ref = (
-            _kept_lesions(regions, flat_regions[fg], per_mask[connectivity], fg, min_voxels)
-            for (fg, _), per_mask in zip(masks, joined, strict=True)
+            _kept_lesions(labels, fg_labels, components[connectivity], fg, min_voxels)
+            for (_, fg, _), (labels, fg_labels, components) in zip(masks, labelled, strict=True)
         )
         out.append((pred, ref))
     return out
 
 
-def _joined_regions(
-    flat_regions: np.ndarray,
-    n_regions: int,
+def _joined_labels(
+    flat_labels: np.ndarray,
+    n: int,
     shape: tuple[int, ...],
-    fg: np.ndarray,
     boundary: np.ndarray,
-    connectivities: list[int],
+    finest: int,
+    coarser: list[int],
 ) -> dict[int, np.ndarray]:
-    """Per connectivity: region label -> component of the mask (1..n in memory order of first voxel; 0 = not in it).
+    """Per coarser connectivity: label at ``finest`` -> component (1..n' in order of lowest label).
 
-    Face pairs are read at every voxel of the mask; edge and corner pairs only at its boundary voxels:
-    an interior voxel's edge or corner neighbour is already joined to it through a shorter pair.
+    Only pairs of boundary voxels are read: if one end of a touching pair is interior, its face
+    neighbour towards the other end is in the same component and forms a shorter pair with it.
     """
-    fg_regions = flat_regions[fg]
-    in_mask = np.zeros(n_regions + 1, dtype=bool)
-    in_mask[fg_regions] = True
-    boundary_regions = flat_regions[boundary]
-    width = n_regions + 1
+    boundary_labels = flat_labels[boundary]
+    faces, others = forward_offsets(finest, shape)
+    done = set(faces) | set(others)
     edges = np.zeros(0, dtype=np.int64)
     joined: dict[int, np.ndarray] = {}
-    done: set[int] = set()
-    for connectivity in connectivities:
-        faces, others = forward_offsets(connectivity, shape)
+    for connectivity in coarser:
         keys = [edges]
-        for offsets, source, source_regions in ((faces, fg, fg_regions), (others, boundary, boundary_regions)):
-            for offset in (o for o in offsets if o not in done):
-                done.add(offset)
-                other = flat_regions[source + offset]
-                pair = (other != source_regions) & in_mask[other]
-                key = source_regions[pair].astype(np.int64) * width + other[pair]
-                # Neighbouring voxels along a row mostly repeat the same pair: drop runs before sorting.
-                keys.append(key[np.r_[True, key[1:] != key[:-1]]] if key.size else key)
+        for offset in (o for o in forward_offsets(connectivity, shape)[1] if o not in done):
+            done.add(offset)
+            other = flat_labels[boundary + offset]
+            pair = (other != boundary_labels) & (other > 0)
+            keys.append(boundary_labels[pair].astype(np.int64) * (n + 1) + other[pair])
         edges = np.unique(np.concatenate(keys))
-        joined[connectivity] = _components(edges, width, in_mask)
+        joined[connectivity] = _components(edges, n + 1)
     return joined
 
 
-def _components(edges: np.ndarray, width: int, in_mask: np.ndarray) -> np.ndarray:
-    """Region label -> component id (1..n, ordered by each component's lowest region label; 0 = outside).
+def _components(edges: np.ndarray, width: int) -> np.ndarray:
+    """Label -> component id (1..n', ordered by each component's lowest label; label 0 stays 0).
+
+    Union-find over the few joined pairs: every root points to a smaller label, so a component's root
+    is its lowest label, and cc3d numbers labels in memory order of their first voxel: the ids are
+    those a labelling at the coarser connectivity would give.
 
     Args:
-        edges: Joined region pairs as ``a * width + b``.
-        width: Number of region labels (background included).
-        in_mask: Per region label, whether the region belongs to the mask.
+        edges: Joined label pairs as ``a * width + b``.
+        width: Number of labels, background included.
     """
-    if edges.size:
-        graph = coo_matrix((np.ones(edges.size, dtype=np.int8), (edges // width, edges % width)), shape=(width, width))
-        _, root = csgraph.connected_components(graph, directed=True, connection="weak")
-    else:
-        root = np.arange(width)
-    members = np.flatnonzero(in_mask)
-    # cc3d numbers regions in memory order of their first voxel, so a component's lowest region label
-    # orders it as a dense labelling of the mask alone would (same lesion ids).
-    _, first, inverse = np.unique(root[members], return_index=True, return_inverse=True)
-    rank = np.empty(first.size, dtype=np.int64)
-    rank[np.argsort(first)] = np.arange(1, first.size + 1)
-    component = np.zeros(width, dtype=np.int64)
-    component[members] = rank[inverse]
+    parent = np.arange(width)
+    a, b = edges // width, edges % width
+    while True:
+        root_a, root_b = parent[a], parent[b]
+        apart = root_a != root_b
+        if not apart.any():
+            break
+        low, high = np.minimum(root_a[apart], root_b[apart]), np.maximum(root_a[apart], root_b[apart])
+        parent[high] = low  # one of several writes to a root wins; the loop repeats until all pairs agree
+        while True:
+            grand = parent[parent]
+            if np.array_equal(grand, parent):
+                break
+            parent = grand
+    _, component = np.unique(parent, return_inverse=True)
     return component
 
 
 def _kept_lesions(
-    regions: np.ndarray, fg_regions: np.ndarray, component: np.ndarray, fg: np.ndarray, min_voxels: int
+    labels: np.ndarray, fg_labels: np.ndarray, component: np.ndarray, fg: np.ndarray, min_voxels: int
 ) -> Lesions:
-    """Lesions of one mask from its region -> component map, dropping those smaller than ``min_voxels``."""
-    raw_sizes = np.bincount(component[fg_regions], minlength=int(component.max()) + 1)
+    """Lesions of one mask from its label -> component map, dropping those smaller than ``min_voxels``."""
+    raw_sizes = np.bincount(component[fg_labels], minlength=int(component.max()) + 1)
     keep = raw_sizes >= max(min_voxels, 1)
     keep[0] = False
     kept_id = np.zeros(raw_sizes.size, dtype=np.int64)
     kept_id[keep] = np.arange(1, int(keep.sum()) + 1)
     sizes = np.concatenate(([0], raw_sizes[keep])).astype(np.int64)
-    return Lesions(labels=regions, remap=kept_id[component], fg=fg, sizes=sizes)
+    return Lesions(labels=labels, remap=kept_id[component], fg=fg, sizes=sizes)
 
 
 def anima_min_voxels(min_volume_mm3: float, voxel_volume_mm3: float) -> int:
@@ -220,7 +215,13 @@ def overlap_pairs(a: Lesions, b: Lesions) -> tuple[np.ndarray, np.ndarray, np.nd
     both = (a_ids > 0) & (b_ids > 0)
     width = b.n + 1
     keys = a_ids[both] * width + b_ids[both]
-    keys, counts = np.unique(keys, return_counts=True)
+    if (a.n + 1) * width <= 4 * a.fg.size + 65536:
+        # A count per possible pair is cheaper than sorting the voxels when the lesions are few.
+        counts = np.bincount(keys, minlength=(a.n + 1) * width)
+        keys = np.flatnonzero(counts)
+        counts = counts[keys]
+    else:
+        keys, counts = np.unique(keys, return_counts=True)
     return keys // width, keys % width, counts.astype(np.int64)
 
 

@@ -156,5 +156,5 @@ def _slice_components(
     position = (np.cumsum(kept) - 1)[row] * n_j + j
     image = np.zeros((int(np.count_nonzero(kept)), n_j), dtype=bool)
     image.ravel()[position] = True
-    labels, n = cc3d.connected_components(image, connectivity=connectivity_2d, return_N=True)
+    labels, n = cc3d.connected_components(image.view(np.uint8), connectivity=connectivity_2d, return_N=True)
     return labels.ravel()[position], int(n), k
