@@ -94,13 +94,23 @@ def _nearest(
         result[pending[hit]] = offset_mm[start]
         pending = pending[~hit]
     if pending.size:
-        scale = np.asarray(spacing_mm, dtype=np.float64)
-        far = np.stack(np.unravel_index(points[pending], shape), axis=1) * scale
+        far = _coordinates_mm(points[pending], shape, spacing_mm)
         # Few queries against many points: a cheap build (unbalanced, larger leaves) beats a tuned tree.
-        target_mm = np.stack(np.unravel_index(target_points, shape), axis=1) * scale
-        tree = cKDTree(target_mm, leafsize=64, balanced_tree=False, compact_nodes=False)
+        target_mm = _coordinates_mm(target_points, shape, spacing_mm)
+        tree = cKDTree(target_mm, leafsize=64, balanced_tree=False, compact_nodes=False, copy_data=False)
         result[pending] = tree.query(far, k=1)[0]
     return result
+
+
+def _coordinates_mm(
+    flat_index: np.ndarray, shape: tuple[int, ...], spacing_mm: tuple[float, float, float]
+) -> np.ndarray:
+    """(n, 3) positions in mm of C-order flat indices (as ``np.unravel_index`` times the spacing)."""
+    out = np.empty((flat_index.size, 3))
+    rows, out[:, 2] = np.divmod(flat_index, shape[2])
+    out[:, 0], out[:, 1] = np.divmod(rows, shape[1])
+    out *= np.asarray(spacing_mm, dtype=np.float64)
+    return out
 
 
 def percentile_linear(values: np.ndarray, q: float) -> float:
