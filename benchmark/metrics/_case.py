@@ -12,11 +12,11 @@ from ._lesions import (
     anima_scores,
     covered_voxels,
     isbi_scores,
-    label_lesions,
+    label_case_lesions,
     lesion_rows,
 )
 from ._slices import slice_scores
-from ._surface import surface_scores
+from ._surface import boundary_indices, surface_scores
 from ._voxel import confusion_counts, voxel_scores
 from .specs import MetricParams
 
@@ -96,8 +96,10 @@ def _evaluate(
     record: dict[str, float | int] = voxel_scores(
         counts, case.voxel_volume_mm3, domain_voxels, params.ndsc_reference_load
     )
-    record.update(surface_scores(case, params.hd_percentile, params.surface_margin_vox))
-    rows = _lesion_families(case, params, record, with_lesions)
+    # The 6-connected boundaries serve the surface distances and the lesion labelling alike.
+    boundaries = (boundary_indices(case.pred, case.pred_fg), boundary_indices(case.ref, case.ref_fg))
+    record.update(surface_scores(case, params.hd_percentile, params.surface_margin_vox, boundaries))
+    rows = _lesion_families(case, boundaries, params, record, with_lesions)
     record.update(slice_scores(case, params.slice_coverage, params.slice_connectivity, domain_on_slice))
     n_pred, n_ref = counts.tp + counts.fp, counts.tp + counts.fn
     record["domain_voxels"] = domain_voxels
@@ -110,17 +112,19 @@ def _evaluate(
 
 
 def _lesion_families(
-    case: CaseArrays, params: MetricParams, record: dict[str, float | int], with_lesions: bool
+    case: CaseArrays,
+    boundaries: tuple[np.ndarray, np.ndarray],
+    params: MetricParams,
+    record: dict[str, float | int],
+    with_lesions: bool,
 ) -> list[LesionRow]:
     """Add both lesion families to ``record``; return the per-lesion rows when asked."""
     ref_fg, pred_fg = case.ref_fg, case.pred_fg
-    ref_isbi = label_lesions(case.ref, ref_fg, params.connectivity)
-    pred_isbi = label_lesions(case.pred, pred_fg, params.connectivity)
+    min_voxels = anima_min_voxels(params.anima_min_volume_mm3, case.voxel_volume_mm3)
+    requests = [(params.connectivity, 1), (params.anima_connectivity, min_voxels)]
+    (pred_isbi, ref_isbi), (pred_anima, ref_anima) = label_case_lesions(case, boundaries, requests)
     record.update(isbi_scores(ref_isbi, pred_isbi))
 
-    min_voxels = anima_min_voxels(params.anima_min_volume_mm3, case.voxel_volume_mm3)
-    ref_anima = label_lesions(case.ref, ref_fg, params.anima_connectivity, min_voxels)
-    pred_anima = label_lesions(case.pred, pred_fg, params.anima_connectivity, min_voxels)
     scores, ref_detected, pred_detected = anima_scores(
         ref_anima, pred_anima, params.alpha, params.beta, params.gamma, ref_mask_empty=ref_fg.size == 0
     )

@@ -102,36 +102,37 @@ def to_bool_mask(mask: np.ndarray, name: str) -> np.ndarray:
     return mask != 0
 
 
-def union_bbox(pred: np.ndarray, ref: np.ndarray) -> tuple[slice, ...] | None:
-    """Tight bounding box of ``pred | ref`` as slices, or None when both are empty."""
-    plane = np.logical_or(pred.any(axis=2), ref.any(axis=2))
-    rows, cols = np.flatnonzero(plane.any(axis=1)), np.flatnonzero(plane.any(axis=0))
-    if rows.size == 0:
-        return None
-    box_i, box_j = slice(int(rows[0]), int(rows[-1]) + 1), slice(int(cols[0]), int(cols[-1]) + 1)
-    depth = np.logical_or(pred[box_i, box_j].any(axis=(0, 1)), ref[box_i, box_j].any(axis=(0, 1)))
-    layers = np.flatnonzero(depth)
-    return box_i, box_j, slice(int(layers[0]), int(layers[-1]) + 1)
-
-
 def crop_case(pred: np.ndarray, ref: np.ndarray, spacing_mm: tuple[float, float, float], margin: int) -> CaseArrays:
     """Crop both masks to their union bounding box plus ``margin`` background voxels on every side.
 
     Voxels beyond the volume edge are background, as in scipy's ``binary_erosion(border_value=0)``
-    used by medpy and MONAI, so a lesion touching the edge has boundary voxels there.
+    used by medpy and MONAI, so a lesion touching the edge has boundary voxels there. The box comes
+    from the foreground's flat indices (one fast pass over each full mask; lesion masks are sparse),
+    and the crops are written from them, so nothing else reads the full volume again.
     """
     full_shape = tuple(int(n) for n in pred.shape)
-    box = union_bbox(pred, ref)
-    if box is None:
+    pred_full, ref_full = np.flatnonzero(pred), np.flatnonzero(ref)
+    if pred_full.size == 0 and ref_full.size == 0:
         empty = np.zeros((1, 1, 1), dtype=bool)
         return CaseArrays(empty, empty.copy(), spacing_mm, full_shape)  # type: ignore[arg-type]
-    inner = tuple(slice(margin, margin + (s.stop - s.start)) for s in box)
-    out_shape = tuple(s.stop - s.start + 2 * margin for s in box)
-    crops = []
-    for mask in (pred, ref):
-        padded = np.zeros(out_shape, dtype=bool)
-        padded[inner] = mask[box]
-        crops.append(padded)
-    origin = tuple(s.start - margin for s in box)
-    pred_fg, ref_fg = np.flatnonzero(crops[0]), np.flatnonzero(crops[1])
-    return CaseArrays(crops[0], crops[1], spacing_mm, full_shape, origin, pred_fg, ref_fg)  # type: ignore[arg-type]
+    coords = [_unravel(indices, full_shape) for indices in (pred_full, ref_full)]
+    lo = [min(int(c[axis].min()) for c in coords if c[axis].size) for axis in range(3)]
+    hi = [max(int(c[axis].max()) for c in coords if c[axis].size) for axis in range(3)]
+    out_shape = tuple(top - bottom + 1 + 2 * margin for bottom, top in zip(lo, hi, strict=True))
+    origin = tuple(bottom - margin for bottom in lo)
+    crops, fgs = [], []
+    for i, j, k in coords:
+        # Lexicographic (i, j, k) order is kept by the shift, so the crop indices stay sorted.
+        fg = ((i - origin[0]) * out_shape[1] + (j - origin[1])) * out_shape[2] + (k - origin[2])
+        crop = np.zeros(out_shape, dtype=bool)
+        crop.ravel()[fg] = True
+        crops.append(crop)
+        fgs.append(fg)
+    return CaseArrays(crops[0], crops[1], spacing_mm, full_shape, origin, fgs[0], fgs[1])  # type: ignore[arg-type]
+
+
+def _unravel(flat_index: np.ndarray, shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(i, j, k) of C-order flat indices; cheaper than ``np.unravel_index`` for sorted int64 input."""
+    i, rest = np.divmod(flat_index, shape[1] * shape[2])
+    j, k = np.divmod(rest, shape[2])
+    return i, j, k

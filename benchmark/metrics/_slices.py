@@ -39,7 +39,7 @@ def slice_scores(
         raise ValueError(f"connectivity_2d={connectivity_2d!r}: expected 4 or 8.")
     n_slices, n_k = case.full_shape[2], case.pred.shape[2]
     ref_on_slice, pred_on_slice = _on_full_slices(case, n_slices)
-    found = _on_full(_found_slices(case.pred, case.ref, coverage, connectivity_2d), case.origin[2], n_slices)
+    found = _on_full(_found_slices(case, coverage, connectivity_2d), case.origin[2], n_slices)
     tp = int(np.count_nonzero(ref_on_slice & found))
     n_pos = int(np.count_nonzero(ref_on_slice))
     fn = n_pos - tp
@@ -116,26 +116,45 @@ def _crop_view(per_full_slice: np.ndarray, k0: int, n_k: int) -> np.ndarray:
     return out
 
 
-def _found_slices(pred: np.ndarray, ref: np.ndarray, coverage: float, connectivity_2d: int) -> np.ndarray:
-    """Per axial slice: does some 2D reference component reach the coverage threshold?"""
-    n_k = ref.shape[2]
-    found = np.zeros(n_k, dtype=bool)
-    ref = np.ascontiguousarray(ref)
-    fg = np.flatnonzero(ref)
+def _found_slices(case: CaseArrays, coverage: float, connectivity_2d: int) -> np.ndarray:
+    """Per axial slice of the crop: does some 2D reference component reach the coverage threshold?"""
+    found = np.zeros(case.ref.shape[2], dtype=bool)
+    fg = case.ref_fg
     if fg.size == 0:
         return found
-    # A background slice between consecutive axial slices turns one 3D labelling into per-slice 2D
-    # labelling (26-connectivity -> 8 in plane, 6 -> 4) with labels unique across slices.
-    spaced = np.zeros((*ref.shape[:2], 2 * n_k - 1), dtype=bool)
-    spaced[:, :, ::2] = ref
-    labels, n = cc3d.connected_components(spaced, connectivity=26 if connectivity_2d == 8 else 6, return_N=True)
-    slice_index = fg % n_k
-    fg_labels = labels.ravel()[(fg // n_k) * (2 * n_k - 1) + 2 * slice_index]
-    sizes = np.bincount(fg_labels, minlength=n + 1)
-    covered = np.bincount(fg_labels[np.ascontiguousarray(pred).ravel()[fg]], minlength=n + 1)
+    labels, n, slice_index = _slice_components(fg, case.ref.shape, connectivity_2d)
+    sizes = np.bincount(labels, minlength=n + 1)
+    covered = np.bincount(labels[case.pred.ravel()[fg]], minlength=n + 1)
     reached = covered >= coverage * sizes
     reached[0] = False
     slice_of_label = np.zeros(n + 1, dtype=np.int64)
-    slice_of_label[fg_labels] = slice_index
+    slice_of_label[labels] = slice_index
     found[slice_of_label[reached]] = True
     return found
+
+
+def _slice_components(
+    fg: np.ndarray, shape: tuple[int, int, int], connectivity_2d: int
+) -> tuple[np.ndarray, int, np.ndarray]:
+    """2D components of the mask on each axial slice, labelled across slices, read at its voxels ``fg``.
+
+    The slices' rows that hold a voxel are stacked into one 2D image, one empty row kept after each run
+    of such rows (slices end with an empty row), so one 2D labelling sees every slice apart and skips
+    the empty rows that fill most of a lesion mask's slices.
+
+    Returns:
+        (label per voxel of ``fg``, number of labels, axial slice index per voxel of ``fg``).
+    """
+    n_i, n_j, n_k = shape
+    i, rest = np.divmod(fg, n_j * n_k)
+    j, k = np.divmod(rest, n_k)
+    row = k * (n_i + 1) + i  # row n_i of every slice stays empty
+    occupied = np.zeros(n_k * (n_i + 1) + 1, dtype=bool)
+    occupied[row] = True
+    kept = occupied.copy()
+    kept[1:] |= occupied[:-1]
+    position = (np.cumsum(kept) - 1)[row] * n_j + j
+    image = np.zeros((int(np.count_nonzero(kept)), n_j), dtype=bool)
+    image.ravel()[position] = True
+    labels, n = cc3d.connected_components(image.view(np.uint8), connectivity=connectivity_2d, return_N=True)
+    return labels.ravel()[position], int(n), k

@@ -25,7 +25,9 @@ def boundary_indices(mask: np.ndarray, fg: np.ndarray) -> np.ndarray:
     return fg[~interior]
 
 
-def directed_distances(case: CaseArrays, search_vox: int = 3) -> tuple[np.ndarray, np.ndarray]:
+def directed_distances(
+    case: CaseArrays, search_vox: int = 3, boundaries: tuple[np.ndarray, np.ndarray] | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Distances in mm from each boundary voxel of P to the nearest boundary voxel of G, and back.
 
     Exact. Most boundary voxels of a lesion mask lie within a few voxels of the other boundary, so
@@ -33,11 +35,18 @@ def directed_distances(case: CaseArrays, search_vox: int = 3) -> tuple[np.ndarra
     voxels with nothing in the ball go to a KD-tree over the other boundary. The crop's background
     margin must be at least ``search_vox`` voxels (``crop_case`` with ``margin >= search_vox``).
 
+    Args:
+        case: The cropped case.
+        search_vox: Radius of the local search in finest voxels.
+        boundaries: Boundary voxels of P and G (:func:`boundary_indices`) when already at hand.
+
     Returns:
         (distances from P's boundary, distances from G's boundary).
     """
     shape, spacing = case.pred.shape, case.spacing_mm
-    edge_p, edge_g = boundary_indices(case.pred, case.pred_fg), boundary_indices(case.ref, case.ref_fg)
+    if boundaries is None:
+        boundaries = (boundary_indices(case.pred, case.pred_fg), boundary_indices(case.ref, case.ref_fg))
+    edge_p, edge_g = boundaries
     offsets, distances = _ball_offsets(shape, spacing, search_vox)
     d_pg = _nearest(edge_p, edge_g, offsets, distances, shape, spacing)
     d_gp = _nearest(edge_g, edge_p, offsets, distances, shape, spacing)
@@ -72,20 +81,54 @@ def _nearest(
     target[target_points] = True
     result = np.full(points.size, np.inf)
     pending = np.arange(points.size)
-    for offset, distance in zip(offsets, offset_mm, strict=True):
+    # Offsets at the same distance form a shell: one gather per shell, not per offset.
+    shell_starts = np.flatnonzero(np.r_[True, offset_mm[1:] != offset_mm[:-1]])
+    for start, stop in zip(shell_starts, [*shell_starts[1:], offsets.size], strict=True):
         if pending.size == 0:
             return result
-        hit = target[points[pending] + offset]
-        result[pending[hit]] = distance
+        shell = offsets[start:stop]
+        candidates = points[pending]
+        hit = target[candidates + shell[0]]
+        for offset in shell[1:]:
+            hit |= target[candidates + offset]
+        result[pending[hit]] = offset_mm[start]
         pending = pending[~hit]
     if pending.size:
-        scale = np.asarray(spacing_mm, dtype=np.float64)
-        far = np.stack(np.unravel_index(points[pending], shape), axis=1) * scale
+        far = _coordinates_mm(points[pending], shape, spacing_mm)
         # Few queries against many points: a cheap build (unbalanced, larger leaves) beats a tuned tree.
-        target_mm = np.stack(np.unravel_index(target_points, shape), axis=1) * scale
-        tree = cKDTree(target_mm, leafsize=64, balanced_tree=False, compact_nodes=False)
+        target_mm = _coordinates_mm(target_points, shape, spacing_mm)
+        tree = cKDTree(target_mm, leafsize=64, balanced_tree=False, compact_nodes=False, copy_data=False)
         result[pending] = tree.query(far, k=1)[0]
     return result
+
+
+def _coordinates_mm(
+    flat_index: np.ndarray, shape: tuple[int, ...], spacing_mm: tuple[float, float, float]
+) -> np.ndarray:
+    """(n, 3) positions in mm of C-order flat indices (as ``np.unravel_index`` times the spacing)."""
+    out = np.empty((flat_index.size, 3))
+    rows, out[:, 2] = np.divmod(flat_index, shape[2])
+    out[:, 0], out[:, 1] = np.divmod(rows, shape[1])
+    out *= np.asarray(spacing_mm, dtype=np.float64)
+    return out
+
+
+def percentile_linear(values: np.ndarray, q: float) -> float:
+    """``np.percentile(values, q)`` (linear method), bit for bit, from one partial sort of two elements.
+
+    numpy sorts a copy around every index it might need and pays a general-purpose setup; the
+    arithmetic here is numpy's own (virtual index ``(n - 1) q / 100``, and its two-sided lerp).
+    """
+    n = values.size
+    virtual = (n - 1) * (q / 100)
+    below = math.floor(virtual)
+    if below >= n - 1:
+        return float(values.max())
+    part = np.partition(values, (below, below + 1))
+    low, high = float(part[below]), float(part[below + 1])
+    gamma = virtual - below
+    diff = high - low
+    return high - diff * (1 - gamma) if gamma >= 0.5 else low + diff * gamma
 
 
 def worst_distance_mm(full_shape: tuple[int, ...], spacing_mm: tuple[float, float, float]) -> float:
@@ -93,7 +136,12 @@ def worst_distance_mm(full_shape: tuple[int, ...], spacing_mm: tuple[float, floa
     return float(math.sqrt(sum((n * s) ** 2 for n, s in zip(full_shape, spacing_mm, strict=True))))
 
 
-def surface_scores(case: CaseArrays, percentile: float = 95.0, search_vox: int = 3) -> dict[str, float]:
+def surface_scores(
+    case: CaseArrays,
+    percentile: float = 95.0,
+    search_vox: int = 3,
+    boundaries: tuple[np.ndarray, np.ndarray] | None = None,
+) -> dict[str, float]:
     """HD, HD95 and ASSD in mm; the worst value when exactly one mask is empty, NaN when both are.
 
     HD95 is the larger of the two directed ``percentile``-th percentiles (MONAI, MetricsReloaded,
@@ -109,9 +157,9 @@ def surface_scores(case: CaseArrays, percentile: float = 95.0, search_vox: int =
     if pred_empty or ref_empty:
         worst = worst_distance_mm(case.full_shape, case.spacing_mm)
         return {"hd_mm": worst, "hd95_mm": worst, "assd_mm": worst}
-    d_pg, d_gp = directed_distances(case, search_vox)
+    d_pg, d_gp = directed_distances(case, search_vox, boundaries)
     return {
         "hd_mm": float(max(d_pg.max(), d_gp.max())),
-        "hd95_mm": float(max(np.percentile(d_pg, percentile), np.percentile(d_gp, percentile))),
+        "hd95_mm": max(percentile_linear(d_pg, percentile), percentile_linear(d_gp, percentile)),
         "assd_mm": float((d_pg.sum() + d_gp.sum()) / (d_pg.size + d_gp.size)),
     }
