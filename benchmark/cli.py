@@ -77,6 +77,13 @@ def run(
         str | None,
         typer.Option(help="nnunet-raw: regex over case ids whose group 'patient' (else group 1) is the patient."),
     ] = None,
+    test_dataset: Annotated[
+        str | None,
+        typer.Option(help="Cross-dataset: also score every scan of this dataset with each fold's model (shifted)."),
+    ] = None,
+    test_data_root: Annotated[
+        Path | None, typer.Option(help="Folder of --test-dataset (else its MSBENCH_*_ROOT variable).")
+    ] = None,
 ) -> None:
     """Run methods under one protocol; resumable (finished folds are reused), failures recorded."""
     from msbench.datasets import DatasetNotFoundError
@@ -103,6 +110,8 @@ def run(
         ray_address=address,
         cpus_per_job=cpus_per_job,
         batch_size=batch_size,
+        test_dataset=test_dataset,
+        test_data_root=test_data_root,
     )
     try:
         use_patient_regex(dataset, patient_regex)
@@ -110,8 +119,12 @@ def run(
     except (DatasetNotFoundError, KeyError, ValueError) as error:
         _fail(str(error).strip("'\""))
         return
-    table = Table(title=f"msbench run: {dataset}, budget {budget}")
-    for column in ("method", "status", "jobs", "mean Dice (primary reference)", "vs threshold"):
+    title = dataset if test_dataset is None else f"trained on {dataset}, also tested on {test_dataset}"
+    table = Table(title=f"msbench run: {title}, budget {budget}")
+    columns = ["method", "status", "jobs", "mean Dice (primary reference)", "vs threshold"]
+    if test_dataset is not None:
+        columns[3:4] = [f"in-domain Dice ({dataset})", f"shifted Dice ({test_dataset})"]
+    for column in columns:
         table.add_column(column)
     for o in outcomes:
         dice = "-" if o.dice_mean is None else f"{o.dice_mean:.3f}"
@@ -119,7 +132,8 @@ def run(
         folds = f"{o.n_ok} ok, {o.n_reused} reused, {o.n_failed} failed"
         folds += f", {o.n_elsewhere} in another process" if o.n_elsewhere else ""
         versus = "-" if o.beats_baseline is None else ("[green]beats[/]" if o.beats_baseline else "[red]below[/]")
-        table.add_row(o.method, f"[{colour}]{o.status}[/]", folds, dice, versus)
+        dices = [dice] if test_dataset is None else [dice, "-" if o.shifted_dice is None else f"{o.shifted_dice:.3f}"]
+        table.add_row(o.method, f"[{colour}]{o.status}[/]", folds, *dices, versus)
     out.print(table)
     out.print(f"results: {results / 'runs'} ({', '.join(o.run_id for o in outcomes)})", highlight=False)
     failed = [o for o in outcomes if o.n_failed]
@@ -257,6 +271,13 @@ def datasets_info(
         str | None,
         typer.Option(help="nnunet-raw: regex over case ids whose group 'patient' (else group 1) is the patient."),
     ] = None,
+    test_dataset: Annotated[
+        str | None,
+        typer.Option(help="Cross-dataset: also score every scan of this dataset with each fold's model (shifted)."),
+    ] = None,
+    test_data_root: Annotated[
+        Path | None, typer.Option(help="Folder of --test-dataset (else its MSBENCH_*_ROOT variable).")
+    ] = None,
 ) -> None:
     """Cases, patients, time points, modalities, shape, spacing, lesion count and load per case."""
     from msbench.datasets.info import dataset_info
@@ -281,6 +302,13 @@ def datasets_split(
     patient_regex: Annotated[
         str | None,
         typer.Option(help="nnunet-raw: regex over case ids whose group 'patient' (else group 1) is the patient."),
+    ] = None,
+    test_dataset: Annotated[
+        str | None,
+        typer.Option(help="Cross-dataset: also score every scan of this dataset with each fold's model (shifted)."),
+    ] = None,
+    test_data_root: Annotated[
+        Path | None, typer.Option(help="Folder of --test-dataset (else its MSBENCH_*_ROOT variable).")
     ] = None,
 ) -> None:
     """Write a seeded patient-level K-fold split of the cases on disk (use it with --protocol FILE.json)."""

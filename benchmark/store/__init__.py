@@ -14,7 +14,7 @@ from .files import (
     write_csv,
     write_json,
 )
-from .index import INDEX_NAME, dump, index_job, index_run, job_table, open_index, reindex, run_table
+from .index import INDEX_NAME, dump, index_job, index_run, job_table, open_index, reindex, run_table, shift_table
 
 __all__ = [
     "INDEX_NAME",
@@ -35,6 +35,7 @@ __all__ = [
     "read_table",
     "reindex",
     "run_table",
+    "shift_table",
     "write_csv",
     "write_json",
 ]
