@@ -11,6 +11,7 @@ from rich.table import Table
 
 from ._console import err, out
 from ._console import fail as _fail
+from .cli_datasets_fetch import datasets_fetch
 from .cli_leaderboard import leaderboard_app
 from .cli_profile import profile
 from .cli_store import runs_app, store_app
@@ -28,6 +29,7 @@ app.add_typer(runs_app, name="runs")
 app.add_typer(leaderboard_app, name="leaderboard")
 app.command("tune")(_tune_command)
 app.command("profile")(profile)
+datasets_app.command("fetch")(datasets_fetch)
 
 
 def _csv_ints(text: str | None) -> tuple[int, ...] | None:
@@ -88,6 +90,13 @@ def run(
     tuning_storage: Annotated[
         str | None, typer.Option(help="--tuned: the studies' storage (default RESULTS/tuning/optuna-journal.log).")
     ] = None,
+    test_dataset: Annotated[
+        str | None,
+        typer.Option(help="Cross-dataset: also score every scan of this dataset with each fold's model (shifted)."),
+    ] = None,
+    test_data_root: Annotated[
+        Path | None, typer.Option(help="Folder of --test-dataset (else its MSBENCH_*_ROOT variable).")
+    ] = None,
 ) -> None:
     """Run methods under one protocol; resumable (finished folds are reused), failures recorded."""
     from msbench.datasets import DatasetNotFoundError
@@ -116,6 +125,8 @@ def run(
         batch_size=batch_size,
         tuned=tuned,
         tuning_storage=tuning_storage,
+        test_dataset=test_dataset,
+        test_data_root=test_data_root,
     )
     try:
         use_patient_regex(dataset, patient_regex)
@@ -123,8 +134,12 @@ def run(
     except (DatasetNotFoundError, KeyError, ValueError) as error:
         _fail(str(error).strip("'\""))
         return
-    table = Table(title=f"msbench run: {dataset}, budget {budget}")
-    for column in ("method", "status", "jobs", "mean Dice (primary reference)", "vs threshold"):
+    title = dataset if test_dataset is None else f"trained on {dataset}, also tested on {test_dataset}"
+    table = Table(title=f"msbench run: {title}, budget {budget}")
+    columns = ["method", "status", "jobs", "mean Dice (primary reference)", "vs threshold"]
+    if test_dataset is not None:
+        columns[3:4] = [f"in-domain Dice ({dataset})", f"shifted Dice ({test_dataset})"]
+    for column in columns:
         table.add_column(column)
     for o in outcomes:
         dice = "-" if o.dice_mean is None else f"{o.dice_mean:.3f}"
@@ -132,7 +147,8 @@ def run(
         folds = f"{o.n_ok} ok, {o.n_reused} reused, {o.n_failed} failed"
         folds += f", {o.n_elsewhere} in another process" if o.n_elsewhere else ""
         versus = "-" if o.beats_baseline is None else ("[green]beats[/]" if o.beats_baseline else "[red]below[/]")
-        table.add_row(o.method, f"[{colour}]{o.status}[/]", folds, dice, versus)
+        dices = [dice] if test_dataset is None else [dice, "-" if o.shifted_dice is None else f"{o.shifted_dice:.3f}"]
+        table.add_row(o.method, f"[{colour}]{o.status}[/]", folds, *dices, versus)
     out.print(table)
     out.print(f"results: {results / 'runs'} ({', '.join(o.run_id for o in outcomes)})", highlight=False)
     failed = [o for o in outcomes if o.n_failed]
@@ -256,6 +272,13 @@ def datasets_info(
         str | None,
         typer.Option(help="nnunet-raw: regex over case ids whose group 'patient' (else group 1) is the patient."),
     ] = None,
+    test_dataset: Annotated[
+        str | None,
+        typer.Option(help="Cross-dataset: also score every scan of this dataset with each fold's model (shifted)."),
+    ] = None,
+    test_data_root: Annotated[
+        Path | None, typer.Option(help="Folder of --test-dataset (else its MSBENCH_*_ROOT variable).")
+    ] = None,
 ) -> None:
     """Cases, patients, time points, modalities, shape, spacing, lesion count and load per case."""
     from msbench.datasets.info import dataset_info
@@ -280,6 +303,13 @@ def datasets_split(
     patient_regex: Annotated[
         str | None,
         typer.Option(help="nnunet-raw: regex over case ids whose group 'patient' (else group 1) is the patient."),
+    ] = None,
+    test_dataset: Annotated[
+        str | None,
+        typer.Option(help="Cross-dataset: also score every scan of this dataset with each fold's model (shifted)."),
+    ] = None,
+    test_data_root: Annotated[
+        Path | None, typer.Option(help="Folder of --test-dataset (else its MSBENCH_*_ROOT variable).")
     ] = None,
 ) -> None:
     """Write a seeded patient-level K-fold split of the cases on disk (use it with --protocol FILE.json)."""

@@ -3,6 +3,10 @@
 A job never touches another job's files and never writes run-level tables; the runner commits its folder by one
 rename when it returns. Its record (``job.json``) carries its own provenance: commit, code hash, library versions,
 device and thread count, timings, and whether it resumed from a checkpoint left by an interrupted attempt.
+
+A cross-dataset run (``JobInputs.shifted``) also scores every scan of a second data set with the same model: those
+rows say ``domain`` = ``shifted`` and name their ``dataset``; the fold's own test patients say ``in-domain``. Every
+scan reaches the model through :func:`msbench.benchmark.predict.predict_on_training_grid`, as in ``msbench predict``.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from msbench.methods import FitContext, MethodCard, Prediction, build_adapter
 
 from . import manifest as mf
 from .metrics import SUITE_VERSION, MetricParams, evaluate_case_with_lesions, provenance_columns
+from .predict import predict_on_training_grid, training_spacing
 from .profiling import profile_job_adapter
 from .store import JOB_RECORD, atomic_path, read_table, write_csv, write_json
 
@@ -60,6 +65,20 @@ class JobInputs:
     reference: str
     metric_params: MetricParams
     progress: bool
+    dataset: str = ""
+    shifted: ShiftedInputs | None = None
+
+
+IN_DOMAIN = "in-domain"
+SHIFTED = "shifted"
+
+
+@dataclass(frozen=True)
+class ShiftedInputs:
+    """The second data set of a cross-dataset run: every one of its scans is scored, none is trained on."""
+
+    dataset: str
+    cases: list[Case]
 
 
 def epochs_done(workdir: Path) -> int:
@@ -98,6 +117,7 @@ def run_job(card: MethodCard, job: Job, inputs: JobInputs, folder: Path) -> dict
         "train_cases": [c.case_id for c in train],
         "val_cases": [c.case_id for c in val],
         "test_cases": [c.case_id for c in test],
+        "train_spacing_mm": list(training_spacing(train)),
         "git": mf.git_state(),
         "versions": mf.library_versions(),
         "device": mf.device_info(inputs.device),
@@ -116,15 +136,22 @@ def run_job(card: MethodCard, job: Job, inputs: JobInputs, folder: Path) -> dict
         cases_rows, lesion_rows, predict_s = [], [], 0.0
         provenance = provenance_columns(inputs.metric_params)  # suite version and parameters on every case row
         ids = {"method": card.name, "fold": job.fold, "seed": job.seed}
-        for case in test:
+        spacing = record["train_spacing_mm"]
+        scored = [(case, IN_DOMAIN, inputs.dataset, "predictions") for case in test]
+        if inputs.shifted is not None:
+            record["shifted_dataset"] = inputs.shifted.dataset
+            record["shifted_cases"] = [c.case_id for c in inputs.shifted.cases]
+            scored += [(case, SHIFTED, inputs.shifted.dataset, "shifted") for case in inputs.shifted.cases]
+        for case, domain, dataset, sub in scored:
             t1 = time.perf_counter()
-            prediction = adapter.predict(case)
+            prediction = predict_on_training_grid(adapter.predict, case, spacing, inputs.modalities)
             predict_s += time.perf_counter() - t1
             check_prediction(card.name, case, prediction)
-            save_prediction(folder, case, prediction)
+            save_prediction(folder, case, prediction, sub)
             rows, lesions = score_case(case, prediction, inputs.metric_params, inputs.modalities)
-            cases_rows += [{**ids, **row, **provenance} for row in rows]
-            lesion_rows += [{**ids, **row} for row in lesions]
+            where = {"domain": domain, "dataset": dataset}
+            cases_rows += [{**ids, **row, **where, **provenance} for row in rows]
+            lesion_rows += [{**ids, **row, **where} for row in lesions]
         if test or train:
             # The model's costs (profile.json): a failing profile is recorded there, never fails the job.
             profile = profile_job_adapter(adapter, (test or train)[0], (train or test)[0], folder, ids_of(job))
@@ -180,15 +207,24 @@ def check_prediction(method: str, case: Case, prediction: Prediction) -> None:
         )
 
 
-def save_prediction(folder: Path, case: Case, prediction: Prediction) -> None:
-    """Writes the mask (and probability map) in the orientation and affine of the case's input files."""
+def save_prediction(folder: Path, case: Case, prediction: Prediction, sub: str = "predictions") -> None:
+    """Writes the mask (and probability map) in the orientation and affine of the case's input files.
+
+    In-domain scans go to ``predictions/`` and ``probabilities/``; a cross-dataset run's other data set to
+    ``shifted/`` and ``shifted_probabilities/`` (its case ids may repeat the first data set's).
+    """
     import nibabel as nib
 
-    items = [("predictions", prediction.mask.astype(np.uint8))]
+    items = [(sub, prediction.mask.astype(np.uint8))]
     if prediction.probability is not None:
-        items.append(("probabilities", prediction.probability.astype(np.float32)))
-    for sub, data in items:
-        path = folder / sub / f"{case.case_id}.nii.gz"
+        items.append(
+            (
+                "probabilities" if sub == "predictions" else f"{sub}_probabilities",
+                prediction.probability.astype(np.float32),
+            )
+        )
+    for name, data in items:
+        path = folder / name / f"{case.case_id}.nii.gz"
         with atomic_path(path) as tmp:
             nib.save(case.to_nifti(data), str(tmp))
 

@@ -17,7 +17,7 @@ from msbench.methods import MethodCard
 
 from . import manifest as mf
 from . import options
-from .job import Job, JobInputs
+from .job import Job, JobInputs, ShiftedInputs
 from .metrics import SUITE_VERSION, MetricParams
 from .protocol import Budget, get_budget
 from .store import STORE_SCHEMA_VERSION, RunStore, file_lock, write_json
@@ -52,6 +52,9 @@ class RunRequest:
         tuned: Use each method's best parameters from its finished Optuna study (``msbench tune``); methods without a
             search space run their defaults. Study, trial and parameters join the run's identity and manifest.
         tuning_storage: Where the studies are (default ``RESULTS/tuning/optuna-journal.log``).
+        test_dataset: Cross-dataset protocol: fit and select on ``dataset``'s folds as always, then also score every
+            scan of this registered dataset (``shifted``) beside the fold's test patients (``in-domain``).
+        test_data_root: Where ``test_dataset`` lives (default: its environment variable; synth-ms: the cache).
     """
 
     methods: str
@@ -74,6 +77,34 @@ class RunRequest:
     batch_size: int | None = None
     tuned: bool = False
     tuning_storage: str | None = None
+    test_dataset: str | None = None
+    test_data_root: Path | None = None
+
+
+SHIFTED_PROTOCOL = "all-scans"
+"""The protocol of a cross-dataset run's second data set: every scan is scored, none is trained or selected on."""
+
+
+@dataclass(frozen=True)
+class ShiftedSetup:
+    """The second data set of a cross-dataset run (``--test-dataset``)."""
+
+    spec: DatasetSpec
+    root: Path
+    cases: list[Case]
+    data_fingerprint: str
+
+    def describe(self) -> dict[str, Any]:
+        """The manifest's ``test_dataset`` entry."""
+        return {
+            "dataset": self.spec.name,
+            "protocol": SHIFTED_PROTOCOL,
+            "data_root": str(self.root),
+            "data_fingerprint": self.data_fingerprint,
+            "reference": self.spec.primary_reference,
+            "references": list(self.spec.references),
+            "cases": [c.case_id for c in self.cases],
+        }
 
 
 @dataclass
@@ -90,6 +121,7 @@ class MethodOutcome:
     errors: list[str] = field(default_factory=list)
     dice_mean: float | None = None
     baseline_dice: float | None = None
+    shifted_dice: float | None = None
 
     @property
     def beats_baseline(self) -> bool | None:
@@ -110,6 +142,31 @@ class RunSetup:
     seeds: tuple[int, ...]
     device: str
     data_fingerprint: str
+    shifted: ShiftedSetup | None = None
+
+
+def prepare_shifted(request: RunRequest, budget: Budget) -> ShiftedSetup | None:
+    """Loads ``--test-dataset`` (every scan; no split), or None without one."""
+    if request.test_dataset is None:
+        if request.test_data_root is not None:
+            raise ValueError("--test-data-root is given without --test-dataset; name the dataset it holds.")
+        return None
+    spec = get_dataset(request.test_dataset)
+    if request.test_data_root is not None and Path(request.test_data_root).is_dir():
+        root = spec.resolve_root(request.test_data_root)  # a phantom of any seed or grid is read as it is
+    else:
+        root = spec.prepare_root(
+            request.test_data_root, resolution_mm=budget.synth_resolution_mm, progress=request.progress
+        )
+    cases = spec.load_cases(root)
+    unscored = [c.case_id for c in cases if not c.masks]
+    if unscored:
+        raise ValueError(
+            f"--test-dataset {spec.name}: cases {', '.join(unscored[:5])} in {root} have no reference mask to score "
+            "against; a shifted test set needs masks (use 'msbench predict' for scans without them)."
+        )
+    files = [p for c in cases for p in (*c.images.values(), *c.masks.values())]
+    return ShiftedSetup(spec, root, cases, mf.data_fingerprint(files))
 
 
 def prepare_run(request: RunRequest, *, fingerprint: bool = True) -> RunSetup:
@@ -152,12 +209,13 @@ def prepare_run(request: RunRequest, *, fingerprint: bool = True) -> RunSetup:
         seeds=request.seeds if request.seeds is not None else budget.seeds,
         device=options.resolve_device(request.device),
         data_fingerprint=mf.data_fingerprint(files) if fingerprint else "",
+        shifted=prepare_shifted(request, budget),
     )
 
 
 def run_config(card: MethodCard, request: RunRequest, setup: RunSetup) -> dict[str, Any]:
-    """Everything that changes a run's numbers; its hash names the run."""
-    return {
+    """Everything that changes a run's numbers; its hash names the run (a cross-dataset run adds its test set)."""
+    config = {
         "method": card.name,
         "hparams": card.hparams(setup.budget.name),
         "recipe": asdict(card.recipe(setup.budget.name)),
@@ -170,6 +228,11 @@ def run_config(card: MethodCard, request: RunRequest, setup: RunSetup) -> dict[s
         "split_sha256": setup.split.sha256,
         "data_fingerprint": setup.data_fingerprint,
     }
+    if setup.shifted is not None:
+        config["test_dataset"] = setup.shifted.spec.name
+        config["test_protocol"] = SHIFTED_PROTOCOL
+        config["test_data_fingerprint"] = setup.shifted.data_fingerprint
+    return config
 
 
 @dataclass
@@ -242,7 +305,8 @@ def plan_run(card: MethodCard, request: RunRequest, setup: RunSetup) -> RunPlan:
     chash = mf.config_hash(config)
     modalities = tuple(config["modalities"])
     mods = "" if modalities == card.modalities else "+" + "-".join(modalities)
-    run_id = f"{card.name}{mods}__{setup.spec.name}__{setup.protocol}__{setup.budget.name}__{chash[:8]}"
+    data = setup.spec.name if setup.shifted is None else f"{setup.spec.name}-to-{setup.shifted.spec.name}"
+    run_id = f"{card.name}{mods}__{data}__{setup.protocol}__{setup.budget.name}__{chash[:8]}"
     store = RunStore(request.results, run_id)
     code = mf.code_hash(card.adapter, SUITE_VERSION)
     inputs = JobInputs(
@@ -254,6 +318,8 @@ def plan_run(card: MethodCard, request: RunRequest, setup: RunSetup) -> RunPlan:
         reference=setup.spec.primary_reference,
         metric_params=request.metric_params,
         progress=request.progress and request.executor == "local",
+        dataset=setup.spec.name,
+        shifted=None if setup.shifted is None else ShiftedInputs(setup.shifted.spec.name, setup.shifted.cases),
     )
     with file_lock(store.lock_path):
         if not store.manifest_path.is_file():
@@ -293,6 +359,15 @@ def _manifest(
         "metric_params": config["metric_params"],
         "config_hash": chash,
         "config": config,
+        "test_dataset": None if setup.shifted is None else setup.shifted.describe(),
+        "domains": {
+            "in-domain": {"dataset": setup.spec.name, "protocol": setup.protocol},
+            **(
+                {}
+                if setup.shifted is None
+                else {"shifted": {"dataset": setup.shifted.spec.name, "protocol": SHIFTED_PROTOCOL}}
+            ),
+        },
         "created": mf.now_iso(),
         "status": "running",
     }

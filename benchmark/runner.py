@@ -21,7 +21,7 @@ from msbench.methods import get_card, resolve_methods
 
 from . import manifest as mf
 from . import options
-from .aggregation import primary_dice, summarize_run
+from .aggregation import SHIFTED_SUMMARY, primary_dice, split_domains, summarize_run
 from .executors import WorkItem, check_executor, run_local, run_ray
 from .job import Job, epochs_done
 from .metrics import SUITE_VERSION, MetricParams
@@ -64,6 +64,8 @@ def run_benchmark(request: RunRequest) -> list[MethodOutcome]:
     names = options.drop_inter_rater_without_second_rater(names, request.methods, setup.spec)
     for name in names:
         options.check_modalities_on_disk(request.modalities or get_card(name).modalities, setup.cases, name)
+        if setup.shifted is not None:
+            options.check_modalities_on_disk(request.modalities or get_card(name).modalities, setup.shifted.cases, name)
     plans = [
         plan_run(with_batch_size(get_card(name), setup.budget.name, request.batch_size), request, setup)
         for name in names
@@ -75,6 +77,9 @@ def run_benchmark(request: RunRequest) -> list[MethodOutcome]:
         outcome.dice_mean, outcome.status = _refresh_run(
             plan.store, setup, request.metric_params, plan.code, request.reuse_stale
         )
+        shifted = _read_shifted(plan.store)
+        if setup.shifted is not None and shifted is not None and not shifted.empty:
+            outcome.shifted_dice = primary_dice(shifted, setup.shifted.spec.primary_reference)
         outcomes.append(outcome)
     _record_baseline(outcomes, request.results)
     return outcomes
@@ -102,9 +107,15 @@ def _record_baseline(outcomes: list[MethodOutcome], results: Path) -> None:
                 "method_dice_mean": outcome.dice_mean,
                 "beats_baseline": outcome.beats_baseline,
             }
+            if baseline.shifted_dice is not None and outcome.shifted_dice is not None:
+                manifest["baseline"].update(
+                    shifted_dice_mean=baseline.shifted_dice,
+                    method_shifted_dice_mean=outcome.shifted_dice,
+                    beats_baseline_shifted=outcome.shifted_dice > baseline.shifted_dice,
+                )
             write_json(store.manifest_path, manifest)
             with open_index(results) as conn:
-                index_run(conn, manifest, _read_summary(store))
+                index_run(conn, manifest, _read_summary(store), _read_shifted(store))
 
 
 def _execute(plans: list[RunPlan], request: RunRequest) -> None:
@@ -197,11 +208,19 @@ def _refresh_run(
         usable = [j for j, r in jobs if r.get("status") == "ok" and _reusable(r, code, reuse_stale)]
         stale = [j for j, r in jobs if r.get("status") == "ok" and r.get("code_hash") != code]
         failed = [j for j, r in jobs if r.get("status") != "ok"]
-        cases = store.job_tables("cases.csv", job_ids=usable)
+        rows = store.job_tables("cases.csv", job_ids=usable)
+        cases, shifted_cases = split_domains(rows)
         summary = summarize_run(cases, setup.spec.references, setup.cases, params) if not cases.empty else None
-        for name, frame in (("cases", cases), ("lesions", store.job_tables("lesions.csv", job_ids=usable))):
+        for name, frame in (("cases", rows), ("lesions", store.job_tables("lesions.csv", job_ids=usable))):
             write_csv(store.root / f"{name}.csv", frame)
         write_csv(store.root / "summary.csv", summary if summary is not None else pd.DataFrame())
+        shifted = None
+        if setup.shifted is not None:
+            shifted = pd.DataFrame()
+            if not shifted_cases.empty:
+                spec = setup.shifted.spec
+                shifted = summarize_run(shifted_cases, spec.references, setup.shifted.cases, params)
+            write_csv(store.root / SHIFTED_SUMMARY, shifted)
         status = "failed" if failed and not usable else ("partial" if failed else ("ok" if usable else "empty"))
         manifest = read_json(store.manifest_path)
         records = dict(jobs)
@@ -222,9 +241,15 @@ def _refresh_run(
         with open_index(store.results) as conn:
             for job_id in stale:
                 conn.execute("UPDATE jobs SET stale=1 WHERE run_id=? AND job_id=?", (store.run_id, job_id))
-            index_run(conn, manifest, _read_summary(store))
+            index_run(conn, manifest, _read_summary(store), shifted)
     return (primary_dice(summary, setup.spec.primary_reference) if summary is not None else None), status
 
 
 def _read_summary(store: RunStore) -> pd.DataFrame:
     return read_table(store.root / "summary.csv", dtype={"seed": str})
+
+
+def _read_shifted(store: RunStore) -> pd.DataFrame | None:
+    """A cross-dataset run's shifted summary (None for a run without a test dataset: its index rows stay)."""
+    path = store.root / SHIFTED_SUMMARY
+    return read_table(path, dtype={"seed": str}) if path.is_file() else None

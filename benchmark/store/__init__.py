@@ -26,6 +26,7 @@ from .index import (
     profile_table,
     reindex,
     run_table,
+    shift_table,
     study_table,
     trial_table,
 )
@@ -52,6 +53,7 @@ __all__ = [
     "read_table",
     "reindex",
     "run_table",
+    "shift_table",
     "study_table",
     "trial_table",
     "write_csv",

@@ -58,6 +58,12 @@ CREATE TABLE IF NOT EXISTS profiles (
     input_shape TEXT, peak_train_bytes REAL, peak_infer_bytes REAL, train_samples_per_s REAL,
     train_voxels_per_s REAL, latency_p50_s REAL, latency_p95_s REAL, volumes_per_hour REAL, created TEXT,
     record TEXT);
+CREATE TABLE IF NOT EXISTS shifted_case_metrics (
+    run_id TEXT, job_id TEXT, dataset TEXT, "case" TEXT, patient TEXT, reference TEXT, metric TEXT, value REAL);
+CREATE INDEX IF NOT EXISTS shifted_case_metrics_by_run ON shifted_case_metrics (run_id, metric);
+CREATE TABLE IF NOT EXISTS shifted_summary (
+    run_id TEXT, seed TEXT, reference TEXT, metric TEXT, mean REAL, sd REAL, median REAL, ci_low REAL,
+    ci_high REAL, n_valid REAL, n_cases REAL, n_patients REAL, n_both_empty REAL, seed_sd REAL, n_seeds REAL);
 """
 STUDY_COLUMNS = (
     "study", "method", "dataset", "protocol", "budget", "storage", "n_trials_budget", "per_trial_budget",
@@ -70,7 +76,9 @@ PROFILE_COLUMNS = (
     "params_trainable", "flops_forward", "batch_size", "input_shape", "peak_train_bytes", "peak_infer_bytes",
     "train_samples_per_s", "train_voxels_per_s", "latency_p50_s", "latency_p95_s", "volumes_per_hour", "created",
 )  # fmt: skip
-_CASE_IDS = ("method", "fold", "seed", "case", "patient", "timepoint", "reference")
+# shifted_*: a cross-dataset run's scores on its test data set (manifest "test_dataset"); case_metrics and summary
+# hold only the in-domain rows, as for every run.
+_CASE_IDS = ("method", "fold", "seed", "case", "patient", "timepoint", "reference", "domain", "dataset")
 SUMMARY_COLUMNS = (
     "seed", "reference", "metric", "mean", "sd", "median", "ci_low", "ci_high", "n_valid", "n_cases", "n_patients",
     "n_both_empty", "seed_sd", "n_seeds",
@@ -131,13 +139,20 @@ def _number(value: Any) -> float | None:
 
 def _job_rows(store: RunStore, job_id: str, record: dict[str, Any]) -> dict[str, list[tuple]]:
     run_id, folder = store.run_id, store.job_dir(job_id)
-    rows: dict[str, list[tuple]] = {"case_metrics": [], "lesions": [], "curves": []}
+    rows: dict[str, list[tuple]] = {"case_metrics": [], "shifted_case_metrics": [], "lesions": [], "curves": []}
     cases = read_table(folder / "cases.csv")
     metrics = [c for c in cases.columns if c not in _CASE_IDS and pd.api.types.is_numeric_dtype(cases[c])]
     for row in cases.to_dict("records"):
         ids = (run_id, job_id, str(row["case"]), str(row["patient"]), str(row["reference"]))
-        rows["case_metrics"] += [(*ids, m, _number(row[m])) for m in metrics]
+        if row.get("domain") == "shifted":
+            rows["shifted_case_metrics"] += [
+                (run_id, job_id, str(row["dataset"]), *ids[2:], m, _number(row[m])) for m in metrics
+            ]
+        else:
+            rows["case_metrics"] += [(*ids, m, _number(row[m])) for m in metrics]
     for row in read_table(folder / "lesions.csv").to_dict("records"):
+        if row.get("domain") == "shifted":
+            continue  # a shifted scan's lesions stay in the job's lesions.csv (lesions: in-domain, as before)
         rows["lesions"].append((run_id, job_id, str(row["case"]), str(row["reference"]), json.dumps(row, default=str)))
     curve = read_table(folder / "train_log.csv")
     if "epoch" in curve:
@@ -172,6 +187,7 @@ def index_job(conn: sqlite3.Connection, store: RunStore, job_id: str, record: di
             ),  # fmt: skip
         )
         conn.executemany("INSERT INTO case_metrics VALUES (?,?,?,?,?,?,?)", rows["case_metrics"])
+        conn.executemany("INSERT INTO shifted_case_metrics VALUES (?,?,?,?,?,?,?,?)", rows["shifted_case_metrics"])
         conn.executemany("INSERT INTO lesions VALUES (?,?,?,?,?)", rows["lesions"])
         conn.executemany("INSERT INTO curves VALUES (?,?,?,?,?)", rows["curves"])
         profile = store.job_dir(job_id) / PROFILE_FILE
@@ -218,12 +234,17 @@ def profile_table(results: Path) -> pd.DataFrame:
 
 
 def _delete_job(conn: sqlite3.Connection, run_id: str, job_id: str) -> None:
-    for table in ("jobs", "case_metrics", "lesions", "curves", "profiles"):
+    for table in ("jobs", "case_metrics", "shifted_case_metrics", "lesions", "curves", "profiles"):
         conn.execute(f"DELETE FROM {table} WHERE run_id=? AND job_id=?", (run_id, job_id))
 
 
-def index_run(conn: sqlite3.Connection, manifest: dict[str, Any], summary: pd.DataFrame) -> None:
-    """Replaces one run's row and its summary in one transaction."""
+def index_run(
+    conn: sqlite3.Connection, manifest: dict[str, Any], summary: pd.DataFrame, shifted: pd.DataFrame | None = None
+) -> None:
+    """Replaces one run's row and its summary in one transaction.
+
+    ``shifted``: a cross-dataset run's ``summary_shifted.csv``, replacing its shifted summary (None leaves it).
+    """
     run_id = manifest["run_id"]
     with _transaction(conn):
         conn.execute("DELETE FROM runs WHERE run_id=?", (run_id,))
@@ -247,12 +268,20 @@ def index_run(conn: sqlite3.Connection, manifest: dict[str, Any], summary: pd.Da
                 json.dumps(manifest, default=str),
             ),  # fmt: skip
         )
-        if not summary.empty:
-            frame = summary.reindex(columns=list(SUMMARY_COLUMNS))
-            conn.executemany(
-                f"INSERT INTO summary VALUES ({','.join('?' * (len(SUMMARY_COLUMNS) + 1))})",
-                [(run_id, str(r[0]), *r[1:3], *(_number(v) for v in r[3:])) for r in frame.itertuples(index=False)],
-            )
+        _insert_summary(conn, "summary", run_id, summary)
+        if shifted is not None:
+            conn.execute("DELETE FROM shifted_summary WHERE run_id=?", (run_id,))
+            _insert_summary(conn, "shifted_summary", run_id, shifted)
+
+
+def _insert_summary(conn: sqlite3.Connection, table: str, run_id: str, summary: pd.DataFrame) -> None:
+    if summary.empty:
+        return
+    frame = summary.reindex(columns=list(SUMMARY_COLUMNS))
+    conn.executemany(
+        f"INSERT INTO {table} VALUES ({','.join('?' * (len(SUMMARY_COLUMNS) + 1))})",
+        [(run_id, str(r[0]), *r[1:3], *(_number(v) for v in r[3:])) for r in frame.itertuples(index=False)],
+    )
 
 
 def index_study(conn: sqlite3.Connection, study: dict[str, Any], trials: list[dict[str, Any]]) -> None:
@@ -287,16 +316,9 @@ def reindex(results: Path) -> dict[str, int]:
     with open_index(results) as conn:
         with _transaction(conn):
             for table in (
-                "runs",
-                "jobs",
-                "case_metrics",
-                "lesions",
-                "curves",
-                "summary",
-                "studies",
-                "trials",
-                "profiles",
-            ):
+                "runs", "jobs", "case_metrics", "lesions", "curves", "summary",
+                "shifted_case_metrics", "shifted_summary", "studies", "trials", "profiles",
+            ):  # fmt: skip
                 conn.execute(f"DELETE FROM {table}")
         for profile_path in sorted((results / PROFILES_DIR).glob("*.json")):
             with _transaction(conn):
@@ -308,7 +330,9 @@ def reindex(results: Path) -> dict[str, int]:
                 index_job(conn, store, job_id, record)
                 counts["jobs"] += 1
             summary = read_table(store.root / "summary.csv")
-            index_run(conn, manifest, summary)
+            shifted_path = store.root / "summary_shifted.csv"
+            shifted = read_table(shifted_path, dtype={"seed": str}) if shifted_path.is_file() else None
+            index_run(conn, manifest, summary, shifted)
             counts["runs"] += 1
     if (results / "tuning").is_dir():  # a store with tuning studies also counts them
         from msbench.benchmark.tuning import index_journal
@@ -338,6 +362,8 @@ def dump(results: Path) -> dict[str, pd.DataFrame]:
         "lesions": 'run_id, job_id, "case", reference, row', "curves": "run_id, job_id, epoch, metric",
         "summary": "run_id, seed, reference, metric", "studies": "study", "trials": "study, number",
         "profiles": "profile_id",
+        "shifted_case_metrics": 'run_id, job_id, "case", reference, metric',
+        "shifted_summary": "run_id, seed, reference, metric",
     }  # fmt: skip
     with open_index(results, create=False) as conn:
         return {t: pd.read_sql_query(f"SELECT * FROM {t} ORDER BY {k}", conn) for t, k in keys.items()}
@@ -403,3 +429,44 @@ def trial_table(results: Path, study: str | None = None) -> pd.DataFrame:
         return pd.read_sql_query(
             f"SELECT {', '.join(TRIAL_COLUMNS)} FROM trials {where} ORDER BY study, number", conn, params=args
         )
+
+
+def shift_table(results: Path) -> pd.DataFrame:
+    """In-domain and shifted results side by side, one row per (cross-dataset run, metric): what the leaderboard draws.
+
+    Columns: ``run_id``, ``method``, ``dataset`` (trained and selected on), ``protocol``, ``budget``,
+    ``test_dataset``, ``test_protocol`` (``all-scans``), ``reference`` and ``test_reference`` (each data set's
+    primary), then :func:`msbench.benchmark.aggregation.domain_shift`'s columns (``metric``, ``in_domain``,
+    ``shifted``, ``drop``, ``relative_drop``, CIs and patient counts). Empty when no run has a test data set.
+    """
+    from msbench.benchmark.aggregation import domain_shift
+
+    with open_index(results, create=False) as conn:
+        runs = pd.read_sql_query("SELECT run_id, manifest FROM runs ORDER BY run_id", conn)
+        summary = pd.read_sql_query("SELECT * FROM summary", conn)
+        shifted = pd.read_sql_query("SELECT * FROM shifted_summary", conn)
+    tables = []
+    for run_id, text in runs.itertuples(index=False):
+        manifest = json.loads(text)
+        test = manifest.get("test_dataset")
+        if not test:
+            continue
+        table = domain_shift(
+            summary[summary["run_id"] == run_id],
+            shifted[shifted["run_id"] == run_id],
+            manifest.get("reference", ""),
+            test["reference"],
+        )
+        ids = {
+            "run_id": run_id,
+            "method": manifest["method"],
+            "dataset": manifest["dataset"],
+            "protocol": manifest["protocol"],
+            "budget": manifest["budget"],
+            "test_dataset": test["dataset"],
+            "test_protocol": test["protocol"],
+            "reference": manifest.get("reference", ""),
+            "test_reference": test["reference"],
+        }
+        tables.append(table.assign(**ids)[[*ids, *table.columns]])
+    return pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
