@@ -3,12 +3,6 @@
 Intensities are relative to white matter (WM = 1, scaled to ``WM_LEVEL``); lesions take a factor of the
 local white-matter intensity that grows with their severity. A smooth bias field and Rician noise follow;
 outside the brain the images are zero, as in ISBI 2015's skull-stripped preprocessed images.
-
-Last, each scan is winsorised at a random multiple of its white-matter median, as real pipelines winsorise
-(open_ms_data's MNI files are ``..._winsor...``). The brightest voxel, which min-max scaling maps to 1, then varies
-between scans relative to white matter: on the real 3D-MR-MS patient at 3 mm it is 1.7x white matter, on generator
-1.0.0's phantom it was 1.9-2.0x in every scan, so a network could learn lesions as one absolute level of the scaled
-image and call normal white matter of the real scan (which scaling puts higher) lesion.
 """
 
 from __future__ import annotations
@@ -26,9 +20,6 @@ CONTRASTS: tuple[str, ...] = ("flair", "mprage", "pd", "t2")
 WM_LEVEL = 500.0
 #: Peak log-amplitude of each 1D term of the residual bias field (the ISBI images are N4-corrected).
 BIAS_AMPLITUDE = 0.09
-#: Range of the per-scan cap, in multiples of the scan's white-matter median, the images are winsorised at (the
-#: real 3D-MR-MS patient: brightest brain voxel 2.3x white matter at 1 mm, 1.7x at 3 mm).
-WINSOR_X_WM = (1.45, 2.3)
 
 
 @dataclass(frozen=True)
@@ -196,8 +187,6 @@ def synthesize(
     axes = grid.axes_mm()
     lesion = lesion_map.ravel()[canvas.flat]
     sev = severity.ravel()[canvas.flat]
-    winsor = np.float32(rng.uniform(*WINSOR_X_WM))
-    white = canvas.wm > 0.9
     images = {}
     for name in CONTRASTS:
         c = CONTRAST_TABLE[name]
@@ -218,9 +207,7 @@ def synthesize(
         sigma = np.float32(c.noise * WM_LEVEL)
         real = values + sigma * rng.standard_normal(values.shape, dtype=np.float32)
         imag = sigma * rng.standard_normal(values.shape, dtype=np.float32)
-        magnitude = np.sqrt(real * real + imag * imag)
-        np.minimum(magnitude, winsor * np.median(magnitude[white]), out=magnitude)
         image = np.zeros(grid.shape, dtype=np.float32)
-        image.ravel()[canvas.flat] = magnitude
+        image.ravel()[canvas.flat] = np.sqrt(real * real + imag * imag)
         images[name] = image
     return images
