@@ -11,6 +11,7 @@ from rich.table import Table
 
 from ._console import err, out
 from ._console import fail as _fail
+from .cli_gate import gate as _gate
 from .cli_store import runs_app, store_app
 
 app = typer.Typer(
@@ -22,6 +23,7 @@ app.add_typer(datasets_app, name="datasets")
 app.add_typer(methods_app, name="methods")
 app.add_typer(store_app, name="store")
 app.add_typer(runs_app, name="runs")
+app.command(name="gate")(_gate)
 
 
 def _csv_ints(text: str | None) -> tuple[int, ...] | None:
