@@ -25,6 +25,7 @@ Rule, per method, judged on the newest run of [gate] dataset/protocol/budget in 
   drop_test = "wilcoxon": one-sided Wilcoxon signed-rank test of per-case Dice against reference_cases fails at
   p < alpha when the mean drop exceeds min_tolerance (needs at least 5 cases for alpha 0.05);
 - metrics.NAME = {min, max}: bounds on any summary metric (ltpr, hd95_mm, ...) or profile key (latency_p95_s).
+- floor_only = true: a method judged by its floor and bounds alone (no noise measured yet); --update keeps it.
 Exit status: 0 all pass, 1 a failure, 2 a baseline/run mismatch (no run of a method, other protocol or budget)."""
 
 
@@ -70,6 +71,9 @@ def gate(
             load_baseline(baseline)  # what was written reads back
             table = Table("method", "reference run", "mean Dice", "sd over seeds", "seeds", "per seed")
             for name, entry in data["methods"].items():
+                if entry.get("floor_only"):
+                    table.add_row(name, "-", "floor only (kept)", "-", "-", "-")
+                    continue
                 table.add_row(
                     name, entry["reference_run"], f"{entry['reference_dice']:.3f}", f"{entry['noise_sd']:.3f}",
                     str(entry["n_seeds"]), ", ".join(f"{v:.3f}" for v in entry["seed_dice"]),

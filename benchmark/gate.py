@@ -40,7 +40,7 @@ _GATE_KEYS = {
 _METHOD_KEYS = {
     "min_dice": float, "threshold_fraction": float, "reference_dice": float, "noise_sd": float, "n_seeds": int,
     "max_drop": float, "two_sided": bool, "reference_cases": dict, "metrics": dict, "seed_dice": list,
-    "reference_run": str,
+    "reference_run": str, "floor_only": bool,
 }  # fmt: skip
 _BOUND_KEYS = {"min": float, "max": float}
 
@@ -66,6 +66,7 @@ class MethodBaseline:
         bounds: Metric name -> (min, max), either None.
         seed_dice: The reference run's per-seed mean Dice (for the record).
         reference_run: The run id the reference numbers came from.
+        floor_only: Judged by its floor and bounds alone, kept as written by ``--update`` (no noise measured).
     """
 
     method: str
@@ -80,6 +81,7 @@ class MethodBaseline:
     bounds: Mapping[str, tuple[float | None, float | None]] = field(default_factory=dict)
     seed_dice: tuple[float, ...] = ()
     reference_run: str | None = None
+    floor_only: bool = False
 
 
 @dataclass(frozen=True)
@@ -158,6 +160,8 @@ def _method(path: Path, name: str, table: Any) -> MethodBaseline:
     seeds = tuple(_typed(path, f"{prefix}seed_dice", v, float) for v in values.pop("seed_dice", []))
     if "reference_dice" not in values and ("max_drop" in values or "noise_sd" in values):
         raise BaselineError(f"{path}: '{prefix}max_drop'/'noise_sd' need '{prefix}reference_dice' to drop from.")
+    if values.get("floor_only") and "reference_dice" in values:
+        raise BaselineError(f"{path}: '{prefix}floor_only' and '{prefix}reference_dice' exclude each other.")
     return MethodBaseline(method=name, bounds=bounds, reference_cases=cases, seed_dice=seeds, **values)
 
 
@@ -290,9 +294,11 @@ def check_gate(baseline: Baseline, results: Path, runs: Sequence[str] = ()) -> l
         if identity != (baseline.dataset, baseline.protocol, baseline.budget):
             checks.append(Check(row["method"], "run", "/".join(_ident(baseline)), None, None, MISMATCH,
                                 f"run {run_id} is on {'/'.join(identity)}"))  # fmt: skip
-        elif row["method"] not in baseline.methods:
+            continue
+        if row["method"] not in baseline.methods:
             checks.append(Check(row["method"], "run", "-", None, None, MISMATCH,
                                 f"run {run_id}: method not in {baseline.path}"))  # fmt: skip
+            continue
         pinned[row["method"]] = row
     threshold = _threshold_dice(baseline, table, pinned)
     for name, entry in baseline.methods.items():

@@ -33,6 +33,8 @@ def measure_baseline(
     its per-seed mean Dice. A method whose Dice does not move over seeds is written ``two_sided`` with bounds on
     ``EXTRA_METRICS`` at ``min_tolerance`` (relative for values above 1): a change there is a bug, not noise.
 
+    A ``floor_only`` method of ``template`` is kept as written (no noise is measured for it).
+
     Raises:
         ValueError: No run to measure, several identities to choose from, or a run with fewer than two seeds.
     """
@@ -50,13 +52,29 @@ def measure_baseline(
                                  & (table["budget"] == ident[2])]["method"]))  # fmt: skip
     methods: dict[str, Any] = {}
     for name in names:
+        old = template.methods.get(name) if template else None
+        if old is not None and old.floor_only:
+            methods[name] = _kept_entry(old)
+            continue
         rows = chosen[chosen["method"] == name] if runs else pd.DataFrame()
         row = rows.iloc[0] if not rows.empty else _pick_run(table, name, *ident)
         if isinstance(row, str):
             raise ValueError(f"cannot measure a baseline for {name!r}: {row}.")
-        old = template.methods.get(name) if template else None
         methods[name] = _measured_entry(results, row, reference, gate, old)
     return {"gate": gate, "methods": methods}
+
+
+def _kept_entry(old: MethodBaseline) -> dict[str, Any]:
+    """A ``floor_only`` entry as written: its floors and bounds, nothing measured."""
+    entry: dict[str, Any] = {"floor_only": True}
+    for key in ("min_dice", "threshold_fraction"):
+        if getattr(old, key) is not None:
+            entry[key] = getattr(old, key)
+    if old.bounds:
+        entry["metrics"] = {
+            m: {k: v for k, v in zip(("min", "max"), b, strict=True) if v is not None} for m, b in old.bounds.items()
+        }
+    return entry
 
 
 def _update_identity(
