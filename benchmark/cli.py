@@ -12,6 +12,7 @@ from rich.table import Table
 from ._console import err, out
 from ._console import fail as _fail
 from .cli_datasets_fetch import datasets_fetch
+from .cli_gate import gate as _gate
 from .cli_leaderboard import leaderboard_app
 from .cli_profile import profile
 from .cli_store import runs_app, store_app
@@ -30,6 +31,7 @@ app.add_typer(leaderboard_app, name="leaderboard")
 app.command("tune")(_tune_command)
 app.command("profile")(profile)
 datasets_app.command("fetch")(datasets_fetch)
+app.command(name="gate")(_gate)
 
 
 def _csv_ints(text: str | None) -> tuple[int, ...] | None:

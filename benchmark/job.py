@@ -121,6 +121,7 @@ def run_job(card: MethodCard, job: Job, inputs: JobInputs, folder: Path) -> dict
         "git": mf.git_state(),
         "versions": mf.library_versions(),
         "device": mf.device_info(inputs.device),
+        "compute": mf.compute_stack(),
         "command": mf.command_line(),
         "started": mf.now_iso(),
     }

@@ -99,6 +99,54 @@ def device_info(device: str) -> dict[str, Any]:
     return info
 
 
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def compute_stack() -> dict[str, Any]:
+    """What changes CPU numbers besides the seed: CPU model and vector unit, BLAS/LAPACK, MKL, oneDNN, threads.
+
+    Two machines with the same commit and seed train to different weights when any of these differ (float
+    reduction order), so a job records them beside the library versions. Torch-free callers get the numpy part.
+    """
+    import os
+
+    stack: dict[str, Any] = {
+        "cpu_model": _cpu_model(),
+        "thread_env": {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "MSBENCH_NUM_THREADS")},
+    }
+    try:
+        import numpy as np
+
+        deps = np.show_config(mode="dicts").get("Build Dependencies", {})
+        stack["numpy_blas"] = {k: (deps.get(k) or {}).get("name") for k in ("blas", "lapack")}
+        stack["numpy_blas_version"] = (deps.get("blas") or {}).get("version")
+    except (ImportError, TypeError, AttributeError):
+        pass
+    try:
+        import torch
+    except ImportError:
+        return stack
+    config = torch.__config__.show()
+    stack["torch_cpu_capability"] = torch.backends.cpu.get_cpu_capability()
+    stack["torch_interop_threads"] = torch.get_num_interop_threads()
+    stack["torch_mkl"] = next((ln.strip(" -") for ln in config.splitlines() if "Math Kernel Library" in ln), None)
+    stack["torch_onednn"] = next((ln.strip(" -") for ln in config.splitlines() if "MKL-DNN" in ln), None)
+    stack["torch_blas"] = next(
+        (p.split("=", 1)[1] for p in config.replace(",", " ").split() if p.startswith("BLAS_INFO=")), None
+    )
+    stack["torch_lapack"] = next(
+        (p.split("=", 1)[1] for p in config.replace(",", " ").split() if p.startswith("LAPACK_INFO=")), None
+    )
+    return stack
+
+
 def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
