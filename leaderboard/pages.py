@@ -13,7 +13,10 @@ from .export import run_label
 from .statistics import STATEMENT, dice_matrix, rank_stability, wilcoxon_matrix
 from .table import SECTIONS, filter_table
 
-PAGES = ("Leaderboard", "Statistics", "Per-case Dice", "Lesions", "Volumes", "Cost", "Training", "Tuning", "Overlays")
+PAGES = (
+    "Leaderboard", "Statistics", "Per-case Dice", "Lesions", "Volumes", "Cost", "Training", "Tuning", "Shift",
+    "Overlays",
+)  # fmt: skip
 _HIDDEN = ("run_id", "section", "dataset", "reference")
 
 
@@ -233,6 +236,38 @@ def render_tuning(data: StoreData, table: pd.DataFrame, filters: Filters) -> Non
     _show(plots.tuning_plot(trials, study))
 
 
+SHIFT_COLUMNS = (
+    "method", "protocol", "budget", "test_dataset", "metric", "in_domain", "shifted", "drop", "relative_drop",
+    "n_in_domain", "n_shifted", "reference", "test_reference",
+)  # fmt: skip
+
+
+def render_shift(data: StoreData, table: pd.DataFrame, filters: Filters) -> None:
+    """Cross-dataset runs: in-domain (the training data set's test patients) and shifted (another data set)."""
+    from msbench.benchmark.store import shift_table
+
+    shift = shift_table(data.results)
+    if not shift.empty:
+        shift = shift[shift["dataset"] == filters.dataset]
+    if shift.empty:
+        st.info(
+            f"No cross-dataset run trained on {filters.dataset}: 'msbench run --method M --dataset "
+            f"{filters.dataset} --test-dataset B' also scores every scan of B with each fold's model."
+        )
+        return
+    st.subheader(f"Trained and selected on {filters.dataset}; in-domain and shifted side by side")
+    st.caption(
+        "in_domain: mean over the training data set's test patients (its primary reference); shifted: mean over "
+        "every scan of the test data set (its own primary reference); drop = in_domain - shifted (for distances a "
+        "negative drop is the loss)."
+    )
+    metric = st.selectbox("Metric", sorted(shift["metric"].unique()), key="shift-metric")
+    rows = shift[shift["metric"] == metric]
+    st.dataframe(rows[[c for c in SHIFT_COLUMNS if c in rows]], hide_index=True, key="shift-table")
+    chart = rows.assign(label=[f"{m} -> {t}" for m, t in zip(rows["method"], rows["test_dataset"], strict=True)])
+    st.bar_chart(chart.set_index("label")[["in_domain", "shifted"]], stack=False)
+
+
 def render_overlays(data: StoreData, table: pd.DataFrame, filters: Filters) -> None:
     """FLAIR slices of one case with reference and prediction outlines for two methods side by side."""
     from .overlays import best_slices, case_files, load_case, overlay_figure, prediction_file
@@ -275,5 +310,6 @@ RENDERERS = {
     "Cost": render_cost,
     "Training": render_training,
     "Tuning": render_tuning,
+    "Shift": render_shift,
     "Overlays": render_overlays,
 }

@@ -82,6 +82,8 @@ def smoke_candidates(method: str) -> dict[str, Recipe]:
         variants = {"positive_fraction 1.0": _with(base, positive_fraction=1.0)}  # F.sh's: lesion patches only
     elif method == "unet3d":
         variants = {"lr/3": _with(base, lr=lr / 3)}
+    elif method == "fcdensenet_clstm":  # its recipe learned at 1 torch thread and collapsed at 2 (numbers move)
+        variants = {"lr/3": _with(base, lr=lr / 3)}
     elif method in _FC_DENSENET:
         variants = {"positive_fraction 0.75": _with(base, positive_fraction=0.75)}
     elif method == "smp_unet2d":
