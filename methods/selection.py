@@ -80,9 +80,7 @@ def smoke_candidates(method: str) -> dict[str, Recipe]:
     lr = base.overrides.get("lr", card.defaults.get("lr"))
     if method in _PATCH_3D:
         variants = {"positive_fraction 1.0": _with(base, positive_fraction=1.0)}  # F.sh's: lesion patches only
-    elif method == "unet3d":
-        variants = {"lr/3": _with(base, lr=lr / 3)}
-    elif method == "fcdensenet_clstm":  # its recipe learned at 1 torch thread and collapsed at 2 (numbers move)
+    elif method == "unet3d" or method == "fcdensenet_clstm":
         variants = {"lr/3": _with(base, lr=lr / 3)}
     elif method in _FC_DENSENET:
         variants = {"positive_fraction 0.75": _with(base, positive_fraction=0.75)}

@@ -24,14 +24,6 @@ from msbench.leaderboard.table import main_table
 
 from .helpers import app_on, copy_store
 
-PROFILES_DDL = """CREATE TABLE profiles (
-  profile_id TEXT PRIMARY KEY, run_id TEXT, job_id TEXT, method TEXT, device TEXT, device_name TEXT, memory_kind TEXT,
-  params_total INTEGER, params_trainable INTEGER, flops_forward REAL, batch_size INTEGER, input_shape TEXT,
-  peak_train_bytes REAL, peak_infer_bytes REAL, train_samples_per_s REAL, train_voxels_per_s REAL,
-  latency_p50_s REAL, latency_p95_s REAL, volumes_per_hour REAL, created TEXT, record TEXT)"""
-TRIALS_DDL = """CREATE TABLE trials (study TEXT, number INTEGER, state TEXT, value REAL, params TEXT,
-  intermediate TEXT, worker TEXT, started TEXT, finished TEXT, PRIMARY KEY (study, number))"""
-
 
 def test_data_layer_does_not_import_torch():
     code = (
@@ -42,17 +34,23 @@ def test_data_layer_does_not_import_torch():
     assert out == "False"
 
 
-def test_missing_tables_read_as_not_profiled_and_untuned(board_store):
+def test_job_profiles_are_shown_and_missing_ones_read_as_not_profiled(board_store, tmp_path):
     table = main_table(load_store(board_store))
-    assert table["parameters"].eq("not profiled").all() and table["tuning"].eq("untuned").all()
+    assert table["tuning"].eq("untuned").all()
+    row = table[(table["method"] == "basicunet-tiny") & (table["reference"] == "mask1")].iloc[0]
+    profile_path = next((board_store / "runs").glob(f"{row['run_id']}/jobs/*/profile.json"))
+    assert row["parameters"] == json.loads(profile_path.read_text())["params_total"]
+    store = copy_store(board_store, tmp_path)
+    with sqlite3.connect(store / "msbench.sqlite") as conn:
+        conn.execute("DELETE FROM profiles")
+    assert main_table(load_store(store))["parameters"].eq("not profiled").all()
 
 
 def test_profiles_trials_and_tuning_key_are_read_when_present(board_store, tmp_path, monkeypatch):
     store = copy_store(board_store, tmp_path)
     run_id = next(p.name for p in (store / "runs").glob("threshold__synth-ms__isbi2015__*"))
     with sqlite3.connect(store / "msbench.sqlite") as conn:
-        conn.execute(PROFILES_DDL)
-        conn.execute(TRIALS_DDL)
+        conn.execute("DELETE FROM profiles WHERE run_id = ?", (run_id,))  # the job's own profile: latency only
         conn.execute(
             "INSERT INTO profiles (profile_id, run_id, method, params_total, flops_forward, peak_train_bytes, "
             "peak_infer_bytes, volumes_per_hour, created) "
