@@ -274,13 +274,6 @@ def datasets_info(
         str | None,
         typer.Option(help="nnunet-raw: regex over case ids whose group 'patient' (else group 1) is the patient."),
     ] = None,
-    test_dataset: Annotated[
-        str | None,
-        typer.Option(help="Cross-dataset: also score every scan of this dataset with each fold's model (shifted)."),
-    ] = None,
-    test_data_root: Annotated[
-        Path | None, typer.Option(help="Folder of --test-dataset (else its MSBENCH_*_ROOT variable).")
-    ] = None,
 ) -> None:
     """Cases, patients, time points, modalities, shape, spacing, lesion count and load per case."""
     from msbench.datasets.info import dataset_info
@@ -305,13 +298,6 @@ def datasets_split(
     patient_regex: Annotated[
         str | None,
         typer.Option(help="nnunet-raw: regex over case ids whose group 'patient' (else group 1) is the patient."),
-    ] = None,
-    test_dataset: Annotated[
-        str | None,
-        typer.Option(help="Cross-dataset: also score every scan of this dataset with each fold's model (shifted)."),
-    ] = None,
-    test_data_root: Annotated[
-        Path | None, typer.Option(help="Folder of --test-dataset (else its MSBENCH_*_ROOT variable).")
     ] = None,
 ) -> None:
     """Write a seeded patient-level K-fold split of the cases on disk (use it with --protocol FILE.json)."""

@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from .store import find_run, job_table, open_index, run_table
+from .store.index import number_or_none
 
 BASELINE_SCHEMA = 1
 DROP_TESTS = ("noise", "wilcoxon")
@@ -266,14 +267,6 @@ def _fmt(value: float | None) -> str:
     return "-" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.3f}"
 
 
-def _number(value: Any) -> float | None:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return None if math.isnan(number) else number
-
-
 # --------------------------------------------------------------------------------------------------------- checking
 def check_gate(baseline: Baseline, results: Path, runs: Sequence[str] = ()) -> list[Check]:
     """Judges the newest matching run of every method of ``baseline`` (or the pinned ``runs``) in ``results``.
@@ -323,7 +316,7 @@ def _threshold_dice(baseline: Baseline, table: pd.DataFrame, pinned: Mapping[str
     row = pinned.get(THRESHOLD_METHOD)
     if row is None:
         row = _pick_run(table, THRESHOLD_METHOD, *_ident(baseline))
-    return row if isinstance(row, str) else _number(row["dice_mean"])
+    return row if isinstance(row, str) else number_or_none(row["dice_mean"])
 
 
 def _check_method(
@@ -339,7 +332,7 @@ def _check_method(
         checks.append(Check(name, "jobs", f"{len(jobs)} ok", float(len(jobs) - len(failed)), None, FAIL, note))
         if int(row["n_cases"]) == 0:
             return checks
-    dice = _number(row["dice_mean"])
+    dice = number_or_none(row["dice_mean"])
     if baseline.drop_test == "wilcoxon" and entry.reference_dice is not None:
         checks += judge_dice(baseline, replace(entry, reference_dice=None), dice, threshold)
         checks.append(_paired(baseline, entry, results, run_id, dice))
@@ -422,7 +415,7 @@ def _paired(baseline: Baseline, entry: MethodBaseline, results: Path, run_id: st
 
 def _bounds(baseline: Baseline, entry: MethodBaseline, results: Path, run_id: str) -> list[Check]:
     summary = _summary(results, run_id, baseline.reference)
-    values = {r.metric: _number(r.mean) for r in summary[summary["seed"] == "all"].itertuples()}
+    values = {r.metric: number_or_none(r.mean) for r in summary[summary["seed"] == "all"].itertuples()}
     profile = _profile(results, run_id)
     checks = []
     for metric, (low, high) in entry.bounds.items():

@@ -10,8 +10,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .gate import BASELINE_SCHEMA, Baseline, MethodBaseline, _case_dice, _ident, _number, _pick_run, _summary
+from .gate import BASELINE_SCHEMA, Baseline, MethodBaseline, _case_dice, _ident, _pick_run, _summary
 from .store import find_run, run_table
+from .store.index import number_or_none
 
 EXTRA_METRICS = ("ltpr", "lfpr", "hd95_mm")
 
@@ -146,7 +147,7 @@ def _measured_entry(
         entry["threshold_fraction"] = old.threshold_fraction
     if two_sided:
         entry["two_sided"] = True
-        means = {r.metric: _number(r.mean) for r in summary[summary["seed"] == "all"].itertuples()}
+        means = {r.metric: number_or_none(r.mean) for r in summary[summary["seed"] == "all"].itertuples()}
         tol = float(gate["min_tolerance"])
         entry["metrics"] = {
             m: {"min": round(v - tol * max(1.0, abs(v)), 4), "max": round(v + tol * max(1.0, abs(v)), 4)}

@@ -44,6 +44,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from msbench.datasets.phantom.generate import pid_alive
 from msbench.methods import MethodCard, get_card
 from msbench.methods.card import CategoricalParam, FloatParam, IntParam, SearchParam
 
@@ -345,16 +346,6 @@ def _worker() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def reap_stale(study: optuna.Study, now: float | None = None) -> list[int]:
     """Fails the RUNNING trials whose worker is gone; returns their numbers.
 
@@ -369,7 +360,7 @@ def reap_stale(study: optuna.Study, now: float | None = None) -> list[int]:
         worker = str(trial.user_attrs.get("worker", ""))
         owner, _, pid = worker.rpartition(":")
         beat = float(trial.user_attrs.get("heartbeat", now))
-        if owner == host and pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+        if owner == host and pid.isdigit() and int(pid) != os.getpid() and not pid_alive(int(pid)):
             reason = f"stale: worker {worker} is gone"
         elif now - beat > STALE_AFTER_S:
             reason = f"stale: no heartbeat from worker {worker} for {now - beat:.0f} s"

@@ -129,7 +129,8 @@ def _transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
     conn.execute("COMMIT")
 
 
-def _number(value: Any) -> float | None:
+def number_or_none(value: Any) -> float | None:
+    """``value`` as a float; None for NaN or what is not a number (SQL NULL)."""
     try:
         number = float(value)
     except (TypeError, ValueError):
@@ -146,10 +147,10 @@ def _job_rows(store: RunStore, job_id: str, record: dict[str, Any]) -> dict[str,
         ids = (run_id, job_id, str(row["case"]), str(row["patient"]), str(row["reference"]))
         if row.get("domain") == "shifted":
             rows["shifted_case_metrics"] += [
-                (run_id, job_id, str(row["dataset"]), *ids[2:], m, _number(row[m])) for m in metrics
+                (run_id, job_id, str(row["dataset"]), *ids[2:], m, number_or_none(row[m])) for m in metrics
             ]
         else:
-            rows["case_metrics"] += [(*ids, m, _number(row[m])) for m in metrics]
+            rows["case_metrics"] += [(*ids, m, number_or_none(row[m])) for m in metrics]
     for row in read_table(folder / "lesions.csv").to_dict("records"):
         if row.get("domain") == "shifted":
             continue  # a shifted scan's lesions stay in the job's lesions.csv (lesions: in-domain, as before)
@@ -158,7 +159,7 @@ def _job_rows(store: RunStore, job_id: str, record: dict[str, Any]) -> dict[str,
     if "epoch" in curve:
         for row in curve.to_dict("records"):
             rows["curves"] += [
-                (run_id, job_id, int(row["epoch"]), k, _number(v)) for k, v in row.items() if k != "epoch"
+                (run_id, job_id, int(row["epoch"]), k, number_or_none(v)) for k, v in row.items() if k != "epoch"
             ]
     return rows
 
@@ -206,7 +207,7 @@ def _profile_row(record: dict[str, Any]) -> tuple:
             value = int(value)
         elif column not in ("profile_id", "run_id", "job_id", "method", "device", "device_name", "memory_kind",
                             "created", "input_shape"):  # fmt: skip
-            value = _number(value)
+            value = number_or_none(value)
         values.append(value)
     if not values[0]:
         raise ValueError(f"profile record of method {record.get('method')!r} has no profile_id.")
@@ -280,7 +281,7 @@ def _insert_summary(conn: sqlite3.Connection, table: str, run_id: str, summary: 
     frame = summary.reindex(columns=list(SUMMARY_COLUMNS))
     conn.executemany(
         f"INSERT INTO {table} VALUES ({','.join('?' * (len(SUMMARY_COLUMNS) + 1))})",
-        [(run_id, str(r[0]), *r[1:3], *(_number(v) for v in r[3:])) for r in frame.itertuples(index=False)],
+        [(run_id, str(r[0]), *r[1:3], *(number_or_none(v) for v in r[3:])) for r in frame.itertuples(index=False)],
     )
 
 
@@ -297,7 +298,7 @@ def index_study(conn: sqlite3.Connection, study: dict[str, Any], trials: list[di
                      tuple(study[c] for c in STUDY_COLUMNS))  # fmt: skip
         conn.executemany(
             f"INSERT INTO trials VALUES ({','.join('?' * len(TRIAL_COLUMNS))})",
-            [tuple(_number(t[c]) if c == "value" else t[c] for c in TRIAL_COLUMNS) for t in trials],
+            [tuple(number_or_none(t[c]) if c == "value" else t[c] for c in TRIAL_COLUMNS) for t in trials],
         )
 
 

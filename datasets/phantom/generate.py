@@ -243,11 +243,12 @@ def _remove_dead_partials(out_dir: Path) -> None:
     """Deletes half-written phantoms of processes that died (``kill -9``) before they could clean up."""
     for partial in out_dir.parent.glob(f".{out_dir.name}.partial-*"):
         pid = partial.name.rpartition("-")[2]
-        if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+        if pid.isdigit() and int(pid) != os.getpid() and not pid_alive(int(pid)):
             shutil.rmtree(partial, ignore_errors=True)
 
 
-def _alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` of this host still runs (one whose owner we may not signal counts as running)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
