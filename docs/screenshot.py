@@ -8,7 +8,6 @@ the table (and each page's figure) and writes ``leaderboard.png`` and ``statisti
 from __future__ import annotations
 
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -17,31 +16,22 @@ from pathlib import Path
 
 from playwright.sync_api import sync_playwright
 
-FLAGS = (
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-)  # fmt: skip
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from msbench.leaderboard.browser import CHROMIUM, CHROMIUM_FLAGS, free_port, listening
 
 
 def main(results: Path, out_dir: Path) -> None:
-    port = _free_port()
+    port = free_port()
     msbench = Path(sys.executable).with_name("msbench")
     server = subprocess.Popen([str(msbench), "leaderboard", "--results", str(results), "--port", str(port)])
     try:
         deadline = time.monotonic() + 60
-        while socket.socket().connect_ex(("127.0.0.1", port)) != 0:
+        while not listening(port):
             if time.monotonic() > deadline:
                 raise SystemExit(f"msbench leaderboard did not listen on port {port} within 60 s")
             time.sleep(0.5)
         with tempfile.TemporaryDirectory() as profile, sync_playwright() as playwright:
             browser = playwright.chromium.launch_persistent_context(
-                profile, executable_path="/usr/bin/chromium", args=list(FLAGS), headless=True,
+                profile, executable_path=CHROMIUM, args=list(CHROMIUM_FLAGS), headless=True,
                 viewport={"width": 1500, "height": 1100},
             )  # fmt: skip
             page = browser.new_page()

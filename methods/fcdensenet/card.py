@@ -135,16 +135,15 @@ SMOKE_TEXT = (
     "12 x 15 steps of 6 slices, 3/4 of each batch lesion-containing, Adam lr 3e-3, the narrow network above. "
     "The share of lesion slices (1/2 before, 3/4 now) was "
 )
-_SELECTED = "among 2 candidates (positive_fraction 0.75), validation Dice"
 SMOKE_SELECTION = {
-    name: f"chosen on validation patient training02 of fold 0 of synth-ms (isbi2015, 3 mm) {_SELECTED} {chosen} "
-    f"(others: the card's recipe before the selection {before}; threshold baseline 0.363); record "
-    f"methods/smoke_selection/{name}.json"
-    for name, chosen, before in (
-        ("fcdensenet", "0.552", "0.521"),
-        ("fcdensenet_clstm", "0.516", "0.469"),
-        ("fcdensenet_sa", "0.470", "0.293"),
-        ("fcdensenet_sa_clstm", "0.472", "0.463"),
+    name: f"chosen on validation patient training02 of fold 0 of synth-ms (isbi2015, 3 mm) among 2 candidates "
+    f"({candidate}), validation Dice {chosen} (others: the card's recipe before the selection {before}; threshold "
+    f"baseline 0.363); record methods/smoke_selection/{name}.json"
+    for name, candidate, chosen, before in (
+        ("fcdensenet", "positive_fraction 0.75", "0.552", "0.521"),
+        ("fcdensenet_clstm", "lr/3", "0.437", "0.088"),
+        ("fcdensenet_sa", "positive_fraction 0.75", "0.470", "0.293"),
+        ("fcdensenet_sa_clstm", "positive_fraction 0.75", "0.472", "0.463"),
     )
 }
 """What ``python -m msbench.methods.selection`` recorded for each variant (tests/methods/test_selection.py checks)."""
@@ -191,22 +190,15 @@ FULL = MethodCard(
 # fcdensenet_clstm's smoke lr: 3e-3 learned at 1 torch thread (validation Dice 0.516) and collapsed to empty
 # predictions at 2 (0.088, the README main job's setting); re-chosen at 2 threads on the validation patient.
 SMOKE_LR = {"fcdensenet_clstm": 1e-3}
-_CLSTM_SELECTION = (
-    "chosen on validation patient training02 of fold 0 of synth-ms (isbi2015, 3 mm) among 2 candidates (lr/3), "
-    "validation Dice 0.437 (others: the card's recipe before the selection 0.088; threshold baseline 0.363); record "
-    "methods/smoke_selection/fcdensenet_clstm.json"
+_CLSTM_SMOKE_TEXT = (
+    "12 x 15 steps of 6 slices, 3/4 of each batch lesion-containing, Adam lr 1e-3 (3e-3 learned at 1 torch thread "
+    "and collapsed to empty predictions at 2), the narrow network above. The share of lesion slices (1/2 before, 3/4 "
+    "now) was chosen at 1 thread on the validation patient (validation Dice 0.516 against 0.469); the lr was then "
 )
 
 
 def _smoke_text(name: str) -> str:
-    if name != "fcdensenet_clstm":
-        return SMOKE_TEXT + SMOKE_SELECTION[name]
-    lr = "Adam lr 1e-3 (3e-3 learned at 1 torch thread and collapsed to empty predictions at 2)"
-    return (
-        SMOKE_TEXT.replace("Adam lr 3e-3", lr).replace("The share of lesion slices (1/2 before, 3/4 now) was ", "")
-        + "The share of lesion slices (1/2 before, 3/4 now) was chosen at 1 thread on the validation patient "
-        "(validation Dice 0.516 against 0.469); the lr was then " + _CLSTM_SELECTION
-    )
+    return (_CLSTM_SMOKE_TEXT if name == "fcdensenet_clstm" else SMOKE_TEXT) + SMOKE_SELECTION[name]
 
 
 def _ablation(name: str, title: str, use_sa: bool, use_clstm: bool, dice: tuple[float, float, float]) -> MethodCard:

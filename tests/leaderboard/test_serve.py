@@ -4,9 +4,7 @@ SIGTERM together with its Streamlit child."""
 from __future__ import annotations
 
 import os
-import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -14,24 +12,7 @@ from pathlib import Path
 
 import pytest
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-#: Flags for a root user on a closed network: no sandbox, no GPU, no network the browser starts on its own.
-CHROMIUM_FLAGS = (
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-)  # fmt: skip
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _listening(port: int) -> bool:
-    with socket.socket() as sock:
-        sock.settimeout(0.5)
-        return sock.connect_ex(("127.0.0.1", port)) == 0
+from msbench.leaderboard.browser import CHROMIUM, CHROMIUM_FLAGS, free_port, listening
 
 
 def _children(pid: int) -> list[int]:
@@ -50,7 +31,7 @@ def _alive(pid: int) -> bool:
 @pytest.fixture(scope="module")
 def served(board_store):
     """``msbench leaderboard --results STORE --port N`` running; yields (process, port, its first output line)."""
-    port = _free_port()
+    port = free_port()
     msbench = Path(sys.executable).with_name("msbench")
     command = [str(msbench), "leaderboard", "--results", str(board_store), "--port", str(port)]
     command += ["--address", "127.0.0.1"]
@@ -58,7 +39,7 @@ def served(board_store):
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
     first = process.stdout.readline()
     deadline = time.monotonic() + 60
-    while not _listening(port):
+    while not listening(port):
         assert process.poll() is None, process.stdout.read()
         assert time.monotonic() < deadline, "the leaderboard did not listen within 60 s"
         time.sleep(0.2)
@@ -111,7 +92,7 @@ def test_sigterm_stops_the_streamlit_child_and_frees_the_port(served):
     process.send_signal(signal.SIGTERM)
     process.wait(timeout=30)
     deadline = time.monotonic() + 15
-    while (_listening(port) or any(_alive(c) for c in children)) and time.monotonic() < deadline:
+    while (listening(port) or any(_alive(c) for c in children)) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert not any(_alive(c) for c in children), "the Streamlit child outlived msbench leaderboard"
-    assert not _listening(port), f"port {port} still served after SIGTERM"
+    assert not listening(port), f"port {port} still served after SIGTERM"
