@@ -329,9 +329,11 @@ def _open_study(name: str, storage: str, attrs: dict[str, Any], pruner: Any) -> 
                 f"{[old.get(k) for k in differ]} there, {[attrs[k] for k in differ]} now); its trials would not "
                 f"compare. Tune into another study with --study NAME, or another --storage."
             )
-    for key, value in attrs.items():
-        if old.get(key) != value:
-            study.set_user_attr(key, value)
+    # "method" marks a complete record: it is written last, so a second worker opening the study while the first
+    # is still writing it never compares against a half-written record.
+    for key in sorted(attrs, key=lambda k: k == "method"):
+        if old.get(key) != attrs[key]:
+            study.set_user_attr(key, attrs[key])
     return study
 
 

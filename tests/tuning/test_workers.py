@@ -93,3 +93,29 @@ def test_postgresql_storage_holds_both_workers_trials(postgres_url, smoke_phanto
     best = load_tuned("threshold", "synth-ms", "isbi2015", "smoke", results, storage=postgres_url)
     assert best.value == max(t.value for t in counted)
     assert study_table(results).set_index("study").loc[STUDY].storage == again.storage
+
+
+def test_a_worker_opening_the_study_mid_record_sees_no_conflict(tmp_path, monkeypatch):
+    # The race CI hit: worker A creates the study and writes its record one attribute at a time; worker B opens the
+    # study between two writes. B must not read A's half-written record as "made for other settings".
+    from msbench.benchmark import tuning
+
+    storage = default_storage(tmp_path)
+    attrs = {"study_version": 1, "method": "threshold", "dataset": "synth-ms", "protocol": "isbi2015",
+             "budget": "smoke", "fold": 0, "per_trial_budget": {"epochs": 1}, "search_space": {}, "seed": 0,
+             "n_trials_budget": 4}  # fmt: skip
+    seen: list[str] = []
+    write = optuna.Study.set_user_attr
+
+    def write_then_second_worker_opens(study, key, value):
+        write(study, key, value)
+        seen.append(key)
+        monkeypatch.setattr(optuna.Study, "set_user_attr", write)  # B writes normally
+        tuning._open_study(STUDY, storage, attrs, optuna.pruners.NopPruner())
+        monkeypatch.setattr(optuna.Study, "set_user_attr", write_then_second_worker_opens)
+
+    monkeypatch.setattr(optuna.Study, "set_user_attr", write_then_second_worker_opens)
+    tuning._open_study(STUDY, storage, attrs, optuna.pruners.NopPruner())
+    assert seen and seen[-1] == "method"
+    stored = optuna.load_study(study_name=STUDY, storage=open_storage(storage)).user_attrs
+    assert stored == attrs
