@@ -1,4 +1,4 @@
-"""The msbench metric suite: pure numpy/scipy over boolean masks with explicit spacing in mm.
+"""The msbench metric suite: numpy and scipy over boolean masks with explicit spacing in mm, a few voxel loops in numba.
 
 Axis order is the NIfTI voxel order (i, j, k) as nibabel returns it; the axial slice axis is the last.
 One entry point scores a case (:func:`evaluate_case`); :func:`summarize` and

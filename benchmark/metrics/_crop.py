@@ -5,8 +5,11 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
+
+from ._kernels import node_image
 
 
 @dataclass(frozen=True)
@@ -34,6 +37,16 @@ class CaseArrays:
     @property
     def voxel_volume_mm3(self) -> float:
         return float(np.prod(self.spacing_mm))
+
+    @cached_property
+    def pred_node(self) -> np.ndarray:
+        """Flat node image of the prediction (:func:`node_image`), made on first use."""
+        return node_image(self.pred.size, self.pred_fg)
+
+    @cached_property
+    def ref_node(self) -> np.ndarray:
+        """Flat node image of the reference (:func:`node_image`), made on first use."""
+        return node_image(self.ref.size, self.ref_fg)
 
 
 def check_inputs(

@@ -7,10 +7,10 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import cc3d
 import numpy as np
 
 from ._crop import CaseArrays
+from ._kernels import join_labels, label_nodes
 from ._nan import f1, precision, ratio
 
 
@@ -19,15 +19,18 @@ class Lesions:
     """Connected components of one mask, read through its foreground voxels.
 
     Attributes:
-        labels: Raw label image from cc3d (0 = background), same shape as the mask.
-        remap: Raw label -> kept lesion id (1..n), 0 for a lesion removed by the size filter.
-        fg: Flat indices of the mask's foreground voxels.
+        shape: Shape of the (cropped) mask the flat indices refer to.
+        fg: Sorted flat indices of the mask's foreground voxels.
+        node: The mask's flat node image (1 + the voxel's position in ``fg``, 0 on the background).
+        remap: Node -> kept lesion id (1..n); 0 for the background and where the size filter removed
+            the voxel's lesion.
         sizes: Voxel count per kept lesion id; ``sizes[0]`` is 0.
     """
 
-    labels: np.ndarray
-    remap: np.ndarray
+    shape: tuple[int, ...]
     fg: np.ndarray
+    node: np.ndarray
+    remap: np.ndarray
     sizes: np.ndarray
 
     @property
@@ -36,12 +39,12 @@ class Lesions:
 
     def ids_at(self, flat_index: np.ndarray) -> np.ndarray:
         """Kept lesion id (0 for background or a removed lesion) at the given flat indices."""
-        return self.remap[self.labels.ravel()[flat_index]]
+        return self.remap[1:] if flat_index is self.fg else self.remap[self.node[flat_index]]
 
     @property
     def kept_fg(self) -> np.ndarray:
         """Flat indices of the voxels of kept lesions."""
-        return self.fg[self.ids_at(self.fg) > 0]
+        return self.fg[self.remap[1:] > 0]
 
 
 def forward_offsets(connectivity: int, shape: tuple[int, ...]) -> tuple[list[int], list[int]]:
@@ -69,9 +72,8 @@ def label_case_lesions(
 
     Same components, sizes and lesion ids as a cc3d labelling of each mask at each requested
     connectivity (ids in memory order of each lesion's first voxel). Each mask is labelled once, at
-    the finest requested connectivity; a coarser one joins those labels where two of them touch along
-    its extra neighbour steps, which only boundary voxels can do (a few sparse passes instead of one
-    more dense cc3d pass per mask).
+    the finest requested connectivity, over its foreground voxels only; a coarser one joins those
+    labels where two of them touch along its extra neighbour steps, which only boundary voxels can do.
 
     Args:
         case: The cropped case (background margin of at least one voxel).
@@ -82,96 +84,49 @@ def label_case_lesions(
         One (P lesions, G lesions) pair per request, in order.
     """
     finest = min(connectivity for connectivity, _ in requests)
-    coarser = sorted({connectivity for connectivity, _ in requests} - {finest})
-    masks = ((case.pred, case.pred_fg, boundaries[0]), (case.ref, case.ref_fg, boundaries[1]))
-    labelled = []
-    for mask, fg, boundary in masks:
-        # As 0/1 bytes cc3d sizes its output by label count (uint16 here, not uint32): half the memory.
-        labels, n = cc3d.connected_components(mask.view(np.uint8), connectivity=finest, return_N=True)
-        flat = labels.ravel()
-        components = {finest: np.arange(n + 1)}
-        components.update(_joined_labels(flat, n, mask.shape, boundary, finest, coarser))
-        labelled.append((labels, flat[fg], components))
-    out = []
-    for connectivity, min_voxels in requests:
-        pred, ref = (
-            _kept_lesions(labels, fg_labels, components[connectivity], fg, min_voxels)
-            for (_, fg, _), (labels, fg_labels, components) in zip(masks, labelled, strict=True)
-        )
-        out.append((pred, ref))
-    return out
-
-
-def _joined_labels(
-    flat_labels: np.ndarray,
-    n: int,
-    shape: tuple[int, ...],
-    boundary: np.ndarray,
-    finest: int,
-    coarser: list[int],
-) -> dict[int, np.ndarray]:
-    """Per coarser connectivity: label at ``finest`` -> component (1..n' in order of lowest label).
-
-    Only pairs of boundary voxels are read: if one end of a touching pair is interior, its face
-    neighbour towards the other end is in the same component and forms a shorter pair with it.
-    """
-    boundary_labels = flat_labels[boundary]
+    shape = case.pred.shape
     faces, others = forward_offsets(finest, shape)
-    done = set(faces) | set(others)
-    edges = np.zeros(0, dtype=np.int64)
-    joined: dict[int, np.ndarray] = {}
-    for connectivity in coarser:
-        keys = [edges]
-        for offset in (o for o in forward_offsets(connectivity, shape)[1] if o not in done):
-            done.add(offset)
-            other = flat_labels[boundary + offset]
-            pair = (other != boundary_labels) & (other > 0)
-            keys.append(boundary_labels[pair].astype(np.int64) * (n + 1) + other[pair])
-        edges = np.unique(np.concatenate(keys))
-        joined[connectivity] = _components(edges, n + 1)
-    return joined
-
-
-def _components(edges: np.ndarray, width: int) -> np.ndarray:
-    """Label -> component id (1..n', ordered by each component's lowest label; label 0 stays 0).
-
-    Union-find over the few joined pairs: every root points to a smaller label, so a component's root
-    is its lowest label, and cc3d numbers labels in memory order of their first voxel: the ids are
-    those a labelling at the coarser connectivity would give.
-
-    Args:
-        edges: Joined label pairs as ``a * width + b``.
-        width: Number of labels, background included.
-    """
-    parent = np.arange(width)
-    a, b = edges // width, edges % width
-    while True:
-        root_a, root_b = parent[a], parent[b]
-        apart = root_a != root_b
-        if not apart.any():
-            break
-        low, high = np.minimum(root_a[apart], root_b[apart]), np.maximum(root_a[apart], root_b[apart])
-        parent[high] = low  # one of several writes to a root wins; the loop repeats until all pairs agree
-        while True:
-            grand = parent[parent]
-            if np.array_equal(grand, parent):
-                break
-            parent = grand
-    _, component = np.unique(parent, return_inverse=True)
-    return component
+    finer_steps = set(faces) | set(others)
+    labelled = []
+    for mask, fg, node, boundary in (
+        (case.pred, case.pred_fg, case.pred_node, boundaries[0]),
+        (case.ref, case.ref_fg, case.ref_node, boundaries[1]),
+    ):
+        flat = mask.ravel().view(np.uint8)
+        labels, n = label_nodes(flat, node, fg, np.array(faces + others, dtype=np.int64))
+        components = {finest: np.arange(n + 1)}
+        for connectivity in {c for c, _ in requests} - {finest}:
+            steps = forward_offsets(connectivity, shape)
+            extra = np.array([s for s in steps[0] + steps[1] if s not in finer_steps], dtype=np.int64)
+            components[connectivity] = join_labels(flat, node, labels, n, boundary, extra)
+        labelled.append((fg, node, labels, components))
+    return [
+        tuple(
+            _kept_lesions(shape, fg, node, labels, components[connectivity], min_voxels)
+            for fg, node, labels, components in labelled
+        )
+        for connectivity, min_voxels in requests
+    ]  # type: ignore[misc]
 
 
 def _kept_lesions(
-    labels: np.ndarray, fg_labels: np.ndarray, component: np.ndarray, fg: np.ndarray, min_voxels: int
+    shape: tuple[int, ...],
+    fg: np.ndarray,
+    node: np.ndarray,
+    fg_labels: np.ndarray,
+    component: np.ndarray,
+    min_voxels: int,
 ) -> Lesions:
     """Lesions of one mask from its label -> component map, dropping those smaller than ``min_voxels``."""
-    raw_sizes = np.bincount(component[fg_labels], minlength=int(component.max()) + 1)
+    fg_components = component[fg_labels]
+    raw_sizes = np.bincount(fg_components, minlength=int(component.max()) + 1)
     keep = raw_sizes >= max(min_voxels, 1)
     keep[0] = False
     kept_id = np.zeros(raw_sizes.size, dtype=np.int64)
     kept_id[keep] = np.arange(1, int(keep.sum()) + 1)
     sizes = np.concatenate(([0], raw_sizes[keep])).astype(np.int64)
-    return Lesions(labels=labels, remap=kept_id[component], fg=fg, sizes=sizes)
+    remap = np.concatenate(([0], kept_id[fg_components]))
+    return Lesions(shape=shape, fg=fg, node=node, remap=remap, sizes=sizes)
 
 
 def anima_min_voxels(min_volume_mm3: float, voxel_volume_mm3: float) -> int:
@@ -308,7 +263,7 @@ def lesion_rows(
     if lesions.n == 0:
         return []
     ids = lesions.ids_at(lesions.fg)
-    coords = np.unravel_index(lesions.fg, lesions.labels.shape)
+    coords = np.unravel_index(lesions.fg, lesions.shape)
     centroids = [
         np.bincount(ids, weights=coords[axis], minlength=lesions.n + 1)[1:] / lesions.sizes[1:] + origin[axis]
         for axis in range(3)

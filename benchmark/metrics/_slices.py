@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import math
 
-import cc3d
 import numpy as np
 
 from ._crop import CaseArrays
+from ._kernels import label_nodes
 from ._nan import precision, ratio
 
 
@@ -122,7 +122,7 @@ def _found_slices(case: CaseArrays, coverage: float, connectivity_2d: int) -> np
     fg = case.ref_fg
     if fg.size == 0:
         return found
-    labels, n, slice_index = _slice_components(fg, case.ref.shape, connectivity_2d)
+    labels, n, slice_index = _slice_components(case.ref, case.ref_node, fg, connectivity_2d)
     sizes = np.bincount(labels, minlength=n + 1)
     covered = np.bincount(labels[case.pred.ravel()[fg]], minlength=n + 1)
     reached = covered >= coverage * sizes
@@ -134,27 +134,17 @@ def _found_slices(case: CaseArrays, coverage: float, connectivity_2d: int) -> np
 
 
 def _slice_components(
-    fg: np.ndarray, shape: tuple[int, int, int], connectivity_2d: int
+    mask: np.ndarray, node: np.ndarray, fg: np.ndarray, connectivity_2d: int
 ) -> tuple[np.ndarray, int, np.ndarray]:
     """2D components of the mask on each axial slice, labelled across slices, read at its voxels ``fg``.
 
-    The slices' rows that hold a voxel are stacked into one 2D image, one empty row kept after each run
-    of such rows (slices end with an empty row), so one 2D labelling sees every slice apart and skips
-    the empty rows that fill most of a lesion mask's slices.
+    The in-plane steps (along i and j; diagonal ones for 8-connectivity) never cross a slice, so one
+    labelling of the foreground (``mask``, its node image ``node``) keeps every slice's components apart.
 
     Returns:
         (label per voxel of ``fg``, number of labels, axial slice index per voxel of ``fg``).
     """
-    n_i, n_j, n_k = shape
-    i, rest = np.divmod(fg, n_j * n_k)
-    j, k = np.divmod(rest, n_k)
-    row = k * (n_i + 1) + i  # row n_i of every slice stays empty
-    occupied = np.zeros(n_k * (n_i + 1) + 1, dtype=bool)
-    occupied[row] = True
-    kept = occupied.copy()
-    kept[1:] |= occupied[:-1]
-    position = (np.cumsum(kept) - 1)[row] * n_j + j
-    image = np.zeros((int(np.count_nonzero(kept)), n_j), dtype=bool)
-    image.ravel()[position] = True
-    labels, n = cc3d.connected_components(image.view(np.uint8), connectivity=connectivity_2d, return_N=True)
-    return labels.ravel()[position], int(n), k
+    _, n_j, n_k = mask.shape
+    steps = [n_j * n_k, n_k] + ([n_j * n_k + n_k, n_j * n_k - n_k] if connectivity_2d == 8 else [])
+    labels, n = label_nodes(mask.ravel().view(np.uint8), node, fg, np.array(steps, dtype=np.int64))
+    return labels, int(n), fg % n_k

@@ -5,9 +5,12 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy.spatial import cKDTree
 
 from ._crop import CaseArrays
+from ._kernels import nearest_in_ball, nearest_on_grid
+
+FAR_CELL_VOX = 4
+"""Cube edge, in voxels, of the bucket grid that finds the far boundary voxels' nearest (the fastest of 4, 6, 8)."""
 
 
 def boundary_indices(mask: np.ndarray, fg: np.ndarray) -> np.ndarray:
@@ -32,8 +35,9 @@ def directed_distances(
 
     Exact. Most boundary voxels of a lesion mask lie within a few voxels of the other boundary, so
     candidates are first looked up in a ball of ``search_vox`` voxels, nearest offset first; only the
-    voxels with nothing in the ball go to a KD-tree over the other boundary. The crop's background
-    margin must be at least ``search_vox`` voxels (``crop_case`` with ``margin >= search_vox``).
+    voxels with nothing in the ball go to a bucket-grid search over the other boundary
+    (:func:`nearest_on_grid`). The crop's background margin must be at least ``search_vox`` voxels
+    (``crop_case`` with ``margin >= search_vox``).
 
     Args:
         case: The cropped case.
@@ -79,38 +83,12 @@ def _nearest(
     """Distance in mm from each flat index in ``points`` to the nearest flat index in ``target_points``."""
     target = np.zeros(int(np.prod(shape)), dtype=bool)
     target[target_points] = True
-    result = np.full(points.size, np.inf)
-    pending = np.arange(points.size)
-    # Offsets at the same distance form a shell: one gather per shell, not per offset.
-    shell_starts = np.flatnonzero(np.r_[True, offset_mm[1:] != offset_mm[:-1]])
-    for start, stop in zip(shell_starts, [*shell_starts[1:], offsets.size], strict=True):
-        if pending.size == 0:
-            return result
-        shell = offsets[start:stop]
-        candidates = points[pending]
-        hit = target[candidates + shell[0]]
-        for offset in shell[1:]:
-            hit |= target[candidates + offset]
-        result[pending[hit]] = offset_mm[start]
-        pending = pending[~hit]
+    result = nearest_in_ball(points, target, offsets, offset_mm)
+    pending = np.flatnonzero(np.isinf(result))
     if pending.size:
-        far = _coordinates_mm(points[pending], shape, spacing_mm)
-        # Few queries against many points: a cheap build (unbalanced, larger leaves) beats a tuned tree.
-        target_mm = _coordinates_mm(target_points, shape, spacing_mm)
-        tree = cKDTree(target_mm, leafsize=64, balanced_tree=False, compact_nodes=False, copy_data=False)
-        result[pending] = tree.query(far, k=1)[0]
+        grid = (np.asarray(shape, dtype=np.int64), np.asarray(spacing_mm, dtype=np.float64))
+        result[pending] = nearest_on_grid(points[pending], target_points, *grid, FAR_CELL_VOX)
     return result
-
-
-def _coordinates_mm(
-    flat_index: np.ndarray, shape: tuple[int, ...], spacing_mm: tuple[float, float, float]
-) -> np.ndarray:
-    """(n, 3) positions in mm of C-order flat indices (as ``np.unravel_index`` times the spacing)."""
-    out = np.empty((flat_index.size, 3))
-    rows, out[:, 2] = np.divmod(flat_index, shape[2])
-    out[:, 0], out[:, 1] = np.divmod(rows, shape[1])
-    out *= np.asarray(spacing_mm, dtype=np.float64)
-    return out
 
 
 def percentile_linear(values: np.ndarray, q: float) -> float:

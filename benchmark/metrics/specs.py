@@ -78,7 +78,7 @@ class MetricParams:
         slice_coverage: Slice level: a reference 2D component counts as found when covered at least this much.
         slice_connectivity: In-plane connectivity of the 2D reference components (4 or 8).
         surface_margin_vox: Voxels of background kept around the union bounding box; also the radius (in
-            finest voxels) of the exact local search for nearest boundary voxels before a KD-tree.
+            finest voxels) of the exact local search for nearest boundary voxels before the grid search.
         hd_percentile: Percentile of the directed distances for ``hd95_mm``.
         ndsc_reference_load: r of the normalised Dice: the reference lesion load (lesion voxels / domain
             voxels) that nDSC rescales every scan to; 0.001 as in the Shifts 2.0 MS benchmark.

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy import ndimage
 
 from msbench.benchmark.metrics import MetricParams, evaluate_case
@@ -129,11 +131,34 @@ def test_real_consensus_mask_against_an_eroded_copy_agrees_with_medpy():
     assert r["hd95_mm"] >= medpy.hd95(pred, ref, spacing)
 
 
-def test_far_false_positive_uses_the_kd_tree_fallback_exactly():
-    """Beyond the local search ball the distance comes from the KD-tree: still exact."""
+def test_far_false_positive_uses_the_grid_fallback_exactly():
+    """Beyond the local search ball the distance comes from the bucket-grid search: still exact."""
     pred, ref = np.zeros((40, 10, 10), bool), np.zeros((40, 10, 10), bool)
     ref[2:5, 2:5, 2:5] = True
     pred[2:5, 2:5, 2:5] = True
     pred[35, 5, 5] = True
     r = evaluate_case(pred, ref, (1.5, 1.0, 1.0), params=MetricParams(surface_margin_vox=1))
     assert r["hd_mm"] == pytest.approx(math.sqrt((31 * 1.5) ** 2 + 1 + 1))
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    st.integers(0, 2**31 - 1),
+    st.tuples(*[st.integers(1, 40)] * 3),
+    st.tuples(*[st.sampled_from([0.4, 0.9, 1.0, 1.5, 3.0])] * 3),
+    st.integers(1, 9),
+)
+def test_grid_search_equals_a_kd_tree_bit_for_bit(seed, shape, spacing, cell):
+    """The far-voxel search against scipy's KD-tree over the same positions in mm: same distances, exactly."""
+    from scipy.spatial import cKDTree
+
+    from msbench.benchmark.metrics._kernels import nearest_on_grid
+
+    rng = np.random.default_rng(seed)
+    size = int(np.prod(shape))
+    targets = np.sort(rng.choice(size, size=int(rng.integers(1, min(size, 300) + 1)), replace=False))
+    points = rng.choice(size, size=int(rng.integers(1, 60)), replace=True)
+    position = np.stack(np.unravel_index(np.arange(size), shape), axis=1) * np.asarray(spacing)
+    expected = cKDTree(position[targets]).query(position[points], k=1)[0]
+    got = nearest_on_grid(points, targets, np.asarray(shape, dtype=np.int64), np.asarray(spacing), cell)
+    np.testing.assert_array_equal(got, expected)

@@ -7,6 +7,8 @@ from 182x218x182 when present, else a synthetic multi-lesion mask; the predictio
 shared, loaded machine add ``--benchmark-timer time.process_time`` (CPU time) for stable figures.
 ``test_msbench_every_real_case`` adds the median over all open_ms_data consensus masks (msbench only:
 the peers would take minutes). Targets (issue 13c): 15 ms or less per case, 90x medpy, 15x MONAI.
+The suite's own compiled loops (``benchmark/metrics/_kernels.py``) are measured against the library calls
+they replaced: the lesion labelling against cc3d, the far-voxel search against scipy's KD-tree.
 """
 
 from __future__ import annotations
@@ -141,6 +143,77 @@ def test_monai_dice_hd95_assd(benchmark, pair):
     MEDIANS_S["monai"] = benchmark.stats.stats.median
 
 
+@pytest.fixture(scope="module")
+def cropped(pair):
+    """The pair as the suite sees it: cropped, with boundaries, and the boundary voxels beyond the local ball."""
+    from msbench.benchmark.metrics._crop import crop_case
+    from msbench.benchmark.metrics._surface import _ball_offsets, boundary_indices, nearest_in_ball
+
+    case = crop_case(*pair, SPACING, 3)
+    edges = (boundary_indices(case.pred, case.pred_fg), boundary_indices(case.ref, case.ref_fg))
+    target = np.zeros(case.ref.size, bool)
+    target[edges[1]] = True
+    near = nearest_in_ball(edges[0], target, *_ball_offsets(case.pred.shape, SPACING, 3))
+    far = edges[0][np.isinf(near)]
+    assert far.size > 10
+    return case, edges, far
+
+
+def test_labelling_compiled(benchmark, cropped):
+    """Both masks' lesions at the ISBI (18) and Anima (6) connectivities, as the suite labels them."""
+    from dataclasses import replace
+
+    from msbench.benchmark.metrics._lesions import label_case_lesions
+
+    case, edges, _ = cropped
+
+    def label() -> list:
+        return label_case_lesions(replace(case), edges, [(18, 1), (6, 3)])  # a fresh case: node images included
+
+    benchmark(label)
+    MEDIANS_S["labelling_msbench"] = benchmark.stats.stats.median
+
+
+def test_labelling_cc3d(benchmark, cropped):
+    """The library way to the same lesions: one cc3d labelling per mask and connectivity."""
+    import cc3d
+
+    case, _, _ = cropped
+
+    def label() -> list:
+        return [cc3d.connected_components(m.view(np.uint8), connectivity=c) for m in (case.pred, case.ref)
+                for c in (18, 6)]  # fmt: skip
+
+    benchmark(label)
+    MEDIANS_S["labelling_cc3d"] = benchmark.stats.stats.median
+
+
+def test_far_search_grid(benchmark, cropped):
+    from msbench.benchmark.metrics._kernels import nearest_on_grid
+    from msbench.benchmark.metrics._surface import FAR_CELL_VOX
+
+    case, edges, far = cropped
+    shape, spacing = np.asarray(case.pred.shape, dtype=np.int64), np.asarray(SPACING)
+    benchmark(nearest_on_grid, far, edges[1], shape, spacing, FAR_CELL_VOX)
+    MEDIANS_S["far_grid"] = benchmark.stats.stats.median
+
+
+def test_far_search_kd_tree(benchmark, cropped):
+    """scipy's KD-tree over the other boundary (built as the suite built it before), queried at the far voxels."""
+    from scipy.spatial import cKDTree
+
+    case, edges, far = cropped
+    position = np.stack(np.unravel_index(np.arange(case.pred.size), case.pred.shape), axis=1) * np.asarray(SPACING)
+    targets, queries = position[edges[1]], position[far]
+
+    def search() -> np.ndarray:
+        tree = cKDTree(targets, leafsize=64, balanced_tree=False, compact_nodes=False, copy_data=False)
+        return tree.query(queries, k=1)[0]
+
+    benchmark(search)
+    MEDIANS_S["far_kd_tree"] = benchmark.stats.stats.median
+
+
 def test_report_ratios(capsys):
     if not {"msbench", "medpy", "monai"} <= set(MEDIANS_S):
         pytest.skip("ratios need the three benchmarks of this module in the same run")
@@ -149,6 +222,12 @@ def test_report_ratios(capsys):
     lines += [
         f"medpy / msbench = {MEDIANS_S['medpy'] / ours:.1f}x",
         f"MONAI / msbench = {MEDIANS_S['monai'] / ours:.1f}x",
+    ]
+    for peer, own, what in (("labelling_cc3d", "labelling_msbench", "lesion labelling"),
+                            ("far_kd_tree", "far_grid", "far-voxel search")):  # fmt: skip
+        if {peer, own} <= set(MEDIANS_S):
+            lines.append(f"{what}: {peer} / {own} = {MEDIANS_S[peer] / MEDIANS_S[own]:.1f}x")
+    lines += [
         "targets (issue 13c): msbench <= 15 ms, medpy / msbench >= 90x, MONAI / msbench >= 15x",
     ]
     with capsys.disabled():
