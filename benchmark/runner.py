@@ -62,6 +62,8 @@ def run_benchmark(request: RunRequest) -> list[MethodOutcome]:
         names = [BASELINE, *names]
     setup = prepare_run(request)
     names = options.drop_inter_rater_without_second_rater(names, request.methods, setup.spec)
+    if setup.shifted is not None:  # rater 2 must exist on the test data set too
+        names = options.drop_inter_rater_without_second_rater(names, request.methods, setup.shifted.spec)
     for name in names:
         options.check_modalities_on_disk(request.modalities or get_card(name).modalities, setup.cases, name)
         if setup.shifted is not None:
