@@ -150,7 +150,7 @@ def flat_true(mask: np.ndarray) -> np.ndarray:
     A lesion mask is mostly empty: the 8-byte words that hold a voxel are found first (one comparison per word),
     and only those words are read voxel by voxel. Same indices, in the same (C) order.
     """
-    flat = mask.reshape(-1)  # a C-order copy only when the mask is not C-contiguous, as flatnonzero makes
+    flat = np.ascontiguousarray(mask).reshape(-1)  # a C-order copy only when the mask is not C-contiguous
     n_words = flat.size // 8
     head = flat[: 8 * n_words]
     words = np.flatnonzero(head.view(np.uint64) != 0)
