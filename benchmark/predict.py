@@ -53,11 +53,8 @@ def predict_on_training_grid(
 
     The one place where ``msbench predict`` and cross-dataset scoring bring a scan to the model.
 
-    Images are resampled linearly onto a grid of the same field of view, smoothed first along every axis that
-    coarsens (``resample_to_shape(antialias=True)``: a coarse voxel holds the mean of the tissue it covers, as on a
-    scan acquired at that spacing; point samples would drop lesions smaller than a coarse voxel and keep the fine
-    grid's noise); their brain mask, where the dataset ships one, by nearest neighbour. The mask comes back by nearest
-    neighbour, the probability map linearly, both inside the
+    Images are resampled linearly (their brain mask, where the dataset ships one, by nearest neighbour) onto a grid of
+    the same field of view; the mask comes back by nearest neighbour, the probability map linearly, both inside the
     case's brain (``Case.load_brain``).
     """
     if not needs_resampling(case, spacing_mm):
@@ -73,7 +70,7 @@ def predict_on_training_grid(
         images = {}
         for modality in modalities:
             path = Path(tmp) / f"{modality}.nii.gz"
-            data = resample_to_shape(case.load_image(modality), shape, order=1, antialias=True)
+            data = resample_to_shape(case.load_image(modality), shape, order=1)
             nib.save(nib.Nifti1Image(data.astype(np.float32), affine), str(path))
             images[modality] = path
         meta = dict(case.meta)

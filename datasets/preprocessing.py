@@ -13,7 +13,6 @@ the padding. Typical round trip::
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -200,17 +199,13 @@ def uncrop(cropped: np.ndarray, bbox: BBox, shape: Sequence[int], fill: float | 
     return out
 
 
-def resample_to_shape(volume: np.ndarray, shape: Sequence[int], order: int = 1, antialias: bool = False) -> np.ndarray:
+def resample_to_shape(volume: np.ndarray, shape: Sequence[int], order: int = 1) -> np.ndarray:
     """Resamples the last three axes to ``shape`` (voxel edges aligned: ``scipy.ndimage.zoom`` in grid mode).
 
     Args:
         volume: (I, J, K) or (C, I, J, K); bool masks stay bool (interpolated then thresholded at 0.5 if order > 0).
         shape: Target (I, J, K).
         order: Spline order: 0 nearest (labels), 1 linear (images), 3 cubic.
-        antialias: Along each axis that shrinks by a factor ``w`` (input voxels per output voxel), smooth first with
-            a Gaussian of the variance of a ``w``-voxel box, ``(w^2 - 1) / 12``: a coarse voxel then holds the mean
-            of the tissue it covers (partial volume), as a scan acquired on the coarse grid would, instead of one
-            point sample (which drops lesions smaller than a coarse voxel and keeps the fine grid's noise).
 
     Returns:
         float32 for float input, the input dtype for bool and integer input with order 0.
@@ -235,9 +230,6 @@ def resample_to_shape(volume: np.ndarray, shape: Sequence[int], order: int = 1, 
         data = volume.astype(np.float32, copy=False)
     else:
         data = volume
-    sigmas = [math.sqrt((1 / f) ** 2 - 1) / math.sqrt(12) if f < 1 else 0.0 for f in factors]
-    if antialias and order > 0 and not is_bool and any(sigmas):
-        data = ndimage.gaussian_filter(data.astype(np.float32, copy=False), sigmas, mode="nearest")
     out = ndimage.zoom(data, factors, order=order, mode="nearest", grid_mode=True)
     if out.shape != target:  # zoom rounds the output size; guard the contract
         raise AssertionError(f"zoom produced {out.shape}, expected {target}")

@@ -105,29 +105,6 @@ def test_resample_linear_keeps_a_linear_ramp_on_voxel_centres() -> None:
     assert np.allclose(half[:, 0, 0], [0.5, 2.5, 4.5, 6.5])  # grid mode: the centre of each pair of voxels
 
 
-def test_antialiased_downsampling_averages_like_a_coarse_voxel() -> None:
-    """A small lesion between the coarse samples is dropped by point sampling, kept (as partial volume) when
-    averaged; fine-grid noise shrinks as it does in a coarse voxel; flat images and masks are left as they are."""
-    fine = np.zeros((9, 9, 9), np.float32)
-    fine[3, 4, 4] = 27.0  # one fine voxel, between the coarse samples at fine x = 1 and 4 (grid mode)
-    assert resample_to_shape(fine, (3, 3, 3), order=1).max() == 0.0
-    kept = resample_to_shape(fine, (3, 3, 3), order=1, antialias=True)
-    assert kept.argmax() == np.ravel_multi_index((1, 1, 1), (3, 3, 3)) and kept.max() > 1.0
-    rng = np.random.default_rng(0)
-    noise = rng.standard_normal((60, 60, 60)).astype(np.float32)
-    point_sd = resample_to_shape(noise, (20, 20, 20), order=1).std()
-    averaged_sd = resample_to_shape(noise, (20, 20, 20), order=1, antialias=True).std()
-    assert point_sd > 0.9 and averaged_sd < 0.5 * point_sd
-    flat = np.full((12, 12, 12), 5.0, np.float32)
-    assert np.allclose(resample_to_shape(flat, (4, 4, 4), order=1, antialias=True), 5.0)
-    mask = fine > 0
-    assert np.array_equal(resample_to_shape(mask, (3, 3, 3), order=0, antialias=True),
-                          resample_to_shape(mask, (3, 3, 3), order=0))  # fmt: skip
-    assert np.array_equal(
-        resample_to_shape(fine, (18, 18, 18), order=1, antialias=True), resample_to_shape(fine, (18, 18, 18), order=1)
-    )  # upsampling: nothing to average
-
-
 def test_restore_to_reference_inverts_crop_and_resample() -> None:
     reference = np.zeros((20, 22, 10), bool)
     reference[5:11, 7:15, 2:6] = True
