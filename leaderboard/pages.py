@@ -105,8 +105,12 @@ def _with_errors(data: StoreData, rows: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def _ranked_matrix(data: StoreData, rows: pd.DataFrame, key: str) -> tuple[pd.DataFrame, str] | None:
-    """Per-case Dice of the ranked (and human reference) runs of one protocol and budget, chosen on the page."""
+def _ranked_matrix(data: StoreData, rows: pd.DataFrame, key: str) -> tuple[pd.DataFrame, list[str]] | None:
+    """Per-case Dice of the ranked (and human reference) runs of one protocol and budget, chosen on the page.
+
+    Returns:
+        (the matrix, one column per run; the columns of the human reference runs, which are compared, never ranked).
+    """
     usable = rows[rows["section"].isin(("ranked", "human reference"))]
     if usable.empty:
         st.info("No finished, ranked run matches the filters.")
@@ -115,8 +119,10 @@ def _ranked_matrix(data: StoreData, rows: pd.DataFrame, key: str) -> tuple[pd.Da
     group = st.selectbox("Protocol / budget", groups, key=f"group-{key}")
     protocol, budget = group.split(" / ")
     chosen = usable[(usable["protocol"] == protocol) & (usable["budget"] == budget)]
-    matrix = dice_matrix(data.wide_cases(reference=rows["reference"].iloc[0]), _labels(chosen))
-    return matrix, group
+    labels = _labels(chosen)
+    matrix = dice_matrix(data.wide_cases(reference=rows["reference"].iloc[0]), labels)
+    human = [labels[r] for r in chosen.loc[chosen["section"] == "human reference", "run_id"] if labels[r] in matrix]
+    return matrix, human
 
 
 def render_statistics(data: StoreData, table: pd.DataFrame, filters: Filters) -> None:
@@ -124,7 +130,7 @@ def render_statistics(data: StoreData, table: pd.DataFrame, filters: Filters) ->
     found = _ranked_matrix(data, shown_rows(table, filters), "stats")
     if found is None:
         return
-    matrix, _ = found
+    matrix, human = found
     if matrix.shape[1] < 2:
         st.info("Statistics need two methods on the same cases.")
         return
@@ -137,9 +143,15 @@ def render_statistics(data: StoreData, table: pd.DataFrame, filters: Filters) ->
         st.dataframe(tests["n"], key="wilcoxon-n")
         st.dataframe(tests["median_diff"], key="wilcoxon-diff")
     st.subheader("Rank stability (bootstrap over patients, 1000 draws)")
-    freq = rank_stability(matrix)
+    methods = matrix.drop(columns=human)  # the human reference is compared above, never ranked
+    if methods.shape[1] < 2:
+        st.info("Rank stability needs two ranked methods on the same cases.")
+        return
+    freq = rank_stability(methods)
     st.dataframe(freq, key="rank-stability")
-    n_patients = matrix.dropna().index.get_level_values("patient").nunique()
+    if human:
+        st.caption(f"Ranks among the methods only: {', '.join(human)} (human reference) is not ranked.")
+    n_patients = methods.dropna().index.get_level_values("patient").nunique()
     if n_patients < 2:
         st.caption(f"n = {n_patients} patient: every draw is the same patient, the ranks cannot vary.")
     _show(plots.rank_plot(freq))

@@ -113,6 +113,9 @@ def test_statistics_equal_a_direct_scipy_computation(app, board_store):
         assert raw_shown.loc[a, b] == pytest.approx(p) and raw_shown.loc[b, a] == pytest.approx(p)
         assert holm_shown.loc[a, b] == pytest.approx(adjusted[(a, b)])
     assert raw_shown.loc["threshold [flair]", "basicunet-tiny [flair]"] < 1.0
+    ranks = next(d.value for d in app.dataframe if list(d.value.columns) == [1, 2, 3])
+    assert "inter-rater [flair]" not in ranks.index and len(ranks) == 3  # compared above, never ranked
+    assert any("not ranked" in c.value for c in app.caption)
     app.sidebar.radio(key="page").set_value("Leaderboard").run()
 
 
