@@ -47,22 +47,18 @@ class Lesions:
         return self.fg[self.remap[1:] > 0]
 
 
-def forward_offsets(connectivity: int, shape: tuple[int, ...]) -> tuple[list[int], list[int]]:
-    """Flat-index offsets to the lexicographically later half of a voxel's neighbours.
+def forward_offsets(connectivity: int, shape: tuple[int, ...]) -> list[int]:
+    """Flat-index offsets to the lexicographically later half of a voxel's 6, 18 or 26 neighbours.
 
-    Returns:
-        (face offsets, the other offsets that ``connectivity`` adds: edges for 18, edges and corners
-        for 26), for a C-order array of ``shape``.
+    For a C-order array of ``shape``; the earlier half are their negatives.
     """
     strides = (shape[1] * shape[2], shape[2], 1)
-    faces: list[int] = []
-    others: list[int] = []
-    for step in itertools.product((-1, 0, 1), repeat=3):
-        order = sum(abs(s) for s in step)
-        if step <= (0, 0, 0) or (connectivity == 6 and order > 1) or (connectivity == 18 and order > 2):
-            continue
-        (faces if order == 1 else others).append(sum(s * st for s, st in zip(step, strides, strict=True)))
-    return faces, others
+    reach = {6: 1, 18: 2, 26: 3}[connectivity]  # most axes one step may change
+    return [
+        sum(s * st for s, st in zip(step, strides, strict=True))
+        for step in itertools.product((-1, 0, 1), repeat=3)
+        if step > (0, 0, 0) and sum(abs(s) for s in step) <= reach
+    ]
 
 
 def label_case_lesions(
@@ -85,20 +81,22 @@ def label_case_lesions(
     """
     finest = min(connectivity for connectivity, _ in requests)
     shape = case.pred.shape
-    faces, others = forward_offsets(finest, shape)
-    finer_steps = set(faces) | set(others)
+    finer = forward_offsets(finest, shape)
+    steps = np.array(finer, dtype=np.int64)
+    extra = {  # the steps each coarser connectivity adds to the finest one
+        c: np.array([s for s in forward_offsets(c, shape) if s not in finer], dtype=np.int64)
+        for c in {c for c, _ in requests} - {finest}
+    }
     labelled = []
     for mask, fg, node, boundary in (
         (case.pred, case.pred_fg, case.pred_node, boundaries[0]),
         (case.ref, case.ref_fg, case.ref_node, boundaries[1]),
     ):
         flat = mask.ravel().view(np.uint8)
-        labels, n = label_nodes(flat, node, fg, np.array(faces + others, dtype=np.int64))
+        labels, n = label_nodes(flat, node, fg, steps)
         components = {finest: np.arange(n + 1)}
-        for connectivity in {c for c, _ in requests} - {finest}:
-            steps = forward_offsets(connectivity, shape)
-            extra = np.array([s for s in steps[0] + steps[1] if s not in finer_steps], dtype=np.int64)
-            components[connectivity] = join_labels(flat, node, labels, n, boundary, extra)
+        for connectivity, added in extra.items():
+            components[connectivity] = join_labels(flat, node, labels, n, boundary, added)
         labelled.append((fg, node, labels, components))
     return [
         tuple(
