@@ -9,7 +9,7 @@ from functools import cached_property
 
 import numpy as np
 
-from ._kernels import node_image
+from ._kernels import Nodes
 
 
 @dataclass(frozen=True)
@@ -39,14 +39,14 @@ class CaseArrays:
         return float(np.prod(self.spacing_mm))
 
     @cached_property
-    def pred_node(self) -> np.ndarray:
-        """Flat node image of the prediction (:func:`node_image`), made on first use."""
-        return node_image(self.pred.size, self.pred_fg)
+    def pred_nodes(self) -> Nodes:
+        """The prediction's :class:`Nodes`, made on first use."""
+        return Nodes.of(self.pred, self.pred_fg)
 
     @cached_property
-    def ref_node(self) -> np.ndarray:
-        """Flat node image of the reference (:func:`node_image`), made on first use."""
-        return node_image(self.ref.size, self.ref_fg)
+    def ref_nodes(self) -> Nodes:
+        """The reference's :class:`Nodes`, made on first use."""
+        return Nodes.of(self.ref, self.ref_fg)
 
 
 def check_inputs(

@@ -7,15 +7,71 @@ against the pass it replaced, in the same run; ``tests/metrics`` checks them aga
 
 Every loop works on C-order flat indices into a crop with a background margin of at least one voxel (at least the
 search radius for :func:`nearest_in_ball`), so ``v + offset`` never wraps around an edge; a neighbour's place among
-the foreground voxels is read from the mask's node image (:func:`node_image`, made once per mask and case).
+the foreground voxels is read from the mask's :class:`Nodes` (made once per mask and case).
 Compiled once per machine (``cache=True`` keeps the machine code next to this file, or in numba's user cache where
 that is read-only).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numba
 import numpy as np
+
+
+@dataclass(frozen=True)
+class Nodes:
+    """Where each foreground voxel of a flat mask sits among its sorted foreground indices ``fg``.
+
+    Voxel ``v`` on row ``r`` (a line along the last axis, ``r = v // n_k``) is ``fg[start[r] + rank[v]]``. The rank
+    image holds one byte per voxel where a row is at most 256 voxels long: a quarter of the bytes of an int32 image
+    of positions, so it is written and read with a quarter of the cache misses.
+
+    Attributes:
+        mask: The flat mask as uint8.
+        fg: Sorted flat indices of its foreground voxels.
+        fg_row: Row of each voxel of ``fg``.
+        start: Position in ``fg`` of each row's first foreground voxel (int32).
+        rank: Flat image: a foreground voxel's position among its row's foreground voxels (0 elsewhere).
+        n_k: Row length.
+    """
+
+    mask: np.ndarray
+    fg: np.ndarray
+    fg_row: np.ndarray
+    start: np.ndarray
+    rank: np.ndarray
+    n_k: int
+
+    @classmethod
+    def of(cls, mask: np.ndarray, fg: np.ndarray) -> Nodes:
+        """The nodes of a C-contiguous mask (any shape, last axis the row) with foreground indices ``fg``."""
+        n_k = mask.shape[-1]
+        fg_row = fg // n_k
+        start = np.zeros(mask.size // n_k + 1, dtype=np.int32)
+        np.cumsum(np.bincount(fg_row, minlength=mask.size // n_k), out=start[1:])
+        rank = np.zeros(mask.size, dtype=np.min_scalar_type(max(n_k - 1, 0)))
+        rank[fg] = np.arange(fg.size) - start[fg_row]
+        return cls(mask.reshape(-1).view(np.uint8), fg, fg_row, start[:-1], rank, n_k)
+
+    def position(self, flat_index: np.ndarray) -> np.ndarray:
+        """1 + the position in ``fg`` of each flat index on the foreground; 0 on the background."""
+        return _positions(self.mask, self.start, self.rank, self.n_k, flat_index)
+
+    def row_steps(self, steps: np.ndarray) -> np.ndarray:
+        """Row offset of each flat step that moves at most one voxel along the row (rows of 3 or more voxels)."""
+        return (steps + self.n_k // 2) // self.n_k
+
+
+@numba.njit(cache=True, nogil=True)
+def _positions(mask: np.ndarray, start: np.ndarray, rank: np.ndarray, n_k: int, flat_index: np.ndarray) -> np.ndarray:
+    out = np.zeros(flat_index.size, np.int64)
+    for p in range(flat_index.size):
+        v = flat_index[p]
+        if mask[v]:
+            out[p] = start[v // n_k] + rank[v] + 1
+    return out
 
 
 @numba.njit(cache=True, nogil=True)
@@ -28,15 +84,26 @@ def _root(parent: np.ndarray, node: int) -> int:
 
 
 @numba.njit(cache=True, nogil=True)
-def label_nodes(mask: np.ndarray, node: np.ndarray, fg: np.ndarray, steps: np.ndarray) -> tuple[np.ndarray, int]:
+def label_nodes(
+    mask: np.ndarray,
+    fg: np.ndarray,
+    fg_row: np.ndarray,
+    start: np.ndarray,
+    rank: np.ndarray,
+    steps: np.ndarray,
+    step_rows: np.ndarray,
+) -> tuple[np.ndarray, int]:
     """Connected components of a mask's foreground, numbered as cc3d numbers them.
 
     Args:
-        mask: The flat mask as uint8 (read first: a quarter of the node image's bytes, so fewer cache misses).
-        node: The mask's flat node image (:func:`node_image`).
-        fg: Sorted flat indices of the foreground voxels.
+        mask: The flat mask as uint8 (:attr:`Nodes.mask`).
+        fg: Sorted flat indices of its foreground voxels.
+        fg_row: Their rows (:attr:`Nodes.fg_row`).
+        start: :attr:`Nodes.start`.
+        rank: :attr:`Nodes.rank`.
         steps: The forward half of the connectivity's neighbour steps as flat offsets; ``v - step`` is a
             neighbour that comes before ``v`` in memory order.
+        step_rows: Their row offsets (:meth:`Nodes.row_steps`).
 
     Returns:
         (label 1..n of each voxel of ``fg``, n). Labels follow the memory order of each component's first
@@ -47,11 +114,12 @@ def label_nodes(mask: np.ndarray, node: np.ndarray, fg: np.ndarray, steps: np.nd
     for a in range(n):
         root_a = a
         parent[a] = a
-        v = fg[a]
-        for step in steps:
-            if not mask[v - step]:
+        v, row = fg[a], fg_row[a]
+        for s in range(steps.size):
+            u = v - steps[s]
+            if not mask[u]:
                 continue
-            root_b = _root(parent, node[v - step] - 1)
+            root_b = _root(parent, start[row - step_rows[s]] + rank[u])
             if root_b < root_a:
                 parent[root_a] = root_b
                 root_a = root_b
@@ -70,7 +138,15 @@ def label_nodes(mask: np.ndarray, node: np.ndarray, fg: np.ndarray, steps: np.nd
 
 @numba.njit(cache=True, nogil=True)
 def join_labels(
-    mask: np.ndarray, node: np.ndarray, labels: np.ndarray, n: int, boundary: np.ndarray, steps: np.ndarray
+    mask: np.ndarray,
+    start: np.ndarray,
+    rank: np.ndarray,
+    n_k: int,
+    labels: np.ndarray,
+    n: int,
+    boundary: np.ndarray,
+    steps: np.ndarray,
+    step_rows: np.ndarray,
 ) -> np.ndarray:
     """Components of a coarser connectivity from the labels of a finer one.
 
@@ -79,12 +155,15 @@ def join_labels(
     tried forward from the boundary voxels only.
 
     Args:
-        mask: The flat mask as uint8.
-        node: The mask's flat node image (:func:`node_image`).
+        mask: The flat mask as uint8 (:attr:`Nodes.mask`).
+        start: :attr:`Nodes.start`.
+        rank: :attr:`Nodes.rank`.
+        n_k: :attr:`Nodes.n_k`, the row length.
         labels: The finer labels 1..n of each foreground voxel (:func:`label_nodes`).
         n: Their number.
         boundary: Flat indices of the mask's boundary voxels.
         steps: Flat offsets of the steps the coarser connectivity adds, forward half only.
+        step_rows: Their row offsets (:meth:`Nodes.row_steps`).
 
     Returns:
         Finer label -> coarser component 1..n' (index 0 stays 0), numbered by each component's lowest finer
@@ -92,11 +171,13 @@ def join_labels(
     """
     parent = np.arange(n + 1).astype(np.int32)
     for v in boundary:
-        label_a = labels[node[v] - 1]
-        for step in steps:
-            if not mask[v + step]:
+        row = v // n_k
+        label_a = labels[start[row] + rank[v]]
+        for s in range(steps.size):
+            u = v + steps[s]
+            if not mask[u]:
                 continue
-            label_b = labels[node[v + step] - 1]
+            label_b = labels[start[row + step_rows[s]] + rank[u]]
             if label_b == label_a:
                 continue
             root_a, root_b = _root(parent, label_a), _root(parent, label_b)
@@ -116,6 +197,51 @@ def join_labels(
 
 
 @numba.njit(cache=True, nogil=True)
+def anima_walk(
+    covered: np.ndarray,
+    sizes: np.ndarray,
+    starts: np.ndarray,
+    partner: np.ndarray,
+    overlap: np.ndarray,
+    partner_outside: np.ndarray,
+    alpha: float,
+    beta: float,
+    gamma: float,
+) -> np.ndarray:
+    """Anima's detection rule for every lesion of one mask (``_lesions.anima_detected`` says what it means).
+
+    Args:
+        covered: Per lesion id, its voxels covered by the other mask's lesions (index 0 unused).
+        sizes: Per lesion id, its voxel count.
+        starts: Lesion ``l``'s overlapping partners are ``partner[starts[l]:starts[l + 1]]``, walking order.
+        partner: Partner lesion ids, grouped by lesion.
+        overlap: Overlap in voxels of each pair.
+        partner_outside: Per partner id, the fraction of its voxels outside every lesion of this mask.
+        alpha: Least covered fraction of a detected lesion (exclusive).
+        beta: Largest fraction of a partner's voxels outside this mask's lesions (inclusive).
+        gamma: Share of the overlap that the partners walked must account for (exclusive).
+
+    Returns:
+        Per lesion id, detected or not (index 0 unused, False).
+    """
+    detected = np.zeros(sizes.size, np.bool_)
+    for lesion in range(1, sizes.size):
+        if covered[lesion] / sizes[lesion] <= alpha:
+            continue
+        accounted = 0.0
+        ok = True
+        for k in range(starts[lesion], starts[lesion + 1]):
+            if partner_outside[partner[k]] > beta:
+                ok = False
+                break
+            accounted += overlap[k] / covered[lesion]
+            if accounted > gamma:
+                break
+        detected[lesion] = ok
+    return detected
+
+
+@numba.njit(cache=True, nogil=True)
 def nearest_in_ball(points: np.ndarray, target: np.ndarray, offsets: np.ndarray, offset_mm: np.ndarray) -> np.ndarray:
     """Distance in mm from each flat index in ``points`` to the nearest ``target`` voxel within the ball.
 
@@ -130,13 +256,6 @@ def nearest_in_ball(points: np.ndarray, target: np.ndarray, offsets: np.ndarray,
                 out[p] = offset_mm[q]
                 break
     return out
-
-
-def node_image(size: int, fg: np.ndarray) -> np.ndarray:
-    """A mask's flat int32 node image: 1 + the voxel's position in ``fg`` on the foreground, 0 elsewhere."""
-    node = np.zeros(size, dtype=np.int32)
-    node[fg] = np.arange(1, fg.size + 1, dtype=np.int32)
-    return node
 
 
 @numba.njit(cache=True, nogil=True)
@@ -154,20 +273,22 @@ def nearest_on_grid(
     g_i, g_j, g_k = (n_i + cell - 1) // cell, (n_j + cell - 1) // cell, (n_k + cell - 1) // cell
     start = np.zeros(g_i * g_j * g_k + 1, np.int64)
     bucket = np.empty(targets.size, np.int64)
+    ijk = np.empty((targets.size, 3), np.int64)
     for t in range(targets.size):
-        v = targets[t]
-        bucket[t] = ((v // (n_j * n_k) // cell) * g_j + (v // n_k) % n_j // cell) * g_k + v % n_k // cell
+        row = targets[t] // n_k
+        i = row // n_j
+        ijk[t, 0], ijk[t, 1], ijk[t, 2] = i, row - i * n_j, targets[t] - row * n_k
+        bucket[t] = ((ijk[t, 0] // cell) * g_j + ijk[t, 1] // cell) * g_k + ijk[t, 2] // cell
         start[bucket[t] + 1] += 1
     for c in range(g_i * g_j * g_k):
         start[c + 1] += start[c]
     fill = start[:-1].copy()
     xyz = np.empty((targets.size, 3))
     for t in range(targets.size):
-        v, slot = targets[t], fill[bucket[t]]
+        slot = fill[bucket[t]]
         fill[bucket[t]] += 1
-        xyz[slot, 0] = (v // (n_j * n_k)) * spacing_mm[0]
-        xyz[slot, 1] = ((v // n_k) % n_j) * spacing_mm[1]
-        xyz[slot, 2] = (v % n_k) * spacing_mm[2]
+        for axis in range(3):
+            xyz[slot, axis] = ijk[t, axis] * spacing_mm[axis]
     finest = min(spacing_mm[0], min(spacing_mm[1], spacing_mm[2]))
     out = np.empty(points.size)
     for p in range(points.size):

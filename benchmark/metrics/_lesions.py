@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ._crop import CaseArrays
-from ._kernels import join_labels, label_nodes
+from ._kernels import Nodes, anima_walk, join_labels, label_nodes
 from ._nan import f1, precision, ratio
 
 
@@ -20,18 +20,21 @@ class Lesions:
 
     Attributes:
         shape: Shape of the (cropped) mask the flat indices refer to.
-        fg: Sorted flat indices of the mask's foreground voxels.
-        node: The mask's flat node image (1 + the voxel's position in ``fg``, 0 on the background).
-        remap: Node -> kept lesion id (1..n); 0 for the background and where the size filter removed
-            the voxel's lesion.
+        nodes: Where each foreground voxel sits among the mask's foreground indices.
+        remap: 1 + position in the foreground -> kept lesion id (1..n); 0 for the background (index 0) and
+            where the size filter removed the voxel's lesion.
         sizes: Voxel count per kept lesion id; ``sizes[0]`` is 0.
     """
 
     shape: tuple[int, ...]
-    fg: np.ndarray
-    node: np.ndarray
+    nodes: Nodes
     remap: np.ndarray
     sizes: np.ndarray
+
+    @property
+    def fg(self) -> np.ndarray:
+        """Sorted flat indices of the mask's foreground voxels."""
+        return self.nodes.fg
 
     @property
     def n(self) -> int:
@@ -39,7 +42,7 @@ class Lesions:
 
     def ids_at(self, flat_index: np.ndarray) -> np.ndarray:
         """Kept lesion id (0 for background or a removed lesion) at the given flat indices."""
-        return self.remap[1:] if flat_index is self.fg else self.remap[self.node[flat_index]]
+        return self.remap[1:] if flat_index is self.fg else self.remap[self.nodes.position(flat_index)]
 
     @property
     def kept_fg(self) -> np.ndarray:
@@ -88,20 +91,20 @@ def label_case_lesions(
         for c in {c for c, _ in requests} - {finest}
     }
     labelled = []
-    for mask, fg, node, boundary in (
-        (case.pred, case.pred_fg, case.pred_node, boundaries[0]),
-        (case.ref, case.ref_fg, case.ref_node, boundaries[1]),
-    ):
-        flat = mask.ravel().view(np.uint8)
-        labels, n = label_nodes(flat, node, fg, steps)
+    for nodes, boundary in ((case.pred_nodes, boundaries[0]), (case.ref_nodes, boundaries[1])):
+        labels, n = label_nodes(
+            nodes.mask, nodes.fg, nodes.fg_row, nodes.start, nodes.rank, steps, nodes.row_steps(steps)
+        )
         components = {finest: np.arange(n + 1)}
         for connectivity, added in extra.items():
-            components[connectivity] = join_labels(flat, node, labels, n, boundary, added)
-        labelled.append((fg, node, labels, components))
+            components[connectivity] = join_labels(
+                nodes.mask, nodes.start, nodes.rank, nodes.n_k, labels, n, boundary, added, nodes.row_steps(added)
+            )
+        labelled.append((nodes, labels, components))
     return [
         tuple(
-            _kept_lesions(shape, fg, node, labels, components[connectivity], min_voxels)
-            for fg, node, labels, components in labelled
+            _kept_lesions(shape, nodes, labels, components[connectivity], min_voxels)
+            for nodes, labels, components in labelled
         )
         for connectivity, min_voxels in requests
     ]  # type: ignore[misc]
@@ -109,8 +112,7 @@ def label_case_lesions(
 
 def _kept_lesions(
     shape: tuple[int, ...],
-    fg: np.ndarray,
-    node: np.ndarray,
+    nodes: Nodes,
     fg_labels: np.ndarray,
     component: np.ndarray,
     min_voxels: int,
@@ -124,7 +126,7 @@ def _kept_lesions(
     kept_id[keep] = np.arange(1, int(keep.sum()) + 1)
     sizes = np.concatenate(([0], raw_sizes[keep])).astype(np.int64)
     remap = np.concatenate(([0], kept_id[fg_components]))
-    return Lesions(shape=shape, fg=fg, node=node, remap=remap, sizes=sizes)
+    return Lesions(shape=shape, nodes=nodes, remap=remap, sizes=sizes)
 
 
 def anima_min_voxels(min_volume_mm3: float, voxel_volume_mm3: float) -> int:
@@ -200,24 +202,11 @@ def anima_detected(
     b_outside_frac = np.zeros(b.n + 1)
     b_outside_frac[1:] = (b.sizes[1:] - b_inside[1:]) / b.sizes[1:]
     covered = np.bincount(a_ids, weights=counts, minlength=a.n + 1)
-    detected = np.zeros(a.n + 1, dtype=bool)
     order = np.lexsort((-b.sizes[b_ids], -counts, a_ids))
-    b_sorted, c_sorted = b_ids[order], counts[order]
     starts = np.searchsorted(a_ids[order], np.arange(a.n + 2))
-    for lesion in range(1, a.n + 1):
-        if covered[lesion] / a.sizes[lesion] <= alpha:
-            continue
-        accounted = 0.0
-        ok = True
-        for k in range(starts[lesion], starts[lesion + 1]):
-            if b_outside_frac[b_sorted[k]] > beta:
-                ok = False
-                break
-            accounted += c_sorted[k] / covered[lesion]
-            if accounted > gamma:
-                break
-        detected[lesion] = ok
-    return detected
+    return anima_walk(
+        covered, a.sizes, starts, b_ids[order], counts[order].astype(np.float64), b_outside_frac, alpha, beta, gamma
+    )
 
 
 def anima_scores(

@@ -7,7 +7,7 @@ import math
 import numpy as np
 
 from ._crop import CaseArrays
-from ._kernels import label_nodes
+from ._kernels import Nodes, label_nodes
 from ._nan import precision, ratio
 
 
@@ -122,7 +122,7 @@ def _found_slices(case: CaseArrays, coverage: float, connectivity_2d: int) -> np
     fg = case.ref_fg
     if fg.size == 0:
         return found
-    labels, n, slice_index = _slice_components(case.ref, case.ref_node, fg, connectivity_2d)
+    labels, n, slice_index = _slice_components(case.ref.shape, case.ref_nodes, connectivity_2d)
     sizes = np.bincount(labels, minlength=n + 1)
     covered = np.bincount(labels[case.pred.ravel()[fg]], minlength=n + 1)
     reached = covered >= coverage * sizes
@@ -133,18 +133,17 @@ def _found_slices(case: CaseArrays, coverage: float, connectivity_2d: int) -> np
     return found
 
 
-def _slice_components(
-    mask: np.ndarray, node: np.ndarray, fg: np.ndarray, connectivity_2d: int
-) -> tuple[np.ndarray, int, np.ndarray]:
+def _slice_components(shape: tuple[int, ...], nodes: Nodes, connectivity_2d: int) -> tuple[np.ndarray, int, np.ndarray]:
     """2D components of the mask on each axial slice, labelled across slices, read at its voxels ``fg``.
 
     The in-plane steps (along i and j; diagonal ones for 8-connectivity) never cross a slice, so one
-    labelling of the foreground (``mask``, its node image ``node``) keeps every slice's components apart.
+    labelling of the foreground (read through the mask's ``nodes``) keeps every slice's components apart.
 
     Returns:
         (label per voxel of ``fg``, number of labels, axial slice index per voxel of ``fg``).
     """
-    _, n_j, n_k = mask.shape
-    steps = [n_j * n_k, n_k] + ([n_j * n_k + n_k, n_j * n_k - n_k] if connectivity_2d == 8 else [])
-    labels, n = label_nodes(mask.ravel().view(np.uint8), node, fg, np.array(steps, dtype=np.int64))
+    _, n_j, n_k = shape
+    steps = np.array([n_j * n_k, n_k] + ([n_j * n_k + n_k, n_j * n_k - n_k] if connectivity_2d == 8 else []))
+    fg = nodes.fg
+    labels, n = label_nodes(nodes.mask, fg, nodes.fg_row, nodes.start, nodes.rank, steps, nodes.row_steps(steps))
     return labels, int(n), fg % n_k

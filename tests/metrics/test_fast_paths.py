@@ -149,6 +149,17 @@ def test_memory_layout_does_not_change_the_record(case):
     np.testing.assert_equal(strided, expected)
 
 
+def test_rows_longer_than_256_voxels_label_as_scipy():
+    """A row (the last axis) of more than 256 foreground voxels: positions within a row no longer fit a byte."""
+    rng = np.random.default_rng(7)
+    shape = (4, 5, 700)
+    masks = [ndimage.gaussian_filter(rng.random(shape), (0.6, 0.6, 3.0)) < 0.5 for _ in range(2)]
+    masks[1][1, 2, 20:680] = True  # one run of 660 voxels
+    params = MetricParams(connectivity=18, anima_connectivity=6)
+    check_lesion_tables(masks[0], masks[1], (1.0, 1.0, 1.0), params)
+    check_slice_counts(masks[0], masks[1], params)
+
+
 def real_pairs() -> list[tuple[np.ndarray, np.ndarray]]:
     """Consensus masks of different patients (all in MNI space) paired: partial, realistic overlap."""
     import nibabel as nib

@@ -169,7 +169,7 @@ def test_labelling_compiled(benchmark, cropped):
     case, edges, _ = cropped
 
     def label() -> list:
-        return label_case_lesions(replace(case), edges, [(18, 1), (6, 3)])  # a fresh case: node images included
+        return label_case_lesions(replace(case), edges, [(18, 1), (6, 3)])  # a fresh case: its Nodes included
 
     benchmark(label)
     MEDIANS_S["labelling_msbench"] = benchmark.stats.stats.median
