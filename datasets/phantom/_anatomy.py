@@ -27,9 +27,6 @@ _BRAINSTEM_HALF_WIDTH_MM = 15.0
 SULCUS_SCALES_MM = (3.0, 6.0)
 #: Width, in the field's uniform quantile, of a sulcus's partial-volume edge.
 SULCUS_EDGE = 0.2
-#: Depth below the brain's surface (mm) where the folding starts to fade, and where it has faded out: sulci cut the
-#: cortex, not the deep grey matter or the ventricle walls.
-SULCUS_DEPTH_MM = (6.0, 12.0)
 
 
 @dataclass(frozen=True)
@@ -134,7 +131,7 @@ def _smooth_displacement(rng: np.random.Generator, axes: tuple[np.ndarray, ...],
 
 
 def fold_cortex(
-    gm: np.ndarray, csf: np.ndarray, depth_mm: np.ndarray, rng: np.random.Generator, resolution_mm: float
+    gm: np.ndarray, csf: np.ndarray, rng: np.random.Generator, resolution_mm: float
 ) -> tuple[np.ndarray, np.ndarray]:
     """Split each voxel's grey matter plus CSF into sulci (CSF sheets) and the grey-matter banks between them.
 
@@ -142,9 +139,7 @@ def fold_cortex(
     shows dark sulci between bright grey-matter banks. The sheets are the thin regions where a band-pass random
     field is near zero; a voxel is sulcal CSF where the field's uniform quantile ``u`` (of ``|field|``) lies below
     its CSF share ``p = csf / (gm + csf)``, with a partial-volume edge of up to ``SULCUS_EDGE``, so the expected CSF
-    share of every voxel stays what the maps say. Where a voxel holds only GM or only CSF nothing changes. The folding
-    fades out between the depths ``SULCUS_DEPTH_MM`` below the brain's surface (``depth_mm``), so the deep grey
-    matter and the ventricle walls keep the maps' smooth mixture.
+    share of every voxel stays what the maps say. Where a voxel holds only GM or only CSF nothing changes.
 
     Returns:
         The new (gm, csf) fractions; gm + csf is unchanged.
@@ -162,9 +157,7 @@ def fold_cortex(
     width = np.minimum(np.float32(SULCUS_EDGE), 2 * np.minimum(share, 1 - share))
     ramp = np.divide(share - u, width, out=np.where(u < share, np.inf, -np.inf).astype(np.float32), where=width > 0)
     sulcal = np.clip(ramp + np.float32(0.5), 0.0, 1.0)
-    top, bottom = SULCUS_DEPTH_MM
-    weight = np.clip((bottom - depth_mm) / np.float32(bottom - top), 0.0, 1.0)
-    csf = csf + weight * (mantle * sulcal - csf)
+    csf = mantle * sulcal
     return mantle - csf, csf
 
 
@@ -210,9 +203,8 @@ def build_anatomy(grid: Grid, rng: np.random.Generator) -> Anatomy:
     gm = np.minimum(gm, brain)
     wm = np.minimum(wm, brain - gm)
     ventricles = ventricle_fraction >= 0.5
+    gm, csf = fold_cortex(gm, np.clip(brain - gm - wm, 0.0, 1.0), rng, grid.resolution_mm)
     spacing = (grid.resolution_mm,) * 3
-    depth = edt.edt(brain >= 0.5, anisotropy=spacing, black_border=True).astype(np.float32)
-    gm, csf = fold_cortex(gm, np.clip(brain - gm - wm, 0.0, 1.0), depth, rng, grid.resolution_mm)
     dist_ventricles = edt.edt(~ventricles, anisotropy=spacing, black_border=False).astype(np.float32)
     dist_gm = edt.edt(~(gm >= 0.5), anisotropy=spacing, black_border=False).astype(np.float32)
     x, y, z = axes[0][:, None, None], axes[1][None, :, None], axes[2][None, None, :]
