@@ -23,10 +23,6 @@ _INFRATENTORIAL_Z_MM = -18.0
 _CEREBELLUM_Y_MM = -40.0
 _BRAINSTEM_Y_MM = -8.0
 _BRAINSTEM_HALF_WIDTH_MM = 15.0
-#: Cortical folding: the band (mm, two Gaussian scales) of the random field whose level sets become sulci.
-SULCUS_SCALES_MM = (3.0, 6.0)
-#: Width, in the field's uniform quantile, of a sulcus's partial-volume edge.
-SULCUS_EDGE = 0.2
 
 
 @dataclass(frozen=True)
@@ -130,37 +126,6 @@ def _smooth_displacement(rng: np.random.Generator, axes: tuple[np.ndarray, ...],
     return components
 
 
-def fold_cortex(
-    gm: np.ndarray, csf: np.ndarray, rng: np.random.Generator, resolution_mm: float
-) -> tuple[np.ndarray, np.ndarray]:
-    """Split each voxel's grey matter plus CSF into sulci (CSF sheets) and the grey-matter banks between them.
-
-    The MNI152 maps are an average of 152 brains: the cortical mantle is a smooth GM/CSF mixture, while a real scan
-    shows dark sulci between bright grey-matter banks. The sheets are the thin regions where a band-pass random
-    field is near zero; a voxel is sulcal CSF where the field's uniform quantile ``u`` (of ``|field|``) lies below
-    its CSF share ``p = csf / (gm + csf)``, with a partial-volume edge of up to ``SULCUS_EDGE``, so the expected CSF
-    share of every voxel stays what the maps say. Where a voxel holds only GM or only CSF nothing changes.
-
-    Returns:
-        The new (gm, csf) fractions; gm + csf is unchanged.
-    """
-    from scipy.special import erf
-
-    noise = rng.standard_normal(gm.shape, dtype=np.float32)
-    fine, coarse = (scale / resolution_mm for scale in SULCUS_SCALES_MM)
-    field = ndi.gaussian_filter(noise, fine) - ndi.gaussian_filter(noise, coarse)
-    del noise
-    u = erf(np.abs(field) / (np.float32(np.sqrt(2.0)) * field.std())).astype(np.float32)
-    mantle = gm + csf
-    share = np.divide(csf, mantle, out=np.zeros_like(csf), where=mantle > 1e-6)
-    # The edge narrows near a share of 0 or 1, so a pure voxel stays pure and every voxel's expected share is kept.
-    width = np.minimum(np.float32(SULCUS_EDGE), 2 * np.minimum(share, 1 - share))
-    ramp = np.divide(share - u, width, out=np.where(u < share, np.inf, -np.inf).astype(np.float32), where=width > 0)
-    sulcal = np.clip(ramp + np.float32(0.5), 0.0, 1.0)
-    csf = mantle * sulcal
-    return mantle - csf, csf
-
-
 def build_anatomy(grid: Grid, rng: np.random.Generator) -> Anatomy:
     """Warp the MNI152 maps with a random small affine plus elastic deformation onto ``grid``.
 
@@ -203,7 +168,7 @@ def build_anatomy(grid: Grid, rng: np.random.Generator) -> Anatomy:
     gm = np.minimum(gm, brain)
     wm = np.minimum(wm, brain - gm)
     ventricles = ventricle_fraction >= 0.5
-    gm, csf = fold_cortex(gm, np.clip(brain - gm - wm, 0.0, 1.0), rng, grid.resolution_mm)
+    csf = np.clip(brain - gm - wm, 0.0, 1.0)
     spacing = (grid.resolution_mm,) * 3
     dist_ventricles = edt.edt(~ventricles, anisotropy=spacing, black_border=False).astype(np.float32)
     dist_gm = edt.edt(~(gm >= 0.5), anisotropy=spacing, black_border=False).astype(np.float32)

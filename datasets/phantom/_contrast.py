@@ -53,7 +53,7 @@ CONTRAST_TABLE: dict[str, Contrast] = {
         lesion_base=1.14,
         lesion_gain=0.52,
         periventricular_gain=1.0,
-        noise=0.05,
+        noise=0.08,
         slice_blur_mm=0.9,
     ),
     "mprage": Contrast(csf=0.25, gm=0.64, lesion_base=0.9, lesion_gain=-0.3, periventricular_gain=0.0, noise=0.03),
