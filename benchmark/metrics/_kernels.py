@@ -63,6 +63,16 @@ class Nodes:
         """Row offset of each flat step that moves at most one voxel along the row (rows of 3 or more voxels)."""
         return (steps + self.n_k // 2) // self.n_k
 
+    def label(self, steps: np.ndarray) -> tuple[np.ndarray, int]:
+        """The mask's components along the forward flat ``steps`` (:func:`label_nodes`)."""
+        return label_nodes(self.mask, self.fg, self.fg_row, self.start, self.rank, steps, self.row_steps(steps))
+
+    def join(self, labels: np.ndarray, n: int, boundary: np.ndarray, steps: np.ndarray) -> np.ndarray:
+        """Components of the finer ``labels`` joined along the added forward ``steps`` (:func:`join_labels`)."""
+        return join_labels(
+            self.mask, self.start, self.rank, self.n_k, labels, n, boundary, steps, self.row_steps(steps)
+        )
+
 
 @numba.njit(cache=True, nogil=True)
 def _positions(mask: np.ndarray, start: np.ndarray, rank: np.ndarray, n_k: int, flat_index: np.ndarray) -> np.ndarray:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ._crop import CaseArrays
-from ._kernels import Nodes, anima_walk, join_labels, label_nodes
+from ._kernels import Nodes, anima_walk
 from ._nan import f1, precision, ratio
 
 
@@ -92,14 +92,10 @@ def label_case_lesions(
     }
     labelled = []
     for nodes, boundary in ((case.pred_nodes, boundaries[0]), (case.ref_nodes, boundaries[1])):
-        labels, n = label_nodes(
-            nodes.mask, nodes.fg, nodes.fg_row, nodes.start, nodes.rank, steps, nodes.row_steps(steps)
-        )
+        labels, n = nodes.label(steps)
         components = {finest: np.arange(n + 1)}
         for connectivity, added in extra.items():
-            components[connectivity] = join_labels(
-                nodes.mask, nodes.start, nodes.rank, nodes.n_k, labels, n, boundary, added, nodes.row_steps(added)
-            )
+            components[connectivity] = nodes.join(labels, n, boundary, added)
         labelled.append((nodes, labels, components))
     return [
         tuple(

@@ -7,7 +7,7 @@ import math
 import numpy as np
 
 from ._crop import CaseArrays
-from ._kernels import Nodes, label_nodes
+from ._kernels import Nodes
 from ._nan import precision, ratio
 
 
@@ -144,6 +144,5 @@ def _slice_components(shape: tuple[int, ...], nodes: Nodes, connectivity_2d: int
     """
     _, n_j, n_k = shape
     steps = np.array([n_j * n_k, n_k] + ([n_j * n_k + n_k, n_j * n_k - n_k] if connectivity_2d == 8 else []))
-    fg = nodes.fg
-    labels, n = label_nodes(nodes.mask, fg, nodes.fg_row, nodes.start, nodes.rank, steps, nodes.row_steps(steps))
-    return labels, int(n), fg % n_k
+    labels, n = nodes.label(steps)
+    return labels, int(n), nodes.fg % n_k
