@@ -1,7 +1,9 @@
 """Realism report: the phantom's lesion and contrast statistics next to the reference figures.
 
 When real consensus masks are at hand (``<repo>/../shared/data/open_ms_data/cross_sectional/MNI``), their
-lesion statistics are computed here too, and the lesion sizes are compared with a two-sample KS statistic.
+lesion statistics are computed here too, and the lesion sizes are compared with a two-sample KS statistic. Real
+scans with images (a FLAIR and a T1 in one folder) also give the texture of normal white matter on the phantom's
+grid (:mod:`.texture`), label-free, beside the phantom's.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import edt
 import nibabel as nib
 import numpy as np
 
-from . import reference, stats
+from . import reference, stats, texture
 from ._anatomy import load_template
 from ._grid import Grid
 from .generate import GENERATOR_VERSION, SUMMARY_NAME, case_files, generate_synth_ms, patient_anatomy, timepoints
@@ -83,11 +85,11 @@ class RealismReport:
 
     def to_text(self) -> str:
         """The table as aligned plain text."""
-        header = Row("statistic", "phantom", "reference (spec)", "real masks")
+        header = Row("statistic", "phantom", "reference (spec)", "real (masks; images)")
         table = [header, *self.rows]
         widths = [max(len(getattr(r, f)) for r in table) for f in ("statistic", "phantom", "reference", "real")]
         lines = [f"synth-ms realism report: {self.root}"]
-        lines.append(f"real masks: {self.real_dir if self.real_dir else 'absent (real column n/a)'}")
+        lines.append(f"real data: {self.real_dir if self.real_dir else 'absent (real column n/a)'}")
         for i, r in enumerate(table):
             cells = (r.statistic, r.phantom, r.reference, r.real)
             lines.append("  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip())
@@ -187,6 +189,8 @@ class _PhantomStats:
     ratio: list[float] = field(default_factory=list)
     p10_over_p90: list[float] = field(default_factory=list)
     periventricular: list[float] = field(default_factory=list)
+    wm_robust_sd: list[float] = field(default_factory=list)
+    wm_neighbour_sd: list[float] = field(default_factory=list)
     best_case: tuple[float, str, np.ndarray, np.ndarray] | None = None
 
 
@@ -220,6 +224,9 @@ def _phantom_stats(root: Path, summary: dict) -> _PhantomStats:
             out.load_ml.append(load_ml)
             out.sizes.append(sizes * voxel_1mm)
             out.inter_rater.append(stats.dice(_load(files["mask1"]) > 0, _load(files["mask2"]) > 0))
+            wm_texture = texture.white_matter_texture(flair, _load(files["mprage"]))
+            out.wm_robust_sd.append(wm_texture.robust_sd)
+            out.wm_neighbour_sd.append(wm_texture.neighbour_sd)
             oracle = stats.oracle_threshold_dice(flair, truth, anatomy.brain_mask)
             if load_ml < 3.0:
                 out.oracle_low.append(oracle)
@@ -242,6 +249,7 @@ class _RealStats:
     load_ml: list[float] = field(default_factory=list)
     sizes: list[np.ndarray] = field(default_factory=list)
     periventricular: list[float] = field(default_factory=list)
+    wm_texture: list[texture.WhiteMatterTexture] = field(default_factory=list)
 
 
 def _real_mask_files(real_dir: Path) -> list[Path]:
@@ -267,8 +275,8 @@ def _ventricle_distance(affine: np.ndarray, shape: tuple[int, ...]) -> np.ndarra
     return edt.edt(~ventricles.reshape(shape), anisotropy=spacing, black_border=False)
 
 
-def _real_stats(real_dir: Path) -> _RealStats:
-    out = _RealStats()
+def _real_stats(real_dir: Path, resolution_mm: float) -> _RealStats:
+    out = _RealStats(wm_texture=texture.real_texture(real_dir, resolution_mm))
     distances: dict[tuple, np.ndarray] = {}
     for path in _real_mask_files(real_dir):
         img = nib.load(path)
@@ -290,7 +298,7 @@ def _pct(values: list[float]) -> str:
     return _fmt_range(100 * np.asarray(values, dtype=float), 0) + " %"
 
 
-def _rows(ph: _PhantomStats, real: _RealStats | None) -> tuple[Row, ...]:
+def _rows(ph: _PhantomStats, real: _RealStats | None, resolution_mm: float) -> tuple[Row, ...]:
     sizes = np.concatenate(ph.sizes) if ph.sizes else np.zeros(0)
     size_ph = _size_rows(sizes)
     real_sizes = np.concatenate(real.sizes) if real and real.sizes else None
@@ -300,6 +308,9 @@ def _rows(ph: _PhantomStats, real: _RealStats | None) -> tuple[Row, ...]:
         from scipy.stats import ks_2samp
 
         ks_real = f"{ks_2samp(sizes, real_sizes).statistic:.3f}"
+    real_robust = _fmt_range([t.robust_sd for t in real.wm_texture], 3) if real and real.wm_texture else "n/a"
+    real_neighbour = _fmt_range([t.neighbour_sd for t in real.wm_texture], 3) if real and real.wm_texture else "n/a"
+    grid = f"{resolution_mm:g} mm grid"
     return (
         Row(
             "lesions per scan (median, range)",
@@ -325,6 +336,10 @@ def _rows(ph: _PhantomStats, real: _RealStats | None) -> tuple[Row, ...]:
         Row("KS sizes vs real masks (2-sample)", ks_real, "0 (ideal)", "n/a"),
         Row("FLAIR lesion / NAWM median", _fmt_range(ph.ratio, 2), "1.34", "n/a (no FLAIR)"),
         Row("FLAIR lesion p10 / NAWM p90", _fmt_range(ph.p10_over_p90, 2), "1.00", "n/a (no FLAIR)"),
+        Row(f"FLAIR NAWM robust sd / median, {grid}", _fmt_range(ph.wm_robust_sd, 3), "real scans", real_robust),
+        Row(
+            f"FLAIR NAWM neighbour sd (noise), {grid}", _fmt_range(ph.wm_neighbour_sd, 3), "real scans", real_neighbour
+        ),
         Row(
             f"lesion volume <= {PERIVENTRICULAR_MM:g} mm of ventricles",
             _pct(ph.periventricular),
@@ -377,14 +392,14 @@ def realism_report(root: Path | None = None, *, real_dir: Path | None = None, se
             "`msbench datasets synth --out DIR` or pass root=None"
         )
     summary = json.loads(summary_path.read_text())
-    real = _real_stats(Path(real_dir)) if real_dir is not None else None
+    real = _real_stats(Path(real_dir), float(summary["resolution_mm"])) if real_dir is not None else None
     ph = _phantom_stats(root, summary)
     assert ph.best_case is not None  # a phantom has at least one scan
     _, case, flair_slice, mask_slice = ph.best_case
     return RealismReport(
         root=root,
         real_dir=Path(real_dir) if real_dir is not None else None,
-        rows=_rows(ph, real),
+        rows=_rows(ph, real, float(summary["resolution_mm"])),
         phantom_sizes_vox=np.concatenate(ph.sizes) if ph.sizes else np.zeros(0),
         real_sizes_vox=np.concatenate(real.sizes) if real and real.sizes else None,
         case=case,

@@ -23,6 +23,8 @@ STATISTICS = (
     "KS sizes vs real masks",
     "FLAIR lesion / NAWM median",
     "FLAIR lesion p10 / NAWM p90",
+    "FLAIR NAWM robust sd / median",
+    "FLAIR NAWM neighbour sd (noise)",
     "of ventricles",
     "inter-rater Dice",
     "oracle threshold Dice, load < 3 ml",
@@ -62,6 +64,11 @@ def test_report_compares_with_real_masks(smoke_phantom: Path) -> None:
     ks = float(row(report, "KS sizes vs real masks").phantom)
     assert 0.0 < ks < 1.0
     assert report.real_sizes_vox is not None and report.real_sizes_vox.size > 1000
+    # patient07's FLAIR and T1 give the white-matter texture on the phantom's grid, beside the phantom's.
+    real_noise = float(row(report, "FLAIR NAWM neighbour sd").real.split()[0])
+    real_spread = float(row(report, "FLAIR NAWM robust sd").real.split()[0])
+    assert 0.0 < real_noise < real_spread
+    assert float(row(report, "FLAIR NAWM neighbour sd").phantom.split()[0]) > 0.0
 
 
 def test_missing_inputs_raise_naming_the_path(tmp_path: Path) -> None:
