@@ -3,12 +3,6 @@
 Intensities are relative to white matter (WM = 1, scaled to ``WM_LEVEL``); lesions take a factor of the
 local white-matter intensity that grows with their severity. A smooth bias field and Rician noise follow;
 outside the brain the images are zero, as in ISBI 2015's skull-stripped preprocessed images.
-
-The images are made to look like a real 1 mm scan resampled to the phantom's grid, which is what a method
-trained on the phantom is handed at prediction time. White noise is set at 1 mm and averages down on coarser grids
-(sigma / r**1.5 on an r mm grid), while normal white matter keeps spatially correlated variation (a band-pass random
-field, 2-6 mm) that no grid averages away. On real patient07's FLAIR resampled to 3 mm, white matter's
-neighbour-difference sd is 0.03 of WM and its robust sd 0.077: most of its spread is structure, not noise.
 """
 
 from __future__ import annotations
@@ -24,10 +18,6 @@ from ._anatomy import Anatomy
 CONTRASTS: tuple[str, ...] = ("flair", "mprage", "pd", "t2")
 #: White-matter intensity in the written images.
 WM_LEVEL = 500.0
-#: Standard deviation of normal white matter's correlated variation, relative to WM.
-WM_VARIATION = 0.07
-#: Scales (Gaussian sigma, mm) of the band-pass field behind that variation.
-WM_VARIATION_MM = (3.0, 8.0)
 #: Peak log-amplitude of each 1D term of the residual bias field (the ISBI images are N4-corrected).
 BIAS_AMPLITUDE = 0.09
 
@@ -42,7 +32,7 @@ class Contrast:
         lesion_base: Lesion / local WM for a lesion of severity 0.
         lesion_gain: Added to ``lesion_base`` at severity 1.
         periventricular_gain: Multiplier on the patient's diffuse periventricular hyperintensity.
-        noise: Rician noise sigma / WM on a 1 mm grid (sigma / r**1.5 on an r mm grid).
+        noise: Rician noise sigma / WM.
         slice_blur_mm: Through-plane (z) Gaussian blur sigma, mimicking thick acquired slices.
     """
 
@@ -63,7 +53,7 @@ CONTRAST_TABLE: dict[str, Contrast] = {
         lesion_base=1.14,
         lesion_gain=0.52,
         periventricular_gain=1.0,
-        noise=0.045,
+        noise=0.08,
         slice_blur_mm=0.9,
     ),
     "mprage": Contrast(csf=0.25, gm=0.64, lesion_base=0.9, lesion_gain=-0.3, periventricular_gain=0.0, noise=0.03),
@@ -113,17 +103,6 @@ def _wave_field(waves: np.ndarray, axes: tuple[np.ndarray, ...], index: tuple[np
     return field
 
 
-def _band_pass_field(rng: np.random.Generator, anatomy: Anatomy, inside: np.ndarray) -> np.ndarray:
-    """Zero-mean Gaussian field with sd ``WM_VARIATION`` inside the brain, band-passed to ``WM_VARIATION_MM``."""
-    fine, coarse = (s / anatomy.grid.resolution_mm for s in WM_VARIATION_MM)
-    white = rng.standard_normal(anatomy.grid.shape, dtype=np.float32)
-    field = ndi.gaussian_filter(white, fine) - ndi.gaussian_filter(white, coarse)
-    values = field[inside]
-    field -= values.mean()
-    field *= np.float32(WM_VARIATION / max(float(values.std()), 1e-6))
-    return field.ravel()
-
-
 def _separable_bias(
     rng: np.random.Generator, axes: tuple[np.ndarray, ...], index: tuple[np.ndarray, ...], amplitude: float
 ) -> np.ndarray:
@@ -151,7 +130,7 @@ class Canvas:
         wm: White-matter share.
         csf: CSF share.
         brain: Brain fraction (partial volume at the brain's edge).
-        texture: White-matter texture (1 + small waves + correlated variation).
+        texture: White-matter texture (1 + small waves).
         lesion_texture: Texture of lesion signal.
         caps: Closeness to the ventricles (1 at the wall), times the white-matter share.
     """
@@ -168,8 +147,7 @@ class Canvas:
     caps: np.ndarray
 
     @classmethod
-    def build(cls, anatomy: Anatomy, look: PatientLook, rng: np.random.Generator) -> Canvas:
-        """The patient's canvas; ``rng`` draws the white matter's correlated variation."""
+    def build(cls, anatomy: Anatomy, look: PatientLook) -> Canvas:
         inside = anatomy.brain_mask
         flat = np.flatnonzero(inside)
         index = np.unravel_index(flat, inside.shape)
@@ -178,7 +156,7 @@ class Canvas:
         wm = anatomy.wm.ravel()[flat] / brain
         csf = np.clip(1.0 - gm - wm, 0.0, 1.0)
         axes = anatomy.grid.axes_mm()
-        texture = _wave_field(look.texture, axes, index) + _band_pass_field(rng, anatomy, inside)[flat]
+        texture = _wave_field(look.texture, axes, index)
         lesion_texture = _wave_field(look.lesion_texture, axes, index)
         caps = np.exp(-anatomy.dist_ventricles_mm.ravel()[flat] / np.float32(5.0)) * wm
         return cls(inside, flat, index, gm, wm, csf, brain, texture, lesion_texture, caps)
@@ -226,7 +204,7 @@ def synthesize(
             volume.ravel()[canvas.flat] = values
             volume = ndi.gaussian_filter1d(volume, c.slice_blur_mm / grid.resolution_mm, axis=2, truncate=3.0)
             values = volume.ravel()[canvas.flat]
-        sigma = np.float32(c.noise * WM_LEVEL / grid.resolution_mm**1.5)
+        sigma = np.float32(c.noise * WM_LEVEL)
         real = values + sigma * rng.standard_normal(values.shape, dtype=np.float32)
         imag = sigma * rng.standard_normal(values.shape, dtype=np.float32)
         image = np.zeros(grid.shape, dtype=np.float32)
