@@ -61,10 +61,10 @@ def predict_on_training_grid(
         return predict(case)
     import nibabel as nib
 
-    from msbench.datasets.preprocessing import resample_to_shape
+    from msbench.datasets.preprocessing import resample_to_shape, shape_for_spacing
 
     target = tuple(float(z) for z in spacing_mm)  # type: ignore[union-attr]
-    shape = tuple(max(1, round(n * s / t)) for n, s, t in zip(case.shape, case.spacing_mm, target, strict=True))
+    shape = shape_for_spacing(case.shape, case.spacing_mm, target)
     affine = case.affine @ np.diag([*(t / s for s, t in zip(case.spacing_mm, target, strict=True)), 1.0])
     with tempfile.TemporaryDirectory(prefix="msbench-resampled-") as tmp:
         images = {}

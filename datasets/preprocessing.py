@@ -199,6 +199,15 @@ def uncrop(cropped: np.ndarray, bbox: BBox, shape: Sequence[int], fill: float | 
     return out
 
 
+def shape_for_spacing(
+    shape: Sequence[int], spacing_mm: Sequence[float], target_mm: Sequence[float]
+) -> tuple[int, int, int]:
+    """The grid size that covers a ``shape`` volume of ``spacing_mm`` voxels with ``target_mm`` voxels (at least 1)."""
+    return tuple(  # type: ignore[return-value]
+        max(1, round(int(n) * float(s) / float(t))) for n, s, t in zip(shape, spacing_mm, target_mm, strict=True)
+    )
+
+
 def resample_to_shape(volume: np.ndarray, shape: Sequence[int], order: int = 1) -> np.ndarray:
     """Resamples the last three axes to ``shape`` (voxel edges aligned: ``scipy.ndimage.zoom`` in grid mode).
 

@@ -189,8 +189,7 @@ class _PhantomStats:
     ratio: list[float] = field(default_factory=list)
     p10_over_p90: list[float] = field(default_factory=list)
     periventricular: list[float] = field(default_factory=list)
-    wm_robust_sd: list[float] = field(default_factory=list)
-    wm_neighbour_sd: list[float] = field(default_factory=list)
+    wm_texture: list[texture.WhiteMatterTexture] = field(default_factory=list)
     best_case: tuple[float, str, np.ndarray, np.ndarray] | None = None
 
 
@@ -224,9 +223,7 @@ def _phantom_stats(root: Path, summary: dict) -> _PhantomStats:
             out.load_ml.append(load_ml)
             out.sizes.append(sizes * voxel_1mm)
             out.inter_rater.append(stats.dice(_load(files["mask1"]) > 0, _load(files["mask2"]) > 0))
-            wm_texture = texture.white_matter_texture(flair, _load(files["mprage"]))
-            out.wm_robust_sd.append(wm_texture.robust_sd)
-            out.wm_neighbour_sd.append(wm_texture.neighbour_sd)
+            out.wm_texture.append(texture.white_matter_texture(flair, _load(files["mprage"])))
             oracle = stats.oracle_threshold_dice(flair, truth, anatomy.brain_mask)
             if load_ml < 3.0:
                 out.oracle_low.append(oracle)
@@ -308,8 +305,11 @@ def _rows(ph: _PhantomStats, real: _RealStats | None, resolution_mm: float) -> t
         from scipy.stats import ks_2samp
 
         ks_real = f"{ks_2samp(sizes, real_sizes).statistic:.3f}"
-    real_robust = _fmt_range([t.robust_sd for t in real.wm_texture], 3) if real and real.wm_texture else "n/a"
-    real_neighbour = _fmt_range([t.neighbour_sd for t in real.wm_texture], 3) if real and real.wm_texture else "n/a"
+    real_texture = real.wm_texture if real else []
+
+    def spread(textures: list[texture.WhiteMatterTexture], name: str) -> str:
+        return _fmt_range([getattr(t, name) for t in textures], 3)
+
     grid = f"{resolution_mm:g} mm grid"
     return (
         Row(
@@ -336,9 +336,17 @@ def _rows(ph: _PhantomStats, real: _RealStats | None, resolution_mm: float) -> t
         Row("KS sizes vs real masks (2-sample)", ks_real, "0 (ideal)", "n/a"),
         Row("FLAIR lesion / NAWM median", _fmt_range(ph.ratio, 2), "1.34", "n/a (no FLAIR)"),
         Row("FLAIR lesion p10 / NAWM p90", _fmt_range(ph.p10_over_p90, 2), "1.00", "n/a (no FLAIR)"),
-        Row(f"FLAIR NAWM robust sd / median, {grid}", _fmt_range(ph.wm_robust_sd, 3), "real scans", real_robust),
         Row(
-            f"FLAIR NAWM neighbour sd (noise), {grid}", _fmt_range(ph.wm_neighbour_sd, 3), "real scans", real_neighbour
+            f"FLAIR NAWM robust sd / median, {grid}",
+            spread(ph.wm_texture, "robust_sd"),
+            "real scans",
+            spread(real_texture, "robust_sd"),
+        ),
+        Row(
+            f"FLAIR NAWM neighbour sd (noise), {grid}",
+            spread(ph.wm_texture, "neighbour_sd"),
+            "real scans",
+            spread(real_texture, "neighbour_sd"),
         ),
         Row(
             f"lesion volume <= {PERIVENTRICULAR_MM:g} mm of ventricles",

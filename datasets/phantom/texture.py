@@ -17,7 +17,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import nibabel as nib
 import numpy as np
 from scipy import ndimage as ndi
 
@@ -97,22 +96,14 @@ def load_on_grid(path: Path, resolution_mm: float) -> np.ndarray:
     """An image resampled linearly to isotropic ``resolution_mm`` voxels, as ``msbench predict`` hands it to a model.
 
     Raises:
-        ValueError: If the file cannot be read as a 3D image (the message names it).
+        FileNotFoundError, ValueError: If the file is absent or cannot be read as a 3D NIfTI (the message names it).
     """
-    from msbench.datasets.preprocessing import resample_to_shape
+    from msbench.datasets.nifti import read_image
+    from msbench.datasets.preprocessing import resample_to_shape, shape_for_spacing
 
-    try:
-        img = nib.load(path)
-        data = np.asarray(img.dataobj, dtype=np.float32)
-    except Exception as err:  # nibabel raises several types for unreadable files
-        raise ValueError(f"{path}: cannot read it as a NIfTI image ({err})") from err
-    if data.ndim != 3:
-        raise ValueError(f"{path}: expected a 3D image, got shape {data.shape}")
-    zooms = img.header.get_zooms()[:3]
-    shape = tuple(max(1, round(n * float(z) / resolution_mm)) for n, z in zip(data.shape, zooms, strict=True))
-    if shape == data.shape:
-        return data
-    return resample_to_shape(data, shape, order=1)
+    data, affine = read_image(path)
+    spacing = np.linalg.norm(affine[:3, :3], axis=0)
+    return resample_to_shape(data, shape_for_spacing(data.shape, spacing, (resolution_mm,) * 3), order=1)
 
 
 def real_texture(real_dir: Path, resolution_mm: float) -> list[WhiteMatterTexture]:
