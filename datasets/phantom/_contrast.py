@@ -3,6 +3,10 @@
 Intensities are relative to white matter (WM = 1, scaled to ``WM_LEVEL``); lesions take a factor of the
 local white-matter intensity that grows with their severity. A smooth bias field and Rician noise follow;
 outside the brain the images are zero, as in ISBI 2015's skull-stripped preprocessed images.
+
+Grey matter and CSF levels are not fixed: each patient's scanner protocol (:class:`Protocol`) draws them from
+ranges, as inversion and echo times differ between sites, so a model cannot learn one tissue level as "normal".
+Lesion contrast stays relative to local white matter.
 """
 
 from __future__ import annotations
@@ -27,8 +31,8 @@ class Contrast:
     """Relative tissue intensities of one contrast.
 
     Attributes:
-        csf: CSF / WM.
-        gm: GM / WM.
+        csf: Range of CSF / WM over patients (FLAIR nulls CSF to a protocol-dependent residue).
+        gm: Range of GM / WM over patients.
         lesion_base: Lesion / local WM for a lesion of severity 0.
         lesion_gain: Added to ``lesion_base`` at severity 1.
         periventricular_gain: Multiplier on the patient's diffuse periventricular hyperintensity.
@@ -36,8 +40,8 @@ class Contrast:
         slice_blur_mm: Through-plane (z) Gaussian blur sigma, mimicking thick acquired slices.
     """
 
-    csf: float
-    gm: float
+    csf: tuple[float, float]
+    gm: tuple[float, float]
     lesion_base: float
     lesion_gain: float
     periventricular_gain: float
@@ -47,19 +51,49 @@ class Contrast:
 
 CONTRAST_TABLE: dict[str, Contrast] = {
     # ISBI 2015's FLAIR was acquired with 3 mm slices, hence the through-plane blur.
+    # FLAIR's GM level is the brain's, not the template's: the MNI152 average blurs the cortex into partial volume.
     "flair": Contrast(
-        csf=0.22,
-        gm=1.25,
+        csf=(0.04, 0.22),
+        gm=(1.18, 1.48),
         lesion_base=1.14,
         lesion_gain=0.52,
         periventricular_gain=1.0,
         noise=0.08,
         slice_blur_mm=0.9,
     ),
-    "mprage": Contrast(csf=0.25, gm=0.64, lesion_base=0.9, lesion_gain=-0.3, periventricular_gain=0.0, noise=0.03),
-    "pd": Contrast(csf=1.25, gm=1.18, lesion_base=1.12, lesion_gain=0.3, periventricular_gain=0.5, noise=0.035),
-    "t2": Contrast(csf=2.4, gm=1.35, lesion_base=1.4, lesion_gain=0.8, periventricular_gain=1.2, noise=0.035),
+    "mprage": Contrast(
+        csf=(0.2, 0.3), gm=(0.58, 0.7), lesion_base=0.9, lesion_gain=-0.3, periventricular_gain=0.0, noise=0.03
+    ),
+    "pd": Contrast(
+        csf=(1.15, 1.35), gm=(1.12, 1.24), lesion_base=1.12, lesion_gain=0.3, periventricular_gain=0.5, noise=0.035
+    ),
+    "t2": Contrast(
+        csf=(2.1, 2.7), gm=(1.25, 1.45), lesion_base=1.4, lesion_gain=0.8, periventricular_gain=1.2, noise=0.035
+    ),
 }
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """One patient's scanner protocol: the CSF and GM level (relative to WM) of each contrast.
+
+    Attributes:
+        csf: Contrast name -> CSF / WM.
+        gm: Contrast name -> GM / WM.
+    """
+
+    csf: dict[str, float]
+    gm: dict[str, float]
+
+    @classmethod
+    def draw(cls, rng: np.random.Generator) -> Protocol:
+        """Levels uniform within each contrast's ranges in :data:`CONTRAST_TABLE`."""
+        csf, gm = {}, {}
+        for name in CONTRASTS:
+            c = CONTRAST_TABLE[name]
+            csf[name] = float(rng.uniform(*c.csf))
+            gm[name] = float(rng.uniform(*c.gm))
+        return cls(csf, gm)
 
 
 @dataclass(frozen=True)
@@ -166,6 +200,7 @@ def synthesize(
     anatomy: Anatomy,
     canvas: Canvas,
     look: PatientLook,
+    protocol: Protocol,
     lesion_map: np.ndarray,
     severity: np.ndarray,
     rng: np.random.Generator,
@@ -176,6 +211,7 @@ def synthesize(
         anatomy: The patient's anatomy.
         canvas: The patient's fixed per-voxel quantities.
         look: The patient's fixed appearance.
+        protocol: The patient's tissue levels.
         lesion_map: Continuous lesion map in [0, 1].
         severity: Severity of the dominant lesion per voxel.
         rng: The scan's generator (bias field and noise differ between time points).
@@ -193,7 +229,8 @@ def synthesize(
         local_wm = canvas.texture * (
             1.0 + np.float32(c.periventricular_gain * look.periventricular_hyperintensity) * canvas.caps
         )
-        tissue = canvas.csf * np.float32(c.csf) + canvas.gm * np.float32(c.gm) + canvas.wm * local_wm
+        csf, gm = np.float32(protocol.csf[name]), np.float32(protocol.gm[name])
+        tissue = canvas.csf * csf + canvas.gm * gm + canvas.wm * local_wm
         contrast = np.float32(c.lesion_base) + np.float32(c.lesion_gain) * sev - 1.0
         lesion_value = (1.0 + contrast * canvas.lesion_texture) * local_wm
         values = ((1.0 - lesion) * tissue + lesion * lesion_value) * canvas.brain
