@@ -20,6 +20,7 @@ from msbench.datasets.phantom import (
 )
 from msbench.datasets.phantom import stats as phantom_stats
 from msbench.datasets.phantom._anatomy import build_anatomy
+from msbench.datasets.phantom._contrast import CONTRAST_TABLE, CONTRASTS, Protocol
 from msbench.datasets.phantom._grid import Grid
 from msbench.datasets.phantom._lesions import plan_lesions
 from msbench.datasets.phantom.generate import patient_anatomy, patient_rng
@@ -174,6 +175,34 @@ def test_contrasts_order_tissues_like_mri(smoke_phantom: Path) -> None:
     assert csf_v < gm_v < wm_v, "T1: the reverse"
     csf_v, gm_v, wm_v = medians("t2")
     assert wm_v < gm_v < csf_v, "T2: CSF bright"
+
+
+def test_each_patient_draws_its_own_tissue_levels_inside_the_ranges() -> None:
+    protocols = [Protocol.draw(np.random.default_rng(np.random.SeedSequence([0, 3, p]))) for p in range(1, 40)]
+    for name in CONTRASTS:
+        c = CONTRAST_TABLE[name]
+        for level, (low, high) in (("csf", c.csf), ("gm", c.gm)):
+            values = np.array([getattr(protocol, level)[name] for protocol in protocols])
+            assert low <= values.min() and values.max() <= high, f"{name} {level} outside its range"
+            # Spread over most of the range, not one level for everyone.
+            assert values.max() - values.min() > 0.7 * (high - low), f"{name} {level} barely varies"
+    # Whatever the draw, the tissues keep their MR order: FLAIR CSF < WM (= 1) < GM, T1 CSF < GM < WM.
+    assert CONTRAST_TABLE["flair"].csf[1] < 1.0 < CONTRAST_TABLE["flair"].gm[0]
+    assert CONTRAST_TABLE["mprage"].csf[1] < CONTRAST_TABLE["mprage"].gm[0] and CONTRAST_TABLE["mprage"].gm[1] < 1.0
+
+
+def test_written_flair_follows_the_patients_protocol(smoke_phantom: Path) -> None:
+    """Patients with a brighter drawn grey matter show a brighter grey matter on their FLAIR."""
+    drawn, measured = [], []
+    for patient in range(1, 6):
+        anatomy = patient_anatomy(0, patient, Grid.for_resolution(SMOKE_RESOLUTION_MM))
+        files = case_files(smoke_phantom, patient, 1)
+        flair, truth = load(files["flair"]), load(files["truth"]) > 0
+        gm = (anatomy.gm >= 0.8) & ~truth & (flair > 0)
+        wm = (anatomy.wm >= 0.9) & ~truth & (flair > 0)
+        measured.append(np.median(flair[gm]) / np.median(flair[wm]))
+        drawn.append(Protocol.draw(np.random.default_rng(np.random.SeedSequence([0, 3, patient]))).gm["flair"])
+    assert np.corrcoef(drawn, measured)[0, 1] > 0.9, (drawn, measured)
 
 
 def test_two_raters_differ_with_realistic_agreement(smoke_phantom: Path) -> None:
