@@ -72,9 +72,13 @@ def test_a_missing_file_says_how_to_write_one(tmp_path):
         load_baseline(tmp_path / "nope.toml")
 
 
-#: Issue #15: the same smoke job (same commit, seed and thread count) on another machine; unchanged methods.
+#: Issue #15: the same smoke job (same commit, seed and thread count) on another machine; unchanged methods
+#: (measured on phantom 1.0.0, where every method scored higher than on 1.1.0: a lower bound of what must pass).
 ANOTHER_MACHINE = {"fcdensenet": 0.391, "fcdensenet_sa_clstm": 0.473, "smp_unet2d": 0.445, "dynunet": 0.594}
-NOT_LEARNING = 0.124  # fcdensenet_clstm's test Dice when it did not learn in the 2-thread main job (issue #15)
+#: A network that learned a little: half the training-free threshold's Dice. (On phantom 1.0.0 the measured case,
+#: fcdensenet_clstm at lr 3e-3 with 2 threads, scored 0.124 against a threshold of 0.354; on 1.1.0 the threshold
+#: itself scores 0.131, and the floor cannot tell 0.124 from it.)
+NOT_LEARNING_SHARE_OF_THRESHOLD = 0.5
 
 
 def _verdicts(baseline, entry, dice, threshold) -> set[str]:
@@ -95,7 +99,7 @@ def test_the_committed_baseline_passes_unchanged_runs_and_fails_broken_ones():
             assert _verdicts(baseline, entry, seed_dice, threshold) == {PASS}, (name, seed_dice)
         if name in ANOTHER_MACHINE:
             assert _verdicts(baseline, entry, ANOTHER_MACHINE[name], threshold) == {PASS}, name
-        for broken in (0.0, NOT_LEARNING):  # predicting nothing; not learning
+        for broken in (0.0, NOT_LEARNING_SHARE_OF_THRESHOLD * threshold):  # predicting nothing; not learning
             assert FAIL in _verdicts(baseline, entry, broken, threshold), (name, broken)
     for name in ("threshold", "inter-rater"):  # a metric bug: the Jaccard index reported as Dice
         entry = baseline.methods[name]
