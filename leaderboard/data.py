@@ -160,7 +160,8 @@ def _read_index(results: Path) -> dict[str, pd.DataFrame]:
                 f"{path} has index schema version {version}, this msbench reads {INDEX_SCHEMA_VERSION}; {fix}."
             )
         names = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-        wanted = ("runs", "jobs", "case_metrics", "lesions", "curves", "summary", *OPTIONAL_TABLES)
+        wanted = ("runs", "jobs", "case_metrics", "shifted_case_metrics", "lesions", "curves", "summary")
+        wanted += OPTIONAL_TABLES
         return {name: pd.read_sql_query(f"SELECT * FROM {name}", conn) for name in wanted if name in names}
     except sqlite3.DatabaseError as error:
         raise StoreError(f"{path} is not a readable SQLite index ({error}); {fix}.") from error
@@ -205,8 +206,13 @@ def _check_files(results: Path, manifests: dict[str, dict[str, Any]], tables: di
     if missing:
         raise StoreError(f"{results / INDEX_NAME} lacks the runs {', '.join(missing)}; {reindex}.")
     jobs = tables["jobs"]
-    case_keys = tables["case_metrics"].drop_duplicates(["run_id", "job_id", "case", "reference"])
-    counts = case_keys.groupby(["run_id", "job_id"]).size().to_dict()
+    # cases.csv holds a cross-dataset run's shifted rows too; the index keeps them in shifted_case_metrics.
+    counts: dict[tuple[str, str], int] = {}
+    for name, keys in (("case_metrics", ["case"]), ("shifted_case_metrics", ["dataset", "case"])):
+        if name in tables:
+            rows = tables[name].drop_duplicates(["run_id", "job_id", *keys, "reference"])
+            for key, n in rows.groupby(["run_id", "job_id"]).size().items():
+                counts[key] = counts.get(key, 0) + int(n)
     for run_id in manifests:
         root = results / "runs" / run_id
         for name in _CHECKED_CSVS:

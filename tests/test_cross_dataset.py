@@ -87,6 +87,12 @@ def test_cross_dataset_run_scores_a_test_patients_and_every_scan_of_b(
     baseline = manifest.get("baseline") or json.loads((run_dir / "manifest.json").read_text())["baseline"]
     assert "beats_baseline_shifted" in baseline
 
+    # The leaderboard reads a store with cross-dataset runs (its check counts the shifted rows of cases.csv too).
+    from msbench.leaderboard.data import load_store
+
+    data = load_store(tmp_path)
+    assert run_dir.name in set(data.runs["run_id"])
+
 
 def test_test_data_root_without_test_dataset_is_refused(tmp_path: Path, smoke_phantom: Path) -> None:
     args = ["run", "--method", "threshold", "--results", str(tmp_path / "r"), "--data-root", str(smoke_phantom)]
