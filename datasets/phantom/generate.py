@@ -131,14 +131,22 @@ def patient_anatomy(seed: int, patient: int, grid: Grid) -> Anatomy:
     return build_anatomy(grid, patient_rng(seed, patient))
 
 
+def patient_protocol(seed: int, patient: int) -> Protocol:
+    """The tissue levels of one patient (1-based).
+
+    They come from a stream of their own, so a phantom with fixed levels would have the same anatomy, lesions, raters
+    and noise.
+    """
+    return Protocol.draw(np.random.default_rng(np.random.SeedSequence([seed, 3, patient])))
+
+
 def _generate_patient(root: Path, grid: Grid, seed: int, patient: int, n_tp: int, severity_u: float, bar) -> list:
     rng = patient_rng(seed, patient)
     anatomy = build_anatomy(grid, rng)
     look = PatientLook.draw(rng)
     lesions = plan_lesions(anatomy, rng, severity_u, n_tp)
     canvas = Canvas.build(anatomy, look)
-    # Its own stream, so anatomy, lesions, raters and noise are those of a phantom with fixed tissue levels.
-    protocol = Protocol.draw(np.random.default_rng(np.random.SeedSequence([seed, 3, patient])))
+    protocol = patient_protocol(seed, patient)
     affine = grid.affine
     cases = []
     for t in range(n_tp):

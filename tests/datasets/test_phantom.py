@@ -20,10 +20,10 @@ from msbench.datasets.phantom import (
 )
 from msbench.datasets.phantom import stats as phantom_stats
 from msbench.datasets.phantom._anatomy import build_anatomy
-from msbench.datasets.phantom._contrast import CONTRAST_TABLE, CONTRASTS, Protocol
+from msbench.datasets.phantom._contrast import CONTRAST_TABLE, CONTRASTS
 from msbench.datasets.phantom._grid import Grid
 from msbench.datasets.phantom._lesions import plan_lesions
-from msbench.datasets.phantom.generate import patient_anatomy, patient_rng
+from msbench.datasets.phantom.generate import patient_anatomy, patient_protocol, patient_rng
 
 SMOKE_RESOLUTION_MM = 3.0
 
@@ -178,7 +178,7 @@ def test_contrasts_order_tissues_like_mri(smoke_phantom: Path) -> None:
 
 
 def test_each_patient_draws_its_own_tissue_levels_inside_the_ranges() -> None:
-    protocols = [Protocol.draw(np.random.default_rng(np.random.SeedSequence([0, 3, p]))) for p in range(1, 40)]
+    protocols = [patient_protocol(0, p) for p in range(1, 40)]
     for name in CONTRASTS:
         c = CONTRAST_TABLE[name]
         for level, (low, high) in (("csf", c.csf), ("gm", c.gm)):
@@ -201,7 +201,7 @@ def test_written_flair_follows_the_patients_protocol(smoke_phantom: Path) -> Non
         gm = (anatomy.gm >= 0.8) & ~truth & (flair > 0)
         wm = (anatomy.wm >= 0.9) & ~truth & (flair > 0)
         measured.append(np.median(flair[gm]) / np.median(flair[wm]))
-        drawn.append(Protocol.draw(np.random.default_rng(np.random.SeedSequence([0, 3, patient]))).gm["flair"])
+        drawn.append(patient_protocol(0, patient).gm["flair"])
     assert np.corrcoef(drawn, measured)[0, 1] > 0.9, (drawn, measured)
 
 
