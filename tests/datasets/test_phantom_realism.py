@@ -10,7 +10,7 @@ import pytest
 
 from msbench.datasets.phantom import generate_synth_ms, realism_report, reference
 from msbench.datasets.phantom import realism as realism_module
-from msbench.datasets.phantom.realism import ks_to_reference_percentiles
+from msbench.datasets.phantom.realism import ks_to_reference_percentiles, real_lesion_contrast
 
 REAL_DIR = Path(__file__).resolve().parents[3] / "shared" / "data" / "open_ms_data" / "cross_sectional" / "MNI"
 STATISTICS = (
@@ -69,6 +69,50 @@ def test_report_compares_with_real_masks(smoke_phantom: Path) -> None:
     real_spread = float(row(report, "FLAIR NAWM robust sd").real.split()[0])
     assert 0.0 < real_noise < real_spread
     assert float(row(report, "FLAIR NAWM neighbour sd").phantom.split()[0]) > 0.0
+    # patient07's FLAIR with its mask: the spec measured lesion/NAWM 1.34 and an oracle threshold Dice of about
+    # 0.2 at 1.3 ml on one real patient; the report measures them itself (its NAWM is the T1's white-matter class).
+    assert 1.25 < float(row(report, "FLAIR lesion / NAWM median").real.split()[0]) < 1.45
+    assert 0.9 < float(row(report, "FLAIR lesion p10 / NAWM p90").real.split()[0]) < 1.15
+    low = row(report, "oracle threshold Dice, load < 3 ml").real
+    assert 0.15 < float(low.split()[0]) < 0.25 and "1.3" in low
+    assert row(report, "oracle threshold Dice, load >= 8 ml").real == "n/a (no real scan at this load)"
+
+
+def _write_scan(folder: Path, spacing_mm: float = 2.0) -> None:
+    """A cube head by hand: T1 WM 1.0 / GM 0.5 / CSF 0.3 shells; FLAIR WM 100, GM 120, lesion 150 (27 voxels)."""
+    import nibabel as nib
+
+    grid = np.indices((24, 24, 24)).transpose(1, 2, 3, 0)
+    depth = np.minimum(grid, 23 - grid).min(axis=-1)  # distance to the grid's border, in voxels
+    t1 = np.select([depth >= 7, depth >= 4, depth >= 2], [1.0, 0.5, 0.3], 0.0).astype(np.float32)
+    flair = np.select([depth >= 7, depth >= 4, depth >= 2], [100.0, 120.0, 20.0], 0.0).astype(np.float32)
+    lesion = np.zeros(t1.shape, bool)
+    lesion[10:13, 10:13, 10:13] = True
+    flair[lesion] = 150.0
+    affine = np.diag([spacing_mm] * 3 + [1.0])
+    folder.mkdir(parents=True)
+    for name, data in (("FLAIR_a.nii.gz", flair), ("T1_a.nii.gz", t1), ("GOLD_STANDARD_a.nii.gz", lesion)):
+        nib.save(nib.Nifti1Image(data.astype(np.float32), affine), folder / name)
+
+
+def test_real_lesion_contrast_by_hand(tmp_path: Path) -> None:
+    _write_scan(tmp_path / "patient01")
+    (tmp_path / "patient02").mkdir()  # a mask-only patient is skipped
+    (contrast,) = real_lesion_contrast(tmp_path)
+    assert contrast.scan.name == "FLAIR_a.nii.gz"
+    assert contrast.load_ml == pytest.approx(27 * 8 / 1000)
+    assert contrast.ratio == pytest.approx(1.5)
+    assert contrast.p10_over_p90 == pytest.approx(1.5)
+    assert contrast.oracle_dice == pytest.approx(1.0)  # FLAIR >= 150 is exactly the lesion
+
+
+def test_real_lesion_contrast_refuses_files_on_different_grids(tmp_path: Path) -> None:
+    import nibabel as nib
+
+    _write_scan(tmp_path / "patient01")
+    nib.save(nib.Nifti1Image(np.zeros((8, 8, 8), np.float32), np.eye(4)), tmp_path / "patient01" / "T1_a.nii.gz")
+    with pytest.raises(ValueError, match="patient01.*must share one grid"):
+        real_lesion_contrast(tmp_path)
 
 
 def test_missing_inputs_raise_naming_the_path(tmp_path: Path) -> None:
