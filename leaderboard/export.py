@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 
 from .data import StoreData
-from .table import main_table
+from .table import COST_COLUMNS, main_table
 
 FORMATS = ("md", "csv", "latex", "html", "challenger")
 #: Per-case metrics of the challengeR export (challengeR ranks on one metric per task; pick one with its filter).
@@ -76,6 +76,8 @@ def export(data: StoreData, fmt: str) -> str:
     if fmt == "csv":
         return shown.to_csv(index=False)
     text = shown.map(_text)
+    for column in COST_COLUMNS:
+        text.loc[shown[column].isna(), column] = "not profiled"
     if fmt == "md":
         return markdown(text)
     if fmt == "latex":

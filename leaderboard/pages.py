@@ -90,7 +90,8 @@ def render_leaderboard(data: StoreData, table: pd.DataFrame, filters: Filters) -
     st.caption(
         "Mean Dice over the run's scored scans; 95 % CI by bootstrap over patients ('n = 1': one tested patient, no "
         "interval). ISBI score normalised so the inter-rater row scores 90 on the same scans. 'stale': the "
-        "method's code or the metric suite changed since the run. Paper Dice: the method card's claim, with its data."
+        "method's code or the metric suite changed since the run. Paper Dice: the method card's claim, with its data. "
+        "An empty cost cell (parameters to volumes/hour): the run was not profiled."
     )
     return rows
 
@@ -205,8 +206,6 @@ def render_cost(data: StoreData, table: pd.DataFrame, filters: Filters) -> None:
     rows = shown_rows(table, filters)
     rows = rows[rows["section"] == "ranked"].copy()
     costs = {"peak memory GiB": ("peak memory (GiB)", True), "volumes/hour": ("throughput (volumes/hour)", False)}
-    for column in costs:
-        rows[column] = pd.to_numeric(rows[column], errors="coerce")
     profiled = rows.dropna(subset=list(costs), how="all")
     if profiled.empty:
         st.info("not profiled: no run here has a profile yet ('msbench profile' fills the profiles table).")

@@ -31,10 +31,12 @@ CASE_MEANS = {
     "lesion F1 (ISBI)": "lesion_f1",
     "lesion F1 (ANIMA)": "anima_f1",
 }
+#: Cost columns from the profiles table: numbers, NaN where the run was not profiled.
+COST_COLUMNS = ("parameters", "GFLOPs", "peak memory GiB", "volumes/hour")
 COLUMNS = (
     "rank", "method", "modalities", "dataset", "protocol", "reference", "budget", "cases", "patients", "mean Dice",
-    "Dice 95% CI", "median Dice", *CASE_MEANS, "ISBI score", "ISBI score (normalised)", "volume r", "parameters",
-    "GFLOPs", "peak memory GiB", "volumes/hour", "tuning", "paper Dice", "paper data", "measured (paper's metric)",
+    "Dice 95% CI", "median Dice", *CASE_MEANS, "ISBI score", "ISBI score (normalised)", "volume r", *COST_COLUMNS,
+    "tuning", "paper Dice", "paper data", "measured (paper's metric)",
     "stale", "status", "section", "run_id",
 )  # fmt: skip
 
@@ -131,7 +133,7 @@ def _rater_rows(data: StoreData, per_case: dict[tuple[str, str], pd.DataFrame]) 
                 "tuning": "untuned",
                 "stale": stale_text(data, run_id, manifest["method"]),
                 "section": "human reference",
-                **dict.fromkeys(("parameters", "GFLOPs", "peak memory GiB", "volumes/hour"), "not profiled"),
+                **dict.fromkeys(COST_COLUMNS, math.nan),
                 **_claim("", cases),
             }
         )
@@ -239,10 +241,12 @@ def stale_text(data: StoreData, run_id: str, method: str) -> str:
 
 
 def _cost(data: StoreData, run_id: str, method: str) -> dict[str, Any]:
-    """Parameters, FLOPs, peak memory and throughput from the profiles table (profiling), else "not profiled"."""
+    """Parameters, FLOPs, peak memory and throughput from the profiles table (profiling); NaN where not profiled.
+
+    The columns stay numeric, so the table sorts by them; the text exports write NaN as "not profiled".
+    """
     profiles = data.table("profiles")
-    none = {"parameters": "not profiled", "GFLOPs": "not profiled", "peak memory GiB": "not profiled"}
-    none["volumes/hour"] = "not profiled"
+    none = dict.fromkeys(COST_COLUMNS, math.nan)
     if profiles.empty or "method" not in profiles:
         return none
     mine = profiles[profiles["run_id"] == run_id] if "run_id" in profiles else profiles.iloc[0:0]

@@ -17,6 +17,7 @@ from typer.testing import CliRunner
 from msbench.benchmark.cli import app as cli
 from msbench.benchmark.store import reindex
 from msbench.leaderboard.data import StoreError, load_store
+from msbench.leaderboard.export import export
 from msbench.leaderboard.overlays import best_slices, case_files, load_case, prediction_file
 from msbench.leaderboard.plots import pareto_front
 from msbench.leaderboard.statistics import holm, rank_stability, wilcoxon_pair
@@ -43,7 +44,12 @@ def test_job_profiles_are_shown_and_missing_ones_read_as_not_profiled(board_stor
     store = copy_store(board_store, tmp_path)
     with sqlite3.connect(store / "msbench.sqlite") as conn:
         conn.execute("DELETE FROM profiles")
-    assert main_table(load_store(store))["parameters"].eq("not profiled").all()
+    table = main_table(load_store(store))
+    for column in ("parameters", "GFLOPs", "peak memory GiB", "volumes/hour"):
+        # Numbers, NaN where not profiled, so the table sorts by cost; the text exports say "not profiled".
+        assert pd.api.types.is_float_dtype(table[column]) and table[column].isna().all(), column
+    markdown = export(load_store(store), "md")
+    assert "not profiled" in markdown
 
 
 def test_profiles_trials_and_tuning_key_are_read_when_present(board_store, tmp_path, monkeypatch):
