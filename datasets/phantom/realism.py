@@ -20,6 +20,7 @@ import numpy as np
 from . import reference, stats, texture
 from ._anatomy import load_template
 from ._grid import Grid
+from ._raters import truth_mask
 from .generate import GENERATOR_VERSION, SUMMARY_NAME, case_files, generate_synth_ms, patient_anatomy, timepoints
 
 #: Lesion volume closer than this to the lateral ventricles counts as periventricular.
@@ -262,6 +263,8 @@ class LesionContrast:
         ratio: Median FLAIR of the lesions over the median of normal-appearing white matter (NAWM).
         p10_over_p90: Lesion 10th percentile over the NAWM 90th percentile.
         oracle_dice: The best single global FLAIR threshold's Dice against the mask (chosen with the mask).
+        grid_mm: The model grid of ``ceiling_dice``.
+        ceiling_dice: Dice of a perfect model on ``grid_mm`` voxels (:func:`grid_ceiling_dice`).
     """
 
     scan: Path
@@ -269,13 +272,44 @@ class LesionContrast:
     ratio: float
     p10_over_p90: float
     oracle_dice: float
+    grid_mm: float
+    ceiling_dice: float
 
 
-def real_lesion_contrast(real_dir: Path) -> list[LesionContrast]:
+def _overlap_weights(n: int, c: int) -> np.ndarray:
+    """(c, n) float32: the share of coarse voxel ``i`` that fine voxel ``j`` covers (the grids' outer edges aligned)."""
+    edges = np.arange(c + 1) * (n / c)
+    lo, hi = edges[:-1, None], edges[1:, None]
+    j = np.arange(n)[None, :]
+    return (np.clip(np.minimum(hi, j + 1) - np.maximum(lo, j), 0.0, None) / (n / c)).astype(np.float32)
+
+
+def grid_ceiling_dice(mask: np.ndarray, spacing_mm: tuple[float, ...], grid_mm: float) -> float:
+    """The Dice a perfect model working on ``grid_mm`` voxels reaches against ``mask`` on the mask's own grid.
+
+    The model's answer on its grid is the phantom's truth for that grid: voxels at least half lesion (the truth level
+    0.5 of :func:`_raters.truth_mask`), each coarse voxel's lesion fraction being the exact volume share of the fine
+    voxels it overlaps, as the phantom's partial volume is. ``msbench predict`` hands the mask back to the scan's grid
+    by nearest neighbour. Lesions smaller than half a coarse voxel cannot be found at all, so on a scan with small
+    lesions this caps every network trained on that grid, while a training-free threshold works on the scan's voxels.
+    """
+    from msbench.datasets.preprocessing import resample_to_shape, shape_for_spacing
+
+    mask = np.asarray(mask, dtype=bool)
+    coarse = shape_for_spacing(mask.shape, spacing_mm, (grid_mm,) * 3)
+    fraction = mask.astype(np.float32)
+    for axis, (n, c) in enumerate(zip(mask.shape, coarse, strict=True)):
+        fraction = np.moveaxis(np.tensordot(_overlap_weights(n, c), fraction, axes=([1], [axis])), 0, axis)
+    answer = resample_to_shape(truth_mask(fraction), mask.shape, order=0)
+    return stats.dice(answer, mask)
+
+
+def real_lesion_contrast(real_dir: Path, grid_mm: float = 1.0) -> list[LesionContrast]:
     """The FLAIR contrast of every real scan under ``real_dir`` that has a FLAIR, a T1 and a lesion mask in one folder.
 
     Normal-appearing white matter is the T1's brightest Otsu class (:func:`texture.white_matter`) outside the mask;
-    the brain is FLAIR > 0 (the images are skull stripped). Measured on the scan's own grid, as the spec's figures.
+    the brain is FLAIR > 0 (the images are skull stripped). Measured on the scan's own grid, as the spec's figures;
+    the resolution ceiling on ``grid_mm`` voxels (:func:`grid_ceiling_dice`) too.
     """
     from msbench.datasets.nifti import read_image
 
@@ -300,6 +334,7 @@ def real_lesion_contrast(real_dir: Path) -> list[LesionContrast]:
         if not lesion.any() or not nawm.any():
             continue
         voxel_ml = float(abs(np.linalg.det(affine[:3, :3]))) / 1000.0
+        spacing = tuple(float(z) for z in np.linalg.norm(affine[:3, :3], axis=0))
         out.append(
             LesionContrast(
                 scan=flair_path,
@@ -307,6 +342,8 @@ def real_lesion_contrast(real_dir: Path) -> list[LesionContrast]:
                 ratio=float(np.median(flair[lesion]) / np.median(flair[nawm])),
                 p10_over_p90=float(np.percentile(flair[lesion], 10) / np.percentile(flair[nawm], 90)),
                 oracle_dice=stats.oracle_threshold_dice(flair, lesion, brain),
+                grid_mm=float(grid_mm),
+                ceiling_dice=grid_ceiling_dice(lesion, spacing, grid_mm),
             )
         )
     return out
@@ -336,7 +373,10 @@ def _ventricle_distance(affine: np.ndarray, shape: tuple[int, ...]) -> np.ndarra
 
 
 def _real_stats(real_dir: Path, resolution_mm: float) -> _RealStats:
-    out = _RealStats(wm_texture=texture.real_texture(real_dir, resolution_mm), contrast=real_lesion_contrast(real_dir))
+    out = _RealStats(
+        wm_texture=texture.real_texture(real_dir, resolution_mm),
+        contrast=real_lesion_contrast(real_dir, resolution_mm),
+    )
     distances: dict[tuple, np.ndarray] = {}
     for path in _real_mask_files(real_dir):
         img = nib.load(path)
@@ -431,6 +471,12 @@ def _rows(ph: _PhantomStats, real: _RealStats | None, resolution_mm: float) -> t
             _pct(ph.periventricular),
             "highest near ventricles",
             _pct(real.periventricular) if real else "n/a",
+        ),
+        Row(
+            f"perfect model on the {grid}, Dice on the scan's grid",
+            "1 (truth is on this grid)",
+            "ceiling for networks",
+            real_contrast("ceiling_dice"),
         ),
         Row("inter-rater Dice (mask1 vs mask2)", _fmt_range(ph.inter_rater, 2), "0.7-0.8", "n/a"),
         Row(

@@ -10,7 +10,7 @@ import pytest
 
 from msbench.datasets.phantom import generate_synth_ms, realism_report, reference
 from msbench.datasets.phantom import realism as realism_module
-from msbench.datasets.phantom.realism import ks_to_reference_percentiles, real_lesion_contrast
+from msbench.datasets.phantom.realism import grid_ceiling_dice, ks_to_reference_percentiles, real_lesion_contrast
 
 REAL_DIR = Path(__file__).resolve().parents[3] / "shared" / "data" / "open_ms_data" / "cross_sectional" / "MNI"
 STATISTICS = (
@@ -76,6 +76,8 @@ def test_report_compares_with_real_masks(smoke_phantom: Path) -> None:
     low = row(report, "oracle threshold Dice, load < 3 ml").real
     assert 0.15 < float(low.split()[0]) < 0.25 and "1.3" in low
     assert row(report, "oracle threshold Dice, load >= 8 ml").real == "n/a (no real scan at this load)"
+    ceiling = float(row(report, "perfect model on the").real.split()[0])
+    assert 0.0 < ceiling < 1.0  # patient07's small lesions are partly under half a smoke-grid voxel
 
 
 def _write_scan(folder: Path, spacing_mm: float = 2.0) -> None:
@@ -104,6 +106,17 @@ def test_real_lesion_contrast_by_hand(tmp_path: Path) -> None:
     assert contrast.ratio == pytest.approx(1.5)
     assert contrast.p10_over_p90 == pytest.approx(1.5)
     assert contrast.oracle_dice == pytest.approx(1.0)  # FLAIR >= 150 is exactly the lesion
+
+
+def test_grid_ceiling_by_hand() -> None:
+    mask = np.zeros((6, 6, 6), bool)
+    mask[0:2, 0:2, 0:2] = True  # 8 of one 3 mm voxel's 27 mm3: under half, a 3 mm model cannot mark it
+    assert grid_ceiling_dice(mask, (1.0, 1.0, 1.0), 3.0) == 0.0
+    mask[3:6, 3:6, 3:5] = True  # 18 of 27: that voxel is lesion, and comes back as all 27 fine voxels
+    assert grid_ceiling_dice(mask, (1.0, 1.0, 1.0), 3.0) == pytest.approx(2 * 18 / (27 + 26))
+    assert grid_ceiling_dice(mask, (1.0, 1.0, 1.0), 1.0) == 1.0
+    # Anisotropic voxels: 2 mm slices, a 3 mm grid covers 1.5 slices per voxel; the answer keeps the mask's grid.
+    assert 0.0 < grid_ceiling_dice(np.ones((6, 6, 4), bool), (1.0, 1.0, 2.0), 3.0) <= 1.0
 
 
 def test_real_lesion_contrast_refuses_files_on_different_grids(tmp_path: Path) -> None:
