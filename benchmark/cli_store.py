@@ -34,7 +34,18 @@ def store_reindex(results: ResultsOption = Path("results")) -> None:
     except ValueError as error:
         _fail(str(error))
         return
-    out.print(f"indexed {counts['runs']} runs and {counts['jobs']} jobs into {results / 'msbench.sqlite'}")
+    rows = ", ".join(
+        f"{counts[key]} {name}"
+        for key, name in (
+            ("case_metrics", "scored cases"),
+            ("shifted_case_metrics", "shifted scored cases"),
+            ("lesions", "lesions"),
+            ("profiles", "profiles"),
+            ("studies", "tuning studies"),
+        )
+        if key in counts
+    )
+    out.print(f"indexed {counts['runs']} runs and {counts['jobs']} jobs into {results / 'msbench.sqlite'} ({rows})")
 
 
 @runs_app.command("list")

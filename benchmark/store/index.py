@@ -303,7 +303,7 @@ def index_study(conn: sqlite3.Connection, study: dict[str, Any], trials: list[di
 
 
 def reindex(results: Path) -> dict[str, int]:
-    """Rebuilds the index from the result files; returns counts.
+    """Rebuilds the index from the result files; returns counts (runs, jobs, and the rows of the larger tables).
 
     It reads the manifests, committed jobs, derived summaries, standalone profiles and the default tuning journal
     (``tuning/optuna-journal.log``). Studies kept in another storage (``--storage URL``) return with the next
@@ -335,6 +335,11 @@ def reindex(results: Path) -> dict[str, int]:
             shifted = read_table(shifted_path, dtype={"seed": str}) if shifted_path.is_file() else None
             index_run(conn, manifest, summary, shifted)
             counts["runs"] += 1
+        for table in ("case_metrics", "shifted_case_metrics"):  # scored (case, reference) pairs, not metric values
+            query = f'SELECT COUNT(*) FROM (SELECT DISTINCT run_id, job_id, "case", reference FROM {table})'
+            counts[table] = int(conn.execute(query).fetchone()[0])
+        for table in ("lesions", "profiles"):
+            counts[table] = int(conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0])
     if (results / "tuning").is_dir():  # a store with tuning studies also counts them
         from msbench.benchmark.tuning import index_journal
 

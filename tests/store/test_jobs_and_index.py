@@ -66,12 +66,18 @@ def test_two_processes_on_one_store_commit_every_job_once_and_the_index_equals_a
     assert len(jobs) == 10 and not [j for j in jobs if j.split("/")[1].startswith(".")]  # 2 runs x 5 folds, once
     before = dump(results)
     counts = reindex(results)
-    assert counts == {"runs": 2, "jobs": 10}
+    assert {k: counts[k] for k in ("runs", "jobs", "shifted_case_metrics")} == {
+        "runs": 2,
+        "jobs": 10,
+        "shifted_case_metrics": 0,
+    }
     after = dump(results)
     for table, frame in before.items():
         pd.testing.assert_frame_equal(frame, after[table], obj=table)
     assert len(before["jobs"]) == 10 and (before["jobs"]["status"] == "ok").all()
     cases = pd.read_csv(next(results.glob("runs/threshold__*/cases.csv")))
+    inter_rater = pd.read_csv(next(results.glob("runs/inter-rater__*/cases.csv")))
+    assert counts["case_metrics"] == len(cases) + len(inter_rater)  # every (scan, reference) row of both runs
     assert sorted(cases.loc[cases["reference"] == "mask1", "fold"].unique()) == [0, 1, 2, 3, 4]
 
 
@@ -180,6 +186,11 @@ def test_index_with_another_schema_is_refused_and_reindex_rebuilds_it(tmp_path, 
         (tmp_path / f"msbench.sqlite{suffix}").unlink(missing_ok=True)
     result = runner.invoke(app, ["store", "reindex", "--results", str(tmp_path)])
     assert result.exit_code == 0 and "indexed 1 runs and 1 jobs" in result.output
+    import pandas as pd
+
+    cases = pd.read_csv(next(tmp_path.glob("runs/*/jobs/*/cases.csv")))
+    # One scored case per (scan, reference) row of cases.csv; no cross-dataset run here.
+    assert f"({len(cases)} scored cases, 0 shifted scored cases, " in " ".join(result.output.split())
     assert run_table(tmp_path)["method"].tolist() == ["threshold"] * len(run_table(tmp_path))
 
 
