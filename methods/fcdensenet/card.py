@@ -137,13 +137,14 @@ SMOKE_TEXT = (
 )
 SMOKE_SELECTION = {
     name: f"chosen on validation patient training02 of fold 0 of synth-ms (isbi2015, 3 mm) among 2 candidates "
-    f"({candidate}), validation Dice {chosen} (others: the card's recipe before the selection {before}; threshold "
-    f"baseline 0.363); record methods/smoke_selection/{name}.json"
-    for name, candidate, chosen, before in (
-        ("fcdensenet", "positive_fraction 0.75", "0.552", "0.521"),
-        ("fcdensenet_clstm", "lr/3", "0.437", "0.088"),
-        ("fcdensenet_sa", "positive_fraction 0.75", "0.470", "0.293"),
-        ("fcdensenet_sa_clstm", "positive_fraction 0.75", "0.472", "0.463"),
+    f"(the card's recipe, kept), validation Dice {chosen} (others: {other} {other_dice}; threshold baseline 0.393); "
+    f"record methods/smoke_selection/{name}.json (phantom 1.1.0; on phantom 1.0.0 the selection, record at commit "
+    f"{commit}, chose this recipe too, at {before})"
+    for name, chosen, other, other_dice, commit, before in (
+        ("fcdensenet", "0.555", "positive_fraction 0.75", "0.555", "faac558", "0.552"),
+        ("fcdensenet_clstm", "0.521", "lr/3", "0.404", "54332a1", "0.437"),
+        ("fcdensenet_sa", "0.551", "positive_fraction 0.75", "0.551", "faac558", "0.470"),
+        ("fcdensenet_sa_clstm", "0.495", "positive_fraction 0.75", "0.495", "faac558", "0.472"),
     )
 }
 """What ``python -m msbench.methods.selection`` recorded for each variant (tests/methods/test_selection.py checks)."""

@@ -177,8 +177,9 @@ CARD = register(
             "smoke": "The smoke budget (3 mm phantom, 2 CPU cores) trains plain nnU-Net 2d: entropy_threshold 0 (every "
             "slice) and no paper augmentation; quick and paper keep both extras. Leaving both off on smoke was "
             "chosen on validation patient training02 of fold 0 of synth-ms (isbi2015, 3 mm) among 3 candidates (the "
-            "card's recipe, kept), validation Dice 0.471 (others: paper_augmentation 0.440, entropy_threshold 0.01 "
-            "0.442; threshold baseline 0.363); record methods/smoke_selection/nnunet2d.json",
+            "card's recipe, kept), validation Dice 0.500 (others: paper_augmentation 0.412, entropy_threshold 0.01 "
+            "0.422; threshold baseline 0.393); record methods/smoke_selection/nnunet2d.json (phantom 1.1.0; on "
+            "phantom 1.0.0 the selection, record at commit 34d04d1, chose this recipe too, at 0.471)",
             "checkpoint": "'final' predicts with nnU-Net's checkpoint_final.pth (its default); 'best' with "
             "checkpoint_best.pth, chosen by nnU-Net's EMA pseudo-Dice on the validation patients.",
             "test_time_mirroring": "nnU-Net's predictor averages the network over mirrored inputs (its default, kept); "
