@@ -315,9 +315,7 @@ def real_lesion_contrast(real_dir: Path, grid_mm: float = 1.0) -> list[LesionCon
 
     out = []
     for flair_path, t1_path in texture.real_scan_pairs(real_dir):
-        masks = [
-            p for p in sorted(flair_path.parent.glob("*.nii*")) if any(h in p.name.lower() for h in _REAL_MASK_HINTS)
-        ]
+        masks = [p for p in sorted(flair_path.parent.glob("*.nii*")) if _is_mask_file(p)]
         if not masks:
             continue
         flair, affine = read_image(flair_path)
@@ -349,8 +347,13 @@ def real_lesion_contrast(real_dir: Path, grid_mm: float = 1.0) -> list[LesionCon
     return out
 
 
+def _is_mask_file(path: Path) -> bool:
+    """A lesion mask by its name (one of ``_REAL_MASK_HINTS``), as open_ms_data and most challenges name them."""
+    return any(h in path.name.lower() for h in _REAL_MASK_HINTS)
+
+
 def _real_mask_files(real_dir: Path) -> list[Path]:
-    files = sorted(p for p in real_dir.rglob("*.nii*") if any(h in p.name.lower() for h in _REAL_MASK_HINTS))
+    files = sorted(p for p in real_dir.rglob("*.nii*") if _is_mask_file(p))
     if not files:
         raise FileNotFoundError(
             f"no lesion masks (*.nii/*.nii.gz named with one of {_REAL_MASK_HINTS}) under {real_dir}; "
@@ -419,11 +422,11 @@ def _rows(ph: _PhantomStats, real: _RealStats | None, resolution_mm: float) -> t
         return _fmt_range([getattr(c, name) for c in contrast], 2) + f" (n={len(contrast)})"
 
     def real_oracle(low_ml: float, high_ml: float) -> str:
-        values = [c.oracle_dice for c in contrast if low_ml <= c.load_ml < high_ml]
-        if not values:
+        at_load = [c for c in contrast if low_ml <= c.load_ml < high_ml]
+        if not at_load:
             return "n/a" if real is None or not contrast else "n/a (no real scan at this load)"
-        loads = _fmt_range([c.load_ml for c in contrast if low_ml <= c.load_ml < high_ml])
-        return f"{_fmt_range(values, 2)} (n={len(values)}, load {loads} ml)"
+        dice = _fmt_range([c.oracle_dice for c in at_load], 2)
+        return f"{dice} (n={len(at_load)}, load {_fmt_range([c.load_ml for c in at_load])} ml)"
 
     def spread(textures: list[texture.WhiteMatterTexture], name: str) -> str:
         return _fmt_range([getattr(t, name) for t in textures], 3)
