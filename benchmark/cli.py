@@ -379,7 +379,15 @@ def methods_show(name: Annotated[str, typer.Argument(help="Method name.")]) -> N
 
 def main() -> None:
     """Console-script entry point."""
-    app(prog_name="msbench")
+    from msbench.datasets.registry import PluginError
+
+    try:
+        app(prog_name="msbench")
+    except PluginError as error:  # raised wherever a registry is first read, whichever command that is
+        try:
+            _fail(str(error))
+        except typer.Exit as exit_:
+            sys.exit(exit_.exit_code)
 
 
 if __name__ == "__main__":

@@ -48,7 +48,7 @@ def tune(
         int | None,
         typer.Option(help="Outer fold to tune on (default: the budget's first); its test patient is never read."),
     ] = None,
-    seed: Annotated[int, typer.Option(help="Seed of the TPE sampler.")] = 0,
+    seed: Annotated[int, typer.Option(help="Seed of the TPE sampler and of every trial's fit.")] = 0,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "auto",
     progress: Annotated[bool, typer.Option(help="Show progress (trial k of N, best so far).")] = True,
 ) -> None:

@@ -514,7 +514,7 @@ def _run_trial(study: optuna.Study, trial: optuna.Trial, data: _Data, request: T
         with tempfile.TemporaryDirectory(prefix=f"msbench-tune-{card.name}-{trial.number}-") as workdir:
             context = FitContext(
                 workdir=Path(workdir),
-                seed=setup.seeds[0] if setup.seeds else request.seed,
+                seed=request.seed,  # the request's seed, as the sampler's: one --seed repeats a whole study
                 device=setup.device,
                 budget=budget,
                 recipe=recipe,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import importlib
+import importlib.metadata
 import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -100,6 +101,12 @@ _REGISTRY: dict[str, DatasetSpec] = {}
 
 
 def register_dataset(spec: DatasetSpec) -> DatasetSpec:
+    """Adds a dataset to the registry (after the built-in ones, so a user's first registration hides none of them).
+
+    Raises:
+        ValueError: The name is registered already.
+    """
+    _ensure_builtin()
     if spec.name in _REGISTRY:
         raise ValueError(f"dataset {spec.name!r} is registered twice.")
     _REGISTRY[spec.name] = spec
@@ -127,6 +134,44 @@ def unknown_name_error(kind: str, name: str, known: Iterable[str]) -> KeyError:
     return KeyError(f"unknown {kind} {name!r}.{hint} Known {kind}s: {', '.join(names)}.")
 
 
+class PluginError(KeyError):
+    """An installed plugin (entry point) that cannot be loaded; the CLI prints it in one line."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+_LOADED = False
+PLUGIN_GROUP = "msbench.datasets"
+"""Entry-point group of user datasets: each entry point names a module that calls :func:`register_dataset`."""
+
+
 def _ensure_builtin() -> None:
-    if not _REGISTRY:
+    """Registers the built-in datasets, then the plugins' (entry points of ``PLUGIN_GROUP``), once."""
+    global _LOADED
+    if _LOADED:
+        return
+    _LOADED = True  # set first: the modules imported below call register_dataset, which comes back here
+    try:
         importlib.import_module("msbench.datasets._builtin")
+        load_entry_points(PLUGIN_GROUP)
+    except BaseException:
+        _LOADED = False
+        raise
+
+
+def load_entry_points(group: str) -> None:
+    """Imports every installed plugin module of an entry-point group (``[project.entry-points."<group>"]``).
+
+    Raises:
+        PluginError: A plugin cannot be imported (names the distribution, the entry point and the error).
+    """
+    for point in sorted(importlib.metadata.entry_points(group=group), key=lambda p: p.name):
+        try:
+            point.load()
+        except Exception as err:
+            where = f" of {point.dist.name}" if point.dist is not None else ""
+            raise PluginError(
+                f"plugin entry point {point.name!r}{where} (group {group!r}, {point.value!r}) cannot be loaded: "
+                f"{type(err).__name__}: {err}"
+            ) from err

@@ -8,7 +8,7 @@ import importlib.util
 import os
 import pkgutil
 
-from msbench.datasets.registry import unknown_name_error
+from msbench.datasets.registry import load_entry_points, unknown_name_error
 
 from .card import MethodCard
 
@@ -36,6 +36,11 @@ def _load_builtin() -> None:
             importlib.import_module(f"msbench.methods.{info.name}.card")
     _LOADED = True
     _load_plugins()
+    load_entry_points(PLUGIN_GROUP)
+
+
+PLUGIN_GROUP = "msbench.methods"
+"""Entry-point group of user methods: each entry point names a card module that calls :func:`register`."""
 
 
 PLUGINS_VARIABLE = "MSBENCH_PLUGINS"
