@@ -155,17 +155,25 @@ def command_line() -> list[str]:
     return [Path(sys.argv[0]).name, *sys.argv[1:]]
 
 
-#: Code every trained method runs besides its own package: the engine, the adapter contract, the data pre-processing.
+#: Code every job runs besides its method's own package, each of which can change its numbers: the engine and the
+#: adapter contract (fitting), the job and predict modules (prediction on the training grid, resampling back, the
+#: scoring call), the data's reading and pre-processing, and the metric suite.
 SHARED_CODE = (
     "msbench.methods.engine",
     "msbench.methods.adapter",
+    "msbench.benchmark.job",
+    "msbench.benchmark.predict",
+    "msbench.benchmark.metrics",
     "msbench.datasets.case",
+    "msbench.datasets.nifti",
     "msbench.datasets.preprocessing",
 )
 
 
 def code_hash(adapter: str, suite_version: str) -> str:
     """Hash of the code a job runs: the adapter's package (or module), ``SHARED_CODE`` and the metric suite version.
+
+    Files are read from disk (not from the imported modules), so an edit is seen before the process restarts.
 
     A job committed under another hash was made by other code: it is rerun, or kept and marked stale on request.
     """
