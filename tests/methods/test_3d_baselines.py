@@ -10,7 +10,8 @@ import torch
 from msbench.methods import FitContext, build_adapter, get_card
 from msbench.methods.basicunet import network as basicunet
 from msbench.methods.dynunet import network as dynunet
-from msbench.methods.engine.testing import synthetic_cases
+
+from .synthetic import synthetic_cases
 
 NETWORKS = {"basicunet": basicunet, "dynunet": dynunet}
 

@@ -8,8 +8,9 @@ import pytest
 import torch
 
 from msbench.methods import FitContext, build_adapter, get_card
-from msbench.methods.engine.testing import synthetic_cases
 from msbench.methods.fsh.network import R2AttUNet3d, count_parameters
+
+from .synthetic import synthetic_cases
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -10,9 +10,10 @@ import torch
 from torch import nn
 
 from msbench.methods import FitContext, build_adapter, get_card
-from msbench.methods.engine.testing import synthetic_cases
 from msbench.methods.unet3d.adapter import enhance
 from msbench.methods.unet3d.network import UNet3d, count_parameters
+
+from .synthetic import synthetic_cases
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

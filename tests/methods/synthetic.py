@@ -1,4 +1,7 @@
-"""Tiny synthetic cases for tests of trainable methods: bright blobs in a FLAIR-like volume, written with nibabel."""
+"""Tiny synthetic cases for the tests of trainable methods: bright blobs in a FLAIR-like volume, written with nibabel.
+
+A test helper: it lived in the package (``msbench.methods.engine.testing``) without a caller there.
+"""
 
 from __future__ import annotations
 
