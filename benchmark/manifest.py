@@ -166,6 +166,7 @@ SHARED_CODE = (
     "msbench.benchmark.metrics",
     "msbench.datasets.case",
     "msbench.datasets.nifti",
+    "msbench.datasets.masks",
     "msbench.datasets.preprocessing",
 )
 

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .masks import to_bool_mask
+
 MAX_OBLIQUITY_DEG = 1.0
 """Default largest angle (degrees) between a voxel axis and its nearest world axis; ``MSBENCH_MAX_OBLIQUITY_DEG``
 overrides it."""
@@ -66,7 +68,7 @@ def read_mask(
 ) -> tuple[np.ndarray, tuple[float, float, float], np.ndarray]:
     """A binary mask file: bool voxels, the voxel size in mm and the affine, of the file's grid or the canonical one.
 
-    The one 0/1 check of msbench (``msbench.benchmark.metrics.to_bool_mask``): every voxel must be 0 or 1.
+    The one 0/1 check of msbench (:func:`msbench.datasets.masks.to_bool_mask`): every voxel must be 0 or 1.
 
     Args:
         path: The NIfTI file.
@@ -80,8 +82,6 @@ def read_mask(
         ValueError: Not a 3D NIfTI, or a voxel is NaN or neither 0 nor 1 (with ``label_map``: not a non-negative
             integer); the message names the file and the values found.
     """
-    from msbench.benchmark.metrics import to_bool_mask  # numpy-only layer; imported late: it needs pandas
-
     path = Path(path)
     image = load_nifti(path)
     data = _data(image, path, None)

@@ -28,10 +28,13 @@ Conventions (each tested against a peer or a hand-computed case under ``tests/me
 
 from __future__ import annotations
 
+import importlib
+from typing import Any
+
+from msbench.datasets.masks import to_bool_mask
+
 from ._aggregate import SUMMARY_COLUMNS, check_suite_version, pooled_dice, summarize
-from ._case import LesionRow, evaluate_case, evaluate_case_with_lesions
 from ._challenge import ChallengeScore, isbi_challenge_score, volume_correlation
-from ._crop import to_bool_mask
 from .specs import (
     CSV_COLUMNS,
     METRIC_SPECS,
@@ -62,3 +65,13 @@ __all__ = [
     "to_bool_mask",
     "volume_correlation",
 ]
+
+# Scoring a case compiles numba kernels: imported on first use, so that the specs and the tables (the leaderboard,
+# the gate, the cards) import with numpy and pandas alone.
+_LAZY = {"LesionRow": "._case", "evaluate_case": "._case", "evaluate_case_with_lesions": "._case"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name], __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

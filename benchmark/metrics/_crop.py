@@ -9,6 +9,8 @@ from functools import cached_property
 
 import numpy as np
 
+from msbench.datasets.masks import to_bool_mask
+
 from ._kernels import Nodes
 
 
@@ -82,37 +84,6 @@ def check_domain(domain: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     if not domain.any():
         raise ValueError("domain is empty: pass the case's brain mask, or domain=None to score the whole volume.")
     return domain
-
-
-def to_bool_mask(mask: np.ndarray, name: str) -> np.ndarray:
-    """Return ``mask`` as a boolean array, checking that it holds only 0 and 1.
-
-    Args:
-        mask: Boolean, integer or floating array.
-        name: What to call it in an error (an argument name or a file path).
-
-    Raises:
-        ValueError: NaN, or a value other than 0 and 1.
-        TypeError: Neither boolean nor numeric.
-    """
-    if mask.dtype == bool:
-        return mask
-    if mask.dtype.kind not in "uif":
-        raise TypeError(f"{name} has dtype {mask.dtype}: expected a boolean or 0/1 numeric mask.")
-    if mask.dtype.kind == "f" and np.isnan(mask).any():
-        raise ValueError(f"{name} contains NaN: expected a binary 0/1 mask (threshold probabilities first).")
-    # min/max are two cheap reductions; only floats need a per-voxel test for values inside (0, 1).
-    out_of_range = mask.size > 0 and (mask.min() < 0 or mask.max() > 1)
-    fractional = mask.dtype.kind == "f" and bool(((mask > 0) & (mask < 1)).any())
-    if out_of_range or fractional:
-        values = np.unique(mask)
-        raise ValueError(
-            f"{name} has values {values[:6].tolist()}{' ...' if values.size > 6 else ''}: expected a binary "
-            "0/1 mask (threshold a probability map, or select one label of a label map)."
-        )
-    if mask.dtype.itemsize == 1 and mask.dtype.kind in "ui":
-        return mask.view(bool)  # 0/1 bytes are valid booleans: no copy
-    return mask != 0
 
 
 def crop_case(pred: np.ndarray, ref: np.ndarray, spacing_mm: tuple[float, float, float], margin: int) -> CaseArrays:
