@@ -10,7 +10,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from ._console import err, out
+from ._console import err, out, print_table
 from ._console import fail as _fail
 from .cli_datasets_fetch import datasets_fetch
 from .cli_gate import gate as _gate
@@ -143,7 +143,7 @@ def run(
         _fail(str(error).strip("'\""))
         return
     title = dataset if test_dataset is None else f"trained on {dataset}, also tested on {test_dataset}"
-    out.print(outcome_table(outcomes, f"msbench run: {title}, budget {budget}", test_dataset))
+    print_table(outcome_table(outcomes, f"msbench run: {title}, budget {budget}", test_dataset))
     stored = f"results: {results / 'runs'} ({', '.join(o.run_id for o in outcomes)})"
     for line in (stored, work_summary(outcomes), *next_commands(results)):
         out.print(line, highlight=False, markup=False, soft_wrap=True)
@@ -255,7 +255,7 @@ def datasets_list() -> None:
         table.add_column(column, no_wrap=column in ("name", "env_var"))
     for _, row in frame.iterrows():
         table.add_row(*(str(row[c]) for c in columns))
-    out.print(table)
+    print_table(table)
 
 
 @datasets_app.command("info")
@@ -355,7 +355,7 @@ def methods_list() -> None:
     for name in list_methods():
         card = get_card(name)
         table.add_row(name, card.input_kind, ",".join(card.modalities), "yes" if card.trainable else "no", card.title)
-    out.print(table)
+    print_table(table)
 
 
 @methods_app.command("show")
