@@ -15,10 +15,8 @@ from __future__ import annotations
 
 import signal
 import threading
-import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -30,10 +28,11 @@ from msbench.methods import get_card, resolve_methods
 
 from . import manifest as mf
 from . import options
+from ._claims import Slot, claimed, job_key, reusable, settled, wait_for_others
 from .aggregation import SHIFTED_SUMMARY, primary_dice, split_domains, summarize_run
 from .executors import Started, WorkItem, check_executor, run_local, run_ray
 from .job import Job, epochs_done
-from .metrics import SUITE_VERSION, MetricParams
+from .metrics import MetricParams
 from .plan import MethodOutcome, RunPlan, RunRequest, RunSetup, plan_run, prepare_run, with_batch_size
 from .progress import JobBoard
 from .run_report import BASELINE
@@ -152,7 +151,7 @@ def interruptible() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
-def _kept(plans: list[RunPlan], running: list[_Slot]) -> str:
+def _kept(plans: list[RunPlan], running: list[Slot]) -> str:
     """The interrupted run's one line: jobs committed, what the jobs in flight saved, how to resume."""
     total = sum(len(plan.jobs) for plan in plans)
     committed = sum(plan.store.job_record(job.job_id) is not None for plan in plans for job in plan.jobs)
@@ -197,34 +196,6 @@ def _record_baseline(outcomes: list[MethodOutcome], results: Path) -> None:
                 index_run(conn, manifest, _read_summary(store), _read_shifted(store))
 
 
-@dataclass(frozen=True)
-class _Slot:
-    """One job of the run as this process sees it: which run it belongs to, its lock and its label."""
-
-    plan: RunPlan
-    job: Job
-
-    @property
-    def key(self) -> str:
-        return _key(self.job)
-
-    @property
-    def label(self) -> str:
-        return f"{self.plan.card.name} fold {self.job.fold} seed {self.job.seed}"
-
-    @property
-    def lock_path(self) -> Path:
-        return self.plan.store.job_lock_path(self.job.job_id)
-
-
-def _key(job: Job) -> str:
-    return f"{job.run_id}/{job.job_id}"
-
-
-WAIT_POLL_S = 1.0
-"""How often a process whose own queue is empty looks whether another process let go of a job it waits for."""
-
-
 def _execute(plans: list[RunPlan], request: RunRequest, since: str) -> None:
     """Runs every job no process has committed, sharing them with any other process running the same jobs.
 
@@ -234,13 +205,13 @@ def _execute(plans: list[RunPlan], request: RunRequest, since: str) -> None:
     resumed here), so every command ends with every job committed and the whole run's table.
     """
     board = JobBoard(console, live=request.progress)
-    todo: list[_Slot] = []
+    todo: list[Slot] = []
     for plan in plans:
         epochs = plan.card.recipe(plan.inputs.budget).epochs if plan.card.trainable else None
         for job in plan.jobs:
-            slot = _Slot(plan, job)
+            slot = Slot(plan, job)
             board.add(slot.key, slot.label, plan.store.partial_dir(job.job_id), epochs)
-            if not _settled(slot, request, since, board):
+            if not settled(slot, request, since, board):
                 todo.append(slot)
     held: dict[str, ExitStack] = {}
     slots = {slot.key: slot for slot in todo}
@@ -248,10 +219,10 @@ def _execute(plans: list[RunPlan], request: RunRequest, since: str) -> None:
         with board, ExitStack() as cleanup:
             cleanup.callback(lambda: [lock.close() for lock in held.values()])
             while todo:
-                busy: list[_Slot] = []
-                claimed = _claimed(todo, busy, held, request, since, board)
-                for item, record in _executor(request)(claimed, lambda item: board.started(_key(item.job))):
-                    key = _key(item.job)
+                busy: list[Slot] = []
+                drawn = claimed(todo, busy, held, request, since, board)
+                for item, record in _executor(request)(drawn, lambda item: board.started(job_key(item.job))):
+                    key = job_key(item.job)
                     slot = slots[key]
                     slot.plan.store.commit(item.job.job_id)
                     with open_index(request.results) as conn:
@@ -261,7 +232,7 @@ def _execute(plans: list[RunPlan], request: RunRequest, since: str) -> None:
                     board.finished(key, record["status"], record.get("error", ""))
                 todo = busy
                 if todo:
-                    _wait_for_others(todo, board)
+                    wait_for_others(todo, board)
     except KeyboardInterrupt:
         raise RunInterrupted(_kept(plans, [slots[key] for key in held])) from None
 
@@ -270,97 +241,6 @@ def _executor(request: RunRequest) -> Callable[[Iterable[WorkItem], Started], It
     if request.executor == "ray":
         return partial(run_ray, address=request.ray_address, cpus_per_job=request.cpus_per_job)
     return run_local
-
-
-def _claimed(
-    slots: list[_Slot],
-    busy: list[_Slot],
-    held: dict[str, ExitStack],
-    request: RunRequest,
-    since: str,
-    board: JobBoard,
-) -> Iterator[WorkItem]:
-    """The jobs this process runs, each claimed only when the executor asks for it (lazily: a generator).
-
-    A job another process holds goes to ``busy``; one committed meanwhile is counted and passed over. The lock of a
-    claimed job stays in ``held`` until the job is committed.
-    """
-    for slot in slots:
-        lock = ExitStack()
-        if not lock.enter_context(file_lock(slot.lock_path, blocking=False)):
-            busy.append(slot)
-            board.elsewhere(slot.key)
-            continue
-        if _settled(slot, request, since, board):
-            lock.close()
-            continue
-        held[slot.key] = lock
-        yield WorkItem(slot.plan.card, slot.job, slot.plan.inputs, _prepare(slot))
-
-
-def _settled(slot: _Slot, request: RunRequest, since: str, board: JobBoard) -> bool:
-    """Whether a job needs no run here: committed before this run started (reused) or by another process since.
-
-    A job another process finished since ``since`` (this process's start) counts as run there, failed ones too: a
-    job runs once per round of commands; the next command resumes a failed one.
-    """
-    record = slot.plan.store.job_record(slot.job.job_id)
-    if not record:
-        return False
-    outcome, code = slot.plan.outcome, slot.plan.code
-    meanwhile = str(record.get("finished", "")) >= since and record.get("code_hash") == code
-    if meanwhile:
-        outcome.n_elsewhere += 1
-        if record.get("status") != "ok":
-            outcome.errors.append(f"fold {slot.job.fold} seed {slot.job.seed} (another process): {record.get('error')}")
-        board.finished(slot.key, str(record.get("status")), here=False)
-        return True
-    if record.get("status") == "ok" and _reusable(record, code, request.reuse_stale):
-        outcome.n_reused += 1
-        board.finished(slot.key, "reused")
-        return True
-    return False
-
-
-def _prepare(slot: _Slot) -> Path:
-    """The ``.partial-`` folder of a claimed job: a failed job reopened, an interrupted one resumed."""
-    store, job = slot.plan.store, slot.job
-    record = store.job_record(job.job_id)
-    if record and record.get("status") == "ok":
-        console.print(f"{slot.label}: committed by other code (code hash {record.get('code_hash')}); running it again")
-    elif record:
-        store.reopen(job.job_id)  # a failed job resumes from the checkpoint it left
-    folder = store.partial_dir(job.job_id)
-    done = epochs_done(folder / "work") if folder.exists() else 0
-    if done:
-        console.print(f"{slot.label}: resuming from its checkpoint after epoch {done}")
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
-
-
-def _wait_for_others(slots: list[_Slot], board: JobBoard) -> None:
-    """Waits, with one line saying for what, until another process lets go of one of ``slots``."""
-    names = ", ".join(slot.label for slot in slots[:3]) + (f" and {len(slots) - 3} more" if len(slots) > 3 else "")
-    board.note(f"waiting for {len(slots)} job(s) running in another process: {names}")
-    while not any(_free(slot.lock_path) for slot in slots):
-        time.sleep(WAIT_POLL_S)
-
-
-def _free(lock_path: Path) -> bool:
-    with file_lock(lock_path, blocking=False) as free:
-        return free
-
-
-def _reusable(record: dict[str, Any], code: str, reuse_stale: bool) -> bool:
-    """Whether a committed job counts for this run: made by this code, or kept on ``--reuse-stale``.
-
-    A stale job is kept only while its numbers stay comparable: scored by the same major metric-suite version
-    (another major changes numbers, e.g. what an empty mask gives).
-    """
-    if record.get("code_hash") == code:
-        return True
-    same_suite = str(record.get("suite_version", "")).split(".")[0] == SUITE_VERSION.split(".")[0]
-    return reuse_stale and same_suite
 
 
 def _count(outcome: MethodOutcome, job: Job, record: dict[str, Any]) -> None:
@@ -381,7 +261,7 @@ def _refresh_run(
     """
     with file_lock(store.lock_path):
         jobs = store.committed_jobs()
-        usable = [j for j, r in jobs if r.get("status") == "ok" and _reusable(r, code, reuse_stale)]
+        usable = [j for j, r in jobs if r.get("status") == "ok" and reusable(r, code, reuse_stale)]
         stale = [j for j, r in jobs if r.get("status") == "ok" and r.get("code_hash") != code]
         failed = [j for j, r in jobs if r.get("status") != "ok"]
         rows = store.job_tables("cases.csv", job_ids=usable)
