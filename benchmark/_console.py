@@ -55,3 +55,5 @@ def _print_blocks(table: Table, console: Console) -> None:
             line += Text("; ") + pair if len(line) > 2 else pair
         if len(line) > 2:
             console.print(line, highlight=False)
+        if table.rows[i].end_section and i + 1 < table.row_count:
+            console.rule(style="dim")  # the table's section rule (e.g. methods above, reference rows below)

@@ -74,3 +74,20 @@ def test_a_run_ends_with_the_table_and_the_commands_to_run_next(tmp_path, smoke_
     assert f"next: msbench leaderboard --results {results}" in result.output
     assert f"msbench gate --baseline FILE --results {results}" in result.output
     assert result.output.rstrip().endswith("(pass/fail against a baseline file)")
+
+
+def test_in_a_narrow_terminal_the_reference_rows_stay_apart():
+    import io
+
+    from msbench.benchmark._console import print_table
+
+    outcomes = [_outcome("threshold", 0.4, None), _outcome("inter-rater", 0.7), _outcome("a-net", 0.6)]
+    buffer = io.StringIO()
+    print_table(
+        outcome_table(outcomes, "msbench run"), Console(file=buffer, width=40, force_terminal=True, color_system=None)
+    )
+    lines = [line for line in buffer.getvalue().splitlines() if line.strip()]
+    firsts = [i for i, line in enumerate(lines) if line.startswith("method: ")]
+    rule = next(i for i, line in enumerate(lines) if set(line) == {"─"})
+    assert [lines[i] for i in firsts] == ["method: a-net", "method: inter-rater", "method: threshold"]
+    assert firsts[0] < rule < firsts[1]
