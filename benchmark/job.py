@@ -93,7 +93,7 @@ def epochs_done(workdir: Path) -> int:
 
 def find_epoch_log(workdir: Path) -> Path | None:
     """The longest per-epoch log under ``workdir`` (None before the first epoch ends)."""
-    return max(workdir.rglob(EPOCH_LOG), key=lambda path: len(read_table(path)), default=None)
+    return max(workdir.rglob(EPOCH_LOG), key=lambda path: len(epoch_log(path)), default=None)
 
 
 def epoch_log(path: Path) -> list[float]:

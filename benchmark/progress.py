@@ -47,7 +47,10 @@ class _Row:
         """Seconds of each epoch the job's log holds so far (re-read on every call once the log is found)."""
         if self.log is None and now - self.looked >= LOG_LOOKUP_S and (self.folder / "work").exists():
             self.looked = now
-            self.log = find_epoch_log(self.folder / "work")
+            try:
+                self.log = find_epoch_log(self.folder / "work")
+            except OSError:  # the folder was committed (renamed) while it was searched
+                self.log = None
         if self.log is not None:
             self.epoch_seconds = epoch_log(self.log) or self.epoch_seconds
         return self.epoch_seconds
