@@ -7,9 +7,10 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
-from ._console import err, out
+from ._console import err, out, print_table
 from ._console import fail as _fail
 from .cli_datasets_fetch import datasets_fetch
 from .cli_gate import gate as _gate
@@ -105,7 +106,8 @@ def run(
     from msbench.datasets.nnunet_raw import use_patient_regex
 
     from .plan import ALL_FOLDS, RunRequest
-    from .runner import run_benchmark
+    from .run_report import next_commands, outcome_table, work_summary
+    from .runner import RunInterrupted, interruptible, run_benchmark
 
     request = RunRequest(
         methods=method,
@@ -132,31 +134,23 @@ def run(
     )
     try:
         use_patient_regex(dataset, patient_regex)
-        outcomes = run_benchmark(request)
+        with interruptible():
+            outcomes = run_benchmark(request)
+    except RunInterrupted as stop:
+        err.print(stop.message, highlight=False)
+        raise typer.Exit(stop.exit_status) from None
     except (DatasetNotFoundError, KeyError, ValueError) as error:
         _fail(str(error).strip("'\""))
         return
     title = dataset if test_dataset is None else f"trained on {dataset}, also tested on {test_dataset}"
-    table = Table(title=f"msbench run: {title}, budget {budget}")
-    columns = ["method", "status", "jobs", "mean Dice (primary reference)", "vs threshold"]
-    if test_dataset is not None:
-        columns[3:4] = [f"in-domain Dice ({dataset})", f"shifted Dice ({test_dataset})"]
-    for column in columns:
-        table.add_column(column)
-    for o in outcomes:
-        dice = "-" if o.dice_mean is None else f"{o.dice_mean:.3f}"
-        colour = {"ok": "green", "partial": "yellow"}.get(o.status, "red")
-        folds = f"{o.n_ok} ok, {o.n_reused} reused, {o.n_failed} failed"
-        folds += f", {o.n_elsewhere} in another process" if o.n_elsewhere else ""
-        versus = "-" if o.beats_baseline is None else ("[green]beats[/]" if o.beats_baseline else "[red]below[/]")
-        dices = [dice] if test_dataset is None else [dice, "-" if o.shifted_dice is None else f"{o.shifted_dice:.3f}"]
-        table.add_row(o.method, f"[{colour}]{o.status}[/]", folds, *dices, versus)
-    out.print(table)
-    out.print(f"results: {results / 'runs'} ({', '.join(o.run_id for o in outcomes)})", highlight=False)
-    failed = [o for o in outcomes if o.n_failed]
+    print_table(outcome_table(outcomes, f"msbench run: {title}, budget {budget}", test_dataset))
+    stored = f"results: {results / 'runs'} ({', '.join(o.run_id for o in outcomes)})"
+    for line in (stored, work_summary(outcomes), *next_commands(results)):
+        out.print(line, highlight=False, markup=False, soft_wrap=True)
+    failed = [o for o in outcomes if o.errors]
     for o in failed:
         for line in o.errors:
-            err.print(f"[red]{o.method}[/red] {line}", highlight=False)
+            err.print(f"[red]{o.method}[/red] {escape(line)}", highlight=False)
     if failed:
         raise typer.Exit(1)
 
@@ -261,7 +255,7 @@ def datasets_list() -> None:
         table.add_column(column, no_wrap=column in ("name", "env_var"))
     for _, row in frame.iterrows():
         table.add_row(*(str(row[c]) for c in columns))
-    out.print(table)
+    print_table(table)
 
 
 @datasets_app.command("info")
@@ -361,7 +355,7 @@ def methods_list() -> None:
     for name in list_methods():
         card = get_card(name)
         table.add_row(name, card.input_kind, ",".join(card.modalities), "yes" if card.trainable else "no", card.title)
-    out.print(table)
+    print_table(table)
 
 
 @methods_app.command("show")

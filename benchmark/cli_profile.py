@@ -10,7 +10,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from ._console import err, out
+from ._console import err, out, print_table
 from ._console import fail as _fail
 
 DEVICES = ("cpu", "cuda")
@@ -47,7 +47,7 @@ def profile_rich_table(records: list[dict[str, Any]]) -> Table:
         "method", "batch x input", "params", "FLOPs fwd", "train peak MiB", "infer peak MiB", "train samples/s",
         "train voxels/s", "latency p50 s", "p95 s", "volumes/h", "note",
     ):  # fmt: skip
-        table.add_column(column, overflow="fold")
+        table.add_column(column, no_wrap=column != "note")
     for r in records:
         shape = r.get("input_shape")
         note = "; ".join(f"{k}: {v}" for k, v in (r.get("errors") or {}).items()) or (
@@ -136,7 +136,7 @@ def profile(
                 _fail(f"cannot store the profile of {name} in {results}: {error}")
                 return
             records.append(record)
-    out.print(profile_rich_table(records))
+    print_table(profile_rich_table(records))
     out.print(f"stored {len(records)} profile(s) under {results / 'profiles'}")
     if failed:
         raise typer.Exit(1)

@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from ._console import fail as _fail
-from ._console import out
+from ._console import out, print_table
 
 store_app = typer.Typer(help="The results store's SQLite index.", no_args_is_help=True)
 runs_app = typer.Typer(help="List and inspect the runs of a results store.", no_args_is_help=True)
@@ -61,15 +61,26 @@ def runs_list(results: ResultsOption = Path("results")) -> None:
         return
     primary = index.drop_duplicates("run_id")
     table = Table()
-    for column in ("run", "status", "jobs ok", "failed", "mean Dice", "updated"):
-        table.add_column(column, no_wrap=column == "run")
+    for column in ("run", "status", "jobs ok", "failed", "mean Dice", "updated (UTC)"):
+        table.add_column(column, no_wrap=True)
     for _, row in primary.iterrows():
         dice = index[(index["run_id"] == row["run_id"]) & (index["reference"] == row["reference"])]["dice_mean"]
         shown = "-" if dice.isna().all() else f"{dice.iloc[0]:.3f} ({row['reference']})"
         table.add_row(
-            row["run_id"], row["status"], str(row["n_jobs_ok"]), str(row["n_jobs_failed"]), shown, row["updated"]
+            row["run_id"],
+            row["status"],
+            str(row["n_jobs_ok"]),
+            str(row["n_jobs_failed"]),
+            shown,
+            _minute(row["updated"]),
         )
-    out.print(table)
+    print_table(table)
+
+
+def _minute(stamp: object) -> str:
+    """``2026-12-07T20:58:10+00:00`` as ``2026-12-07 20:58`` (the store writes UTC; a reader plans in minutes)."""
+    text = str(stamp or "")
+    return text[:16].replace("T", " ") if len(text) >= 16 and text[10] == "T" else text
 
 
 @runs_app.command("show")
@@ -89,7 +100,7 @@ def runs_show(
         return
     table = Table(title=run_id)
     for column in ("job", "status", "stale", "resumed at epoch", "fit s", "wall s", "code hash", "error"):
-        table.add_column(column)
+        table.add_column(column, no_wrap=column != "error")
     for _, job in jobs.iterrows():
         table.add_row(
             job["job_id"],
@@ -101,7 +112,7 @@ def runs_show(
             str(job["code_hash"]),
             str(job["error"] or ""),
         )
-    out.print(table)
+    print_table(table)
 
 
 @runs_app.command("export")

@@ -13,7 +13,7 @@ import io
 import os
 import tarfile
 import tempfile
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -52,8 +52,11 @@ def check_executor(name: str) -> None:
             raise ValueError(RAY_MISSING) from None
 
 
-def run_local(items: Sequence[WorkItem], started: Started) -> Iterator[tuple[WorkItem, dict[str, Any]]]:
-    """Runs the jobs one after another in this process; yields each with its record as it finishes."""
+def run_local(items: Iterable[WorkItem], started: Started) -> Iterator[tuple[WorkItem, dict[str, Any]]]:
+    """Runs the jobs one after another in this process; yields each with its record as it finishes.
+
+    ``items`` is read one job at a time, just before the job starts (the runner claims a job when it is drawn).
+    """
     for item in items:
         started(item)
         yield item, run_job(item.card, item.job, item.inputs, item.folder)
@@ -85,9 +88,12 @@ def _remote_job(card: MethodCard, job: Job, inputs: JobInputs, partial: bytes) -
 
 
 def run_ray(
-    items: Sequence[WorkItem], started: Started, *, address: str | None, cpus_per_job: int
+    items: Iterable[WorkItem], started: Started, *, address: str | None, cpus_per_job: int
 ) -> Iterator[tuple[WorkItem, dict[str, Any]]]:
-    """Submits every job as a Ray task at once; yields each finished job (unpacked into its folder) as it returns."""
+    """Submits every job as a Ray task at once; yields each finished job (unpacked into its folder) as it returns.
+
+    ``items`` is read as the jobs are submitted, so the runner claims each job just before its task is submitted.
+    """
     check_executor("ray")
     import ray
 

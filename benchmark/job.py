@@ -81,9 +81,30 @@ class ShiftedInputs:
     cases: list[Case]
 
 
+EPOCH_LOG = "history.csv"
+"""The per-epoch log a fit writes under its workdir: the engine's, and nnunet2d's trainer's (in its output folder)."""
+
+
 def epochs_done(workdir: Path) -> int:
-    """Epochs an interrupted attempt completed (rows of the engine's per-epoch logs under ``workdir``)."""
-    return max((len(read_table(p)) for p in workdir.rglob("history.csv")), default=0)
+    """Epochs an interrupted attempt completed (rows of the per-epoch logs under ``workdir``)."""
+    log = find_epoch_log(workdir)
+    return 0 if log is None else len(read_table(log))
+
+
+def find_epoch_log(workdir: Path) -> Path | None:
+    """The longest per-epoch log under ``workdir`` (None before the first epoch ends)."""
+    return max(workdir.rglob(EPOCH_LOG), key=lambda path: len(epoch_log(path)), default=None)
+
+
+def epoch_log(path: Path) -> list[float]:
+    """Seconds of each epoch in a per-epoch log (NaN where a row has none); empty when it is gone or mid-write."""
+    try:
+        table = read_table(path)
+    except (OSError, ValueError):  # renamed away by a commit, or read while another process replaces it
+        return []
+    if "seconds" not in table:
+        return [float("nan")] * len(table)
+    return [float(v) for v in pd.to_numeric(table["seconds"], errors="coerce")]
 
 
 def run_job(card: MethodCard, job: Job, inputs: JobInputs, folder: Path) -> dict[str, Any]:

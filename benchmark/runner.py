@@ -3,14 +3,21 @@
 A run is planned (``plan.py``) as one job per (fold, seed) of each method; ``job.py`` fits on the fold's training
 patients, selects on its validation patient only, predicts and scores the test patient's scans. A job committed by
 the same code is reused; one committed by other code is rerun (or kept and marked stale with ``reuse_stale``); an
-interrupted or failed one resumes from its checkpoint; one another process is running is left to it. A failing job is
-recorded and the run goes on. Run-level tables and the manifest are re-derived from the committed jobs under the run
-lock.
+interrupted or failed one resumes from its checkpoint. A failing job is recorded and the run goes on. Run-level tables
+and the manifest are re-derived from the committed jobs under the run lock.
+
+Several processes running the same command on one store share its jobs: each claims a job (its lock) only when it is
+about to start it, passes over the ones another process holds, and at the end waits for those, so every job runs once
+and every process ends with the whole run's tables and says what it ran, what others ran and what it reused.
 """
 
 from __future__ import annotations
 
-from contextlib import ExitStack
+import signal
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import ExitStack, contextmanager
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -21,12 +28,14 @@ from msbench.methods import get_card, resolve_methods
 
 from . import manifest as mf
 from . import options
+from ._claims import Slot, claimed, job_key, reusable, settled, wait_for_others
 from .aggregation import SHIFTED_SUMMARY, primary_dice, split_domains, summarize_run
-from .executors import WorkItem, check_executor, run_local, run_ray
+from .executors import Started, WorkItem, check_executor, run_local, run_ray
 from .job import Job, epochs_done
-from .metrics import SUITE_VERSION, MetricParams
+from .metrics import MetricParams
 from .plan import MethodOutcome, RunPlan, RunRequest, RunSetup, plan_run, prepare_run, with_batch_size
 from .progress import JobBoard
+from .run_report import BASELINE
 from .store import (
     RunStore,
     check_store_version,
@@ -52,7 +61,24 @@ def run_benchmark(request: RunRequest) -> list[MethodOutcome]:
     Raises:
         KeyError, ValueError: An option cannot be honoured (unknown method, device, modality, fold, protocol); raised
             before anything is written to the results store.
+        RunInterrupted: Ctrl-C (or SIGTERM under :func:`interruptible`); its message says what was kept.
     """
+    since = mf.now_iso()  # a job another process commits after this is counted as run there, not reused
+    try:
+        setup, plans = _plan(request)
+    except KeyboardInterrupt:
+        raise RunInterrupted("interrupted before any job started; run the same command again to start") from None
+    _execute(plans, request, since)
+    try:
+        outcomes = [_finish(plan, setup, request) for plan in plans]
+        _record_baseline(outcomes, request.results)
+    except KeyboardInterrupt:
+        raise RunInterrupted(_kept(plans, [])) from None
+    return outcomes
+
+
+def _plan(request: RunRequest) -> tuple[RunSetup, list[RunPlan]]:
+    """Checks the request, loads the data and plans one run per method (nothing runs yet)."""
     options.check_device_option(request.device)
     options.check_modality_names(request.modalities)
     check_executor(request.executor)
@@ -72,22 +98,72 @@ def run_benchmark(request: RunRequest) -> list[MethodOutcome]:
         plan_run(with_batch_size(get_card(name), setup.budget.name, request.batch_size), request, setup)
         for name in names
     ]
-    _execute(plans, request)
-    outcomes = []
-    for plan in plans:
-        outcome = plan.outcome
-        outcome.dice_mean, outcome.status = _refresh_run(
-            plan.store, setup, request.metric_params, plan.code, request.reuse_stale
-        )
-        shifted = _read_shifted(plan.store)
-        if setup.shifted is not None and shifted is not None and not shifted.empty:
-            outcome.shifted_dice = primary_dice(shifted, setup.shifted.spec.primary_reference)
-        outcomes.append(outcome)
-    _record_baseline(outcomes, request.results)
-    return outcomes
+    return setup, plans
 
 
-BASELINE = "threshold"
+def _finish(plan: RunPlan, setup: RunSetup, request: RunRequest) -> MethodOutcome:
+    """The method's outcome once every job is committed: the run's tables re-derived, its Dice read back."""
+    outcome = plan.outcome
+    outcome.dice_mean, outcome.status = _refresh_run(
+        plan.store, setup, request.metric_params, plan.code, request.reuse_stale
+    )
+    shifted = _read_shifted(plan.store)
+    if setup.shifted is not None and shifted is not None and not shifted.empty:
+        outcome.shifted_dice = primary_dice(shifted, setup.shifted.spec.primary_reference)
+    return outcome
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """The run stopped on Ctrl-C (or SIGTERM); ``message`` says what was kept and how to resume.
+
+    ``exit_status`` is the shell's for the signal: 130 for SIGINT, 143 for SIGTERM (set by :func:`interruptible`).
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+        self.exit_status = 128 + signal.SIGINT
+
+
+@contextmanager
+def interruptible() -> Iterator[None]:
+    """SIGTERM stops a run as Ctrl-C does, with the same line and exit status 143 instead of 130.
+
+    The handler raises a plain ``KeyboardInterrupt``, the one exception every cleanup path already handles as an
+    interrupt (``subprocess.Popen`` then leaves a worker to die with its parent instead of waiting for it).
+    """
+    received = [signal.SIGINT]
+
+    def on_sigterm(signum: int, frame: object) -> None:
+        received[0] = signal.Signals(signum)
+        raise KeyboardInterrupt
+
+    if threading.current_thread() is not threading.main_thread():  # signal handlers live in the main thread only
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, on_sigterm)
+    try:
+        yield
+    except RunInterrupted as stop:
+        stop.exit_status = 128 + received[0]
+        raise
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _kept(plans: list[RunPlan], running: list[Slot]) -> str:
+    """The interrupted run's one line: jobs committed, what the jobs in flight saved, how to resume."""
+    total = sum(len(plan.jobs) for plan in plans)
+    committed = sum(plan.store.job_record(job.job_id) is not None for plan in plans for job in plan.jobs)
+    parts = [f"{committed} of {total} jobs committed"]
+    for slot in running:
+        folder = slot.plan.store.partial_dir(slot.job.job_id) / "work"
+        done = epochs_done(folder) if folder.exists() else 0
+        if done:
+            parts.append(f"{slot.label} saved at epoch {done}")
+        else:
+            parts.append(f"{slot.label} had saved nothing yet (it starts over)")
+    return f"interrupted: {', '.join(parts)}; run the same command again to resume"
 
 
 def _record_baseline(outcomes: list[MethodOutcome], results: Path) -> None:
@@ -120,73 +196,51 @@ def _record_baseline(outcomes: list[MethodOutcome], results: Path) -> None:
                 index_run(conn, manifest, _read_summary(store), _read_shifted(store))
 
 
-def _execute(plans: list[RunPlan], request: RunRequest) -> None:
-    """Claims every job that must run (its lock is held until it is committed), runs them on the executor, commits."""
+def _execute(plans: list[RunPlan], request: RunRequest, since: str) -> None:
+    """Runs every job no process has committed, sharing them with any other process running the same jobs.
+
+    A job is claimed when this process is about to start it (its lock is taken, then whether it was committed
+    meanwhile is checked again), not when the run is planned, so N identical commands split the jobs. A job another
+    process holds is passed over; once this process has none left it waits for those (a killed process's job is then
+    resumed here), so every command ends with every job committed and the whole run's table.
+    """
     board = JobBoard(console, live=request.progress)
-    by_key: dict[str, tuple[RunPlan, WorkItem]] = {}
-    with ExitStack() as locks:
-        for plan in plans:
-            for job in plan.jobs:
-                key, label = f"{job.run_id}/{job.job_id}", f"{plan.card.name} fold {job.fold} seed {job.seed}"
-                folder, state = _claim(plan, job, request, locks, label)
-                epochs = plan.card.recipe(plan.inputs.budget).epochs if plan.card.trainable else None
-                board.add(key, label, folder or plan.store.job_dir(job.job_id), epochs, state)
-                if folder is not None:
-                    by_key[key] = (plan, WorkItem(plan.card, job, plan.inputs, folder))
-        items = [item for _, item in by_key.values()]
-        with board:
-            started = lambda item: board.started(f"{item.job.run_id}/{item.job.job_id}")  # noqa: E731
-            if request.executor == "ray":
-                finished = run_ray(items, started, address=request.ray_address, cpus_per_job=request.cpus_per_job)
-            else:
-                finished = run_local(items, started)
-            for item, record in finished:
-                key = f"{item.job.run_id}/{item.job.job_id}"
-                plan = by_key[key][0]
-                plan.store.commit(item.job.job_id)
-                with open_index(request.results) as conn:
-                    index_job(conn, plan.store, item.job.job_id, record)
-                _count(plan.outcome, item.job, record)
-                board.finished(key, record["status"], record.get("error", ""))
+    todo: list[Slot] = []
+    for plan in plans:
+        epochs = plan.card.recipe(plan.inputs.budget).epochs if plan.card.trainable else None
+        for job in plan.jobs:
+            slot = Slot(plan, job)
+            board.add(slot.key, slot.label, plan.store.partial_dir(job.job_id), epochs)
+            if not settled(slot, request, since, board):
+                todo.append(slot)
+    held: dict[str, ExitStack] = {}
+    slots = {slot.key: slot for slot in todo}
+    try:
+        with board, ExitStack() as cleanup:
+            cleanup.callback(lambda: [lock.close() for lock in held.values()])
+            while todo:
+                busy: list[Slot] = []
+                drawn = claimed(todo, busy, held, request, since, board)
+                for item, record in _executor(request)(drawn, lambda item: board.started(job_key(item.job))):
+                    key = job_key(item.job)
+                    slot = slots[key]
+                    slot.plan.store.commit(item.job.job_id)
+                    with open_index(request.results) as conn:
+                        index_job(conn, slot.plan.store, item.job.job_id, record)
+                    held.pop(key).close()
+                    _count(slot.plan.outcome, item.job, record)
+                    board.finished(key, record["status"], record.get("error", ""))
+                todo = busy
+                if todo:
+                    wait_for_others(todo, board)
+    except KeyboardInterrupt:
+        raise RunInterrupted(_kept(plans, [slots[key] for key in held])) from None
 
 
-def _claim(plan: RunPlan, job: Job, request: RunRequest, locks: ExitStack, label: str) -> tuple[Path | None, str]:
-    """Decides whether this process runs a job, and takes its lock if so.
-
-    Returns ``(partial folder, "queued")`` when it runs here (the lock is held until ``locks`` closes),
-    ``(None, "reused")`` when it is committed already, ``(None, "elsewhere")`` when another process holds its lock.
-    """
-    store, outcome = plan.store, plan.outcome
-    if not locks.enter_context(file_lock(store.job_lock_path(job.job_id), blocking=False)):
-        outcome.n_elsewhere += 1
-        console.print(f"{label}: running in another process; left to it")
-        return None, "elsewhere"
-    record = store.job_record(job.job_id)
-    if record and record.get("status") == "ok":
-        if _reusable(record, job.code_hash, request.reuse_stale):
-            outcome.n_reused += 1
-            return None, "reused"
-        console.print(f"{label}: committed by other code (code hash {record.get('code_hash')}); running it again")
-    elif record:
-        store.reopen(job.job_id)  # a failed job resumes from the checkpoint it left
-    folder = store.partial_dir(job.job_id)
-    done = epochs_done(folder / "work") if folder.exists() else 0
-    if done:
-        console.print(f"{label}: resuming from its checkpoint after epoch {done}")
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder, "queued"
-
-
-def _reusable(record: dict[str, Any], code: str, reuse_stale: bool) -> bool:
-    """Whether a committed job counts for this run: made by this code, or kept on ``--reuse-stale``.
-
-    A stale job is kept only while its numbers stay comparable: scored by the same major metric-suite version
-    (another major changes numbers, e.g. what an empty mask gives).
-    """
-    if record.get("code_hash") == code:
-        return True
-    same_suite = str(record.get("suite_version", "")).split(".")[0] == SUITE_VERSION.split(".")[0]
-    return reuse_stale and same_suite
+def _executor(request: RunRequest) -> Callable[[Iterable[WorkItem], Started], Iterator[tuple[WorkItem, dict]]]:
+    if request.executor == "ray":
+        return partial(run_ray, address=request.ray_address, cpus_per_job=request.cpus_per_job)
+    return run_local
 
 
 def _count(outcome: MethodOutcome, job: Job, record: dict[str, Any]) -> None:
@@ -207,7 +261,7 @@ def _refresh_run(
     """
     with file_lock(store.lock_path):
         jobs = store.committed_jobs()
-        usable = [j for j, r in jobs if r.get("status") == "ok" and _reusable(r, code, reuse_stale)]
+        usable = [j for j, r in jobs if r.get("status") == "ok" and reusable(r, code, reuse_stale)]
         stale = [j for j, r in jobs if r.get("status") == "ok" and r.get("code_hash") != code]
         failed = [j for j, r in jobs if r.get("status") != "ok"]
         rows = store.job_tables("cases.csv", job_ids=usable)

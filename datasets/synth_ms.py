@@ -26,11 +26,16 @@ def generated_roots() -> list[Path]:
 
 
 def prepare(root: Path | None, *, seed: int = 0, resolution_mm: float = 1.0, progress: bool = True) -> Path:
-    """Makes sure the phantom exists (generating it if needed) and returns its root."""
-    from .phantom import generate_synth_ms
+    """Makes sure the phantom exists (generating it if needed) and returns its root.
 
-    target = Path(root) if root is not None else default_root(seed, resolution_mm)
-    return generate_synth_ms(target, seed=seed, resolution_mm=resolution_mm, progress=progress)
+    Without ``root`` it lives in the cache, and generating it there says where first (:func:`generate_cached`).
+    """
+    from .phantom import generate_synth_ms
+    from .phantom.realism import generate_cached
+
+    if root is None:
+        return generate_cached(seed, resolution_mm, progress=progress)
+    return generate_synth_ms(Path(root), seed=seed, resolution_mm=resolution_mm, progress=progress)
 
 
 def load(root: Path) -> list[Case]:

@@ -7,7 +7,15 @@
 from __future__ import annotations
 
 from .generate import GENERATOR_VERSION, SUMMARY_NAME, case_files, expected_files, generate_synth_ms, timepoints
-from .realism import RealismReport, Row, default_cache_dir, default_phantom_dir, default_real_dir, realism_report
+from .realism import (
+    RealismReport,
+    Row,
+    default_cache_dir,
+    default_phantom_dir,
+    default_real_dir,
+    generate_cached,
+    realism_report,
+)
 
 __all__ = [
     "GENERATOR_VERSION",
@@ -19,6 +27,7 @@ __all__ = [
     "default_phantom_dir",
     "default_real_dir",
     "expected_files",
+    "generate_cached",
     "generate_synth_ms",
     "realism_report",
     "timepoints",

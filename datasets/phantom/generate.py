@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -178,6 +179,17 @@ def _generate_patient(root: Path, grid: Grid, seed: int, patient: int, n_tp: int
     return cases
 
 
+def phantom_bytes(grid: Grid, n_patients: int) -> int:
+    """Bytes a phantom takes on disk: per scan every contrast (float32) and mask (uint8), uncompressed NIfTI."""
+    voxels = int(np.prod(grid.shape))
+    per_scan = voxels * (4 * len(CONTRASTS) + len(("mask1", "mask2", "truth")))
+    return per_scan * sum(timepoints(n_patients))
+
+
+Announce = Callable[[Path, int], None]
+"""Called as ``announce(out_dir, bytes)`` just before a phantom is generated (not when one is reused)."""
+
+
 def generate_synth_ms(
     out_dir: Path,
     *,
@@ -185,6 +197,7 @@ def generate_synth_ms(
     resolution_mm: float = 1.0,
     n_patients: int = 5,
     progress: bool = True,
+    announce: Announce | None = None,
 ) -> Path:
     """Generate the synth-ms phantom into ``out_dir`` in the ISBI 2015 training layout.
 
@@ -199,6 +212,7 @@ def generate_synth_ms(
         resolution_mm: Isotropic voxel size; 1.0 is the ISBI grid (181x217x181).
         n_patients: Number of patients (time points per patient follow ISBI: 4, 4, 5, 4, 4).
         progress: Show a progress bar.
+        announce: Told where the phantom goes and its size before anything is written (e.g. to say so).
 
     Returns:
         ``out_dir``.
@@ -213,6 +227,8 @@ def generate_synth_ms(
     params = PhantomParams(GENERATOR_VERSION, int(seed), grid.resolution_mm, int(n_patients))
     if _reusable(out_dir, params):
         return out_dir
+    if announce is not None:
+        announce(out_dir, phantom_bytes(grid, params.n_patients))
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     _remove_dead_partials(out_dir)
     work = out_dir.parent / f".{out_dir.name}.partial-{os.getpid()}"

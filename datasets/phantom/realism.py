@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -48,6 +49,29 @@ def default_phantom_dir(seed: int = 0, resolution_mm: float = 1.0, n_patients: i
     """
     patients = "" if n_patients == 5 else f"-n{n_patients}"
     return default_cache_dir() / "synth-ms" / f"seed{seed}-{resolution_mm:g}mm{patients}-v{GENERATOR_VERSION}"
+
+
+def generate_cached(seed: int = 0, resolution_mm: float = 1.0, *, progress: bool = True) -> Path:
+    """The phantom of ``seed`` and grid in the cache (:func:`default_phantom_dir`), generated there on first use.
+
+    Before generating it says where and how much on standard error (2.7 GB at 1 mm, about 100 MB at 3 mm): the
+    cache lies outside any folder the user named.
+    """
+    return generate_synth_ms(
+        default_phantom_dir(seed, resolution_mm),
+        seed=seed,
+        resolution_mm=resolution_mm,
+        progress=progress,
+        announce=_announce_cache,
+    )
+
+
+def _announce_cache(out_dir: Path, size: int) -> None:
+    print(
+        f"writing the synth-ms phantom (about {size / 1e9:.1f} GB) to {out_dir}; set MSBENCH_CACHE to move it",
+        file=sys.stderr,
+        flush=True,
+    )
 
 
 @dataclass(frozen=True)
@@ -518,7 +542,7 @@ def realism_report(root: Path | None = None, *, real_dir: Path | None = None, se
     elif not Path(real_dir).is_dir():
         raise FileNotFoundError(f"real_dir {real_dir} is not a folder; pass a folder of real lesion masks or None")
     if root is None:
-        root = generate_synth_ms(default_phantom_dir(seed), seed=seed)
+        root = generate_cached(seed)
     root = Path(root)
     summary_path = root / SUMMARY_NAME
     if not summary_path.is_file():

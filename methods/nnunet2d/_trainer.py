@@ -5,6 +5,7 @@ Imported only inside the nnU-Net worker process (training) and by the adapter's 
 
 from __future__ import annotations
 
+import csv
 import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -15,6 +16,8 @@ import torch
 from nnunetv2.training.dataloading.nnunet_dataset import nnUNetBaseDataset
 from nnunetv2.training.lr_scheduler.polylr import PolyLRScheduler
 from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
+
+from msbench.methods.engine.loop import HISTORY_CSV
 
 from ._augment import PaperAffine2D
 from ._process import EPOCH_MARKER
@@ -153,6 +156,7 @@ class nnUNetTrainerMSBench(nnUNetTrainer):  # noqa: N801 - nnU-Net's trainer nam
         epoch = self.current_epoch
         super().on_epoch_end()
         print(EPOCH_MARKER + json.dumps(_record(self.logger, epoch)), flush=True)
+        write_epoch_log(Path(self.output_folder), self.logger, epoch + 1)
 
     def on_train_end(self):
         super().on_train_end()
@@ -173,6 +177,32 @@ _LOGGED = {
     "lr": "lrs",
 }
 """History column -> nnU-Net logger key (its pseudo Dice is on validation patches, foreground classes averaged)."""
+
+
+def write_epoch_log(folder: Path, logger, epochs: int) -> Path:
+    """``history.csv`` of the first ``epochs`` epochs with their seconds, rewritten after every epoch (atomically).
+
+    The same per-epoch log the engine writes: ``msbench run``'s live table reads its epoch count and epoch times
+    from it, and a resumed job's record its ``resumed_from_epoch``. nnU-Net's own logger (restored from its
+    checkpoint on resume) holds every epoch, so the rows span a resumed fit's earlier epochs too.
+    """
+    rows = []
+    for epoch in range(epochs):
+        row = _record(logger, epoch)
+        try:
+            start, end = (logger.get_value(f"epoch_{edge}_timestamps", step=epoch) for edge in ("start", "end"))
+            row["seconds"] = round(float(end) - float(start), 3)
+        except (KeyError, IndexError, TypeError):
+            row["seconds"] = None
+        rows.append(row)
+    path = folder / HISTORY_CSV
+    tmp = folder / f".{HISTORY_CSV}.tmp"
+    with tmp.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]) if rows else ["epoch"])
+        writer.writeheader()
+        writer.writerows(rows)
+    tmp.replace(path)
+    return path
 
 
 def _record(logger, epoch: int) -> dict[str, Any]:

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from scipy.stats import entropy as scipy_entropy
 
+from msbench.benchmark.job import epoch_log, epochs_done
 from msbench.datasets.case import Case
 from msbench.methods import FitContext, build_adapter, get_card
 from msbench.methods.nnunet2d._entropy import kept_slices, slice_entropy_bits
@@ -206,6 +207,8 @@ def test_fit_runs_nnunet_inside_the_workdir_and_predicts_on_the_case_grid(tiny_c
     assert (adapter.folders.model / "fold_0" / "checkpoint_final.pth").is_file()
     assert "entropy filter:" in (nnunet / "nnunet_worker.log").read_text()
     assert len(report.history) == 1 and report.chosen_epoch == 0
+    assert epochs_done(tmp_path / "work") == 1  # its per-epoch log: msbench run's live table counts the epochs
+    assert len(epoch_log(adapter.folders.model / "fold_0" / "history.csv")) == 1
     assert report.val_dice is not None and 0.0 <= report.val_dice <= 1.0
     assert report.n_parameters and report.n_parameters > 0
     assert report.chosen["training_slices"] > 0
