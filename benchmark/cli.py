@@ -93,6 +93,10 @@ def run(
     tuning_storage: Annotated[
         str | None, typer.Option(help="--tuned: the studies' storage (default RESULTS/tuning/optuna-journal.log).")
     ] = None,
+    study: Annotated[
+        str | None,
+        typer.Option(help="--tuned: the study of the one tunable --method (a name given to 'msbench tune --study')."),
+    ] = None,
     test_dataset: Annotated[
         str | None,
         typer.Option(help="Cross-dataset: also score every scan of this dataset with each fold's model (shifted)."),
@@ -129,6 +133,7 @@ def run(
         batch_size=batch_size,
         tuned=tuned,
         tuning_storage=tuning_storage,
+        tuning_study=study,
         test_dataset=test_dataset,
         test_data_root=test_data_root,
     )

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from msbench.datasets import Case, DatasetSpec, Split, get_dataset, load_split
-from msbench.methods import MethodCard
+from msbench.methods import MethodCard, get_card, resolve_methods
 
 from . import manifest as mf
 from . import options
@@ -52,6 +52,8 @@ class RunRequest:
         tuned: Use each method's best parameters from its finished Optuna study (``msbench tune``); methods without a
             search space run their defaults. Study, trial and parameters join the run's identity and manifest.
         tuning_storage: Where the studies are (default ``RESULTS/tuning/optuna-journal.log``).
+        tuning_study: ``--tuned``: the study to read (``msbench tune --study NAME``) for the one method named in
+            ``methods`` that has a search space (default: each method's default study name).
         test_dataset: Cross-dataset protocol: fit and select on ``dataset``'s folds as always, then also score every
             scan of this registered dataset (``shifted``) beside the fold's test patients (``in-domain``).
         test_data_root: Where ``test_dataset`` lives (default: its environment variable; synth-ms: the cache).
@@ -77,6 +79,7 @@ class RunRequest:
     batch_size: int | None = None
     tuned: bool = False
     tuning_storage: str | None = None
+    tuning_study: str | None = None
     test_dataset: str | None = None
     test_data_root: Path | None = None
 
@@ -264,6 +267,25 @@ def with_params(card: MethodCard, budget: str, params: dict[str, Any]) -> Method
     return replace(card, recipes={**card.recipes, budget: replace(recipe, overrides={**recipe.overrides, **params})})
 
 
+def check_tuning_study(request: RunRequest) -> None:
+    """``--study`` names one study: it needs ``--tuned`` and exactly one requested method with a search space.
+
+    Raises:
+        ValueError: Either does not hold (says which methods would share the name).
+    """
+    if request.tuning_study is None:
+        return
+    if not request.tuned:
+        raise ValueError(f"--study {request.tuning_study!r} names a tuning study to run with: add --tuned.")
+    tunable = [n for n in resolve_methods(request.methods) if get_card(n).search_space]
+    if len(tunable) != 1:
+        which = f"methods {', '.join(tunable)} have" if tunable else "no method of --method has"
+        raise ValueError(
+            f"--study {request.tuning_study!r} names one method's study, and {which} a search space; "
+            "give one tunable --method with --study (other runs use their default study names)."
+        )
+
+
 def tuned_card(card: MethodCard, request: RunRequest, setup: RunSetup) -> tuple[MethodCard, Any]:
     """``--tuned``: the card with its study's best parameters and the study's record (None without a search space).
 
@@ -282,6 +304,7 @@ def tuned_card(card: MethodCard, request: RunRequest, setup: RunSetup) -> tuple[
         setup.budget.name,
         request.results,
         storage=request.tuning_storage,
+        study=request.tuning_study if card.name in resolve_methods(request.methods) else None,
         default_protocol=request.protocol is None,
     )
     seen = set(tuned.seen_patients)

@@ -33,7 +33,16 @@ from .aggregation import SHIFTED_SUMMARY, primary_dice, split_domains, summarize
 from .executors import Started, WorkItem, check_executor, run_local, run_ray
 from .job import Job, epochs_done
 from .metrics import MetricParams
-from .plan import MethodOutcome, RunPlan, RunRequest, RunSetup, plan_run, prepare_run, with_batch_size
+from .plan import (
+    MethodOutcome,
+    RunPlan,
+    RunRequest,
+    RunSetup,
+    check_tuning_study,
+    plan_run,
+    prepare_run,
+    with_batch_size,
+)
 from .progress import JobBoard
 from .run_report import BASELINE
 from .store import (
@@ -84,6 +93,7 @@ def _plan(request: RunRequest) -> tuple[RunSetup, list[RunPlan]]:
     check_executor(request.executor)
     check_store_version(request.results)
     names = resolve_methods(request.methods)
+    check_tuning_study(request)
     if request.baseline and BASELINE not in names:
         names = [BASELINE, *names]
     setup = prepare_run(request)

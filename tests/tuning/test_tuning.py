@@ -221,3 +221,24 @@ def test_the_seed_of_a_study_seeds_every_trial_fit_too(smoke_phantom, tmp_path, 
     monkeypatch.setattr(adapter, "build_adapter", spy)
     tune(_request(tmp_path, smoke_phantom, trials=1, seed=3))
     assert seeds == [3]
+
+
+def test_a_study_named_by_tune_study_is_the_one_run_tuned_study_uses(smoke_phantom, tmp_path):
+    """``msbench tune --study NAME`` made a study ``msbench run --tuned`` could not name: ``--study`` names it."""
+    from typer.testing import CliRunner
+
+    from msbench.benchmark.cli import app
+
+    runner = CliRunner()
+    args = ["--dataset", "synth-ms", "--results", str(tmp_path), "--data-root", str(smoke_phantom), "--no-progress"]
+    tuned = runner.invoke(app, ["tune", "--method", "threshold", "--study", "mine", "--device", "cpu", *args])
+    assert tuned.exit_code == 0, tuned.output
+    run = ["run", "--method", "threshold", "--no-baseline", "--device", "cpu", *args]
+    result = runner.invoke(app, [*run, "--tuned", "--study", "mine"])
+    assert result.exit_code == 0, result.output
+    (manifest_path,) = tmp_path.glob("runs/threshold__*/manifest.json")
+    assert json.loads(manifest_path.read_text())["tuning"]["study"] == "mine"
+    missing_tuned = runner.invoke(app, [*run, "--study", "mine"])
+    assert missing_tuned.exit_code == 2 and "add --tuned" in missing_tuned.output
+    several = runner.invoke(app, [*run[:2], "threshold,basicunet", *run[3:], "--tuned", "--study", "mine"])
+    assert several.exit_code == 2 and "names one method's study" in " ".join(several.output.split())
