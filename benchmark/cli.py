@@ -107,7 +107,7 @@ def run(
 ) -> None:
     """Run methods under one protocol; resumable (finished folds are reused), failures recorded."""
     from msbench.datasets import DatasetNotFoundError
-    from msbench.datasets.nnunet_raw import use_patient_regex
+    from msbench.datasets.nnunet_raw import check_patient_regex
 
     from .plan import ALL_FOLDS, RunRequest
     from .run_report import next_commands, outcome_table, work_summary
@@ -134,11 +134,12 @@ def run(
         tuned=tuned,
         tuning_storage=tuning_storage,
         tuning_study=study,
+        patient_regex=patient_regex,
         test_dataset=test_dataset,
         test_data_root=test_data_root,
     )
     try:
-        use_patient_regex(dataset, patient_regex)
+        check_patient_regex(dataset, patient_regex)
         with interruptible():
             outcomes = run_benchmark(request)
     except RunInterrupted as stop:
@@ -276,11 +277,13 @@ def datasets_info(
 ) -> None:
     """Cases, patients, time points, modalities, shape, spacing, lesion count and load per case."""
     from msbench.datasets.info import dataset_info
-    from msbench.datasets.nnunet_raw import use_patient_regex
+    from msbench.datasets.nnunet_raw import check_patient_regex
 
     try:
-        use_patient_regex(name, patient_regex)
-        table = dataset_info(name, root, connectivity=connectivity, masks_only=masks_only, progress=True)
+        check_patient_regex(name, patient_regex)
+        table = dataset_info(
+            name, root, connectivity=connectivity, masks_only=masks_only, progress=True, patient_regex=patient_regex
+        )
     except (FileNotFoundError, KeyError, ValueError) as error:
         _fail(str(error).strip("'\""))
         return
@@ -301,13 +304,14 @@ def datasets_split(
 ) -> None:
     """Write a seeded patient-level K-fold split of the cases on disk (use it with --protocol FILE.json)."""
     from msbench.datasets import get_dataset
-    from msbench.datasets.nnunet_raw import use_patient_regex
+    from msbench.datasets.nnunet_raw import check_patient_regex
     from msbench.datasets.splits import make_kfold_split
 
     try:
-        use_patient_regex(name, patient_regex)
+        check_patient_regex(name, patient_regex)
         spec = get_dataset(name)
-        path = make_kfold_split(name, spec.load_cases(root), k=k, seed=seed, out=out_dir)
+        cases = spec.load_cases(root, patient_regex=patient_regex)
+        path = make_kfold_split(name, cases, k=k, seed=seed, out=out_dir)
     except (FileNotFoundError, KeyError, ValueError) as error:
         _fail(str(error).strip("'\""))
         return

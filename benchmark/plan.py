@@ -52,6 +52,8 @@ class RunRequest:
         tuned: Use each method's best parameters from its finished Optuna study (``msbench tune``); methods without a
             search space run their defaults. Study, trial and parameters join the run's identity and manifest.
         tuning_storage: Where the studies are (default ``RESULTS/tuning/optuna-journal.log``).
+        patient_regex: ``--patient-regex``: which cases are one patient's, for a dataset whose case ids do not say
+            (``nnunet-raw``); recorded in the manifest.
         tuning_study: ``--tuned``: the study to read (``msbench tune --study NAME``) for the one method named in
             ``methods`` that has a search space (default: each method's default study name).
         test_dataset: Cross-dataset protocol: fit and select on ``dataset``'s folds as always, then also score every
@@ -80,6 +82,7 @@ class RunRequest:
     tuned: bool = False
     tuning_storage: str | None = None
     tuning_study: str | None = None
+    patient_regex: str | None = None
     test_dataset: str | None = None
     test_data_root: Path | None = None
 
@@ -185,7 +188,7 @@ def prepare_run(request: RunRequest, *, fingerprint: bool = True) -> RunSetup:
     if not user_file and protocol not in spec.protocols:
         raise ValueError(f"dataset {spec.name!r} has no protocol {protocol!r}; it has {', '.join(spec.protocols)}.")
     root = spec.prepare_root(request.data_root, resolution_mm=budget.synth_resolution_mm, progress=request.progress)
-    cases = spec.load_cases(root)
+    cases = spec.load_cases(root, patient_regex=request.patient_regex)
     split = load_split(spec.name, Path(protocol) if user_file else protocol, cases)
     protocol = split.protocol
     available = tuple(f.index for f in split.folds)
@@ -348,6 +351,7 @@ def plan_run(card: MethodCard, request: RunRequest, setup: RunSetup) -> RunPlan:
         if not store.manifest_path.is_file():
             manifest = _manifest(card, setup, config, chash, run_id, store)
             manifest["tuning"] = tuned.manifest_entry() if tuned is not None else None
+            manifest["patient_regex"] = request.patient_regex  # the board lists the cases again with it
             write_json(store.manifest_path, manifest)
     jobs = [Job(run_id, card.name, fold, seed, code) for fold in setup.folds for seed in setup.seeds]
     return RunPlan(card, store, code, inputs, jobs, MethodOutcome(card.name, run_id, "running"))

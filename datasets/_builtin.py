@@ -90,6 +90,7 @@ register_dataset(
         protocols=("kfold5",),
         references=("label",),
         loader="msbench.datasets.nnunet_raw:load",
+        patients_from_regex=True,
         citation="the user's own data",
     )
 )

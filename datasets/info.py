@@ -76,6 +76,7 @@ def dataset_info(
     connectivity: int = 18,
     masks_only: bool = False,
     progress: bool = False,
+    patient_regex: str | None = None,
 ) -> pd.DataFrame:
     """One row per case: ids, modalities, grid, and the primary reference's lesion count and load.
 
@@ -86,6 +87,7 @@ def dataset_info(
         masks_only: List the reference masks alone (datasets in ``MASKS_ONLY_LOADERS``, e.g. the open_ms_data sample
             of 3D-MR-MS, which ships few images).
         progress: Show a progress bar while masks are read.
+        patient_regex: Which cases are one patient's (``nnunet-raw``; see :meth:`DatasetSpec.load_cases`).
 
     Returns:
         A DataFrame with the columns of ``INFO_COLUMNS``; ``n_lesions`` and ``lesion_load_ml`` are missing (NA) for
@@ -97,7 +99,7 @@ def dataset_info(
         raise ValueError(f"connectivity={connectivity!r}: expected 6, 18 or 26.")
     spec = get_dataset(name)
     copies = _copies(spec, root)
-    cases = [(label, c) for label, r in copies for c in _cases(spec, r, masks_only)]
+    cases = [(label, c) for label, r in copies for c in _cases(spec, r, masks_only, patient_regex)]
     reference = spec.references[0] if spec.references else None
     rows = []
     for label, case in _progress(cases, progress, f"reading {name} masks"):
@@ -123,10 +125,10 @@ def dataset_info(
     return frame if len(copies) > 1 else frame.drop(columns="copy")
 
 
-def _cases(spec: DatasetSpec, root: Path | str | None, masks_only: bool) -> list[Case]:
+def _cases(spec: DatasetSpec, root: Path | str | None, masks_only: bool, patient_regex: str | None) -> list[Case]:
     resolved = spec.resolve_root(root)
     if not masks_only:
-        return spec.load_cases(resolved)
+        return spec.load_cases(resolved, patient_regex=patient_regex)
     if spec.name not in MASKS_ONLY_LOADERS:
         raise ValueError(
             f"dataset {spec.name!r} has no masks-only listing; masks_only works for {sorted(MASKS_ONLY_LOADERS)}."

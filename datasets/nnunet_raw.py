@@ -6,8 +6,8 @@ counts as lesion: msbench scores a binary segmentation.
 
 Patients: nnU-Net's layout does not say which scans belong to one patient, and a split must keep a patient's scans
 together. The patient of each case comes from, in this order: the ``patients`` argument (``{"case": "patient"}``),
-the ``patient_regex`` argument, ``msbench_patients.json`` in the dataset folder, the ``MSBENCH_NNUNET_PATIENT_REGEX``
-environment variable (what ``--patient-regex`` sets). A regex is matched against the whole case id; its group
+the ``patient_regex`` argument (what ``--patient-regex`` gives), ``msbench_patients.json`` in the dataset folder, the
+``MSBENCH_NNUNET_PATIENT_REGEX`` environment variable. A regex is matched against the whole case id; its group
 ``patient`` (else its first group) is the patient id and an optional group ``timepoint`` the time point. With none
 of them each case is its own patient, unless the case ids look longitudinal (``training01_01``, ``training01_02``:
 a shared prefix with time-point suffixes), which is refused rather than split by scan.
@@ -226,8 +226,10 @@ def longitudinal_groups(case_ids: list[str]) -> dict[str, list[str]]:
     return shared
 
 
-def use_patient_regex(dataset: str, pattern: str | None) -> None:
-    """What ``--patient-regex`` does: checks that it applies and compiles, then sets ``MSBENCH_NNUNET_PATIENT_REGEX``.
+def check_patient_regex(dataset: str, pattern: str | None) -> None:
+    """What ``--patient-regex`` must be, checked before anything runs: for ``nnunet-raw``, compiling, with a group.
+
+    The pattern then travels in the request (``RunRequest.patient_regex``) to :meth:`DatasetSpec.load_cases`.
 
     Raises:
         ValueError: ``dataset`` is not ``nnunet-raw``, or the regex does not compile or has no group.
@@ -239,4 +241,3 @@ def use_patient_regex(dataset: str, pattern: str | None) -> None:
             f"--patient-regex applies to --dataset {DATASET} only (got {dataset!r}, whose loader knows its patients)."
         )
     patients_from_regex(pattern, [], "--patient-regex")
-    os.environ[PATIENT_REGEX_ENV] = pattern

@@ -44,6 +44,8 @@ class DatasetSpec:
     citation: str = ""
     prepare: str | None = None
     """Optional ``"module:function"`` making the data exist: (root, resolution_mm) -> root."""
+    patients_from_regex: bool = False
+    """Whether the loader takes ``patient_regex`` (its case ids do not name their patients: ``nnunet-raw``)."""
 
     @property
     def default_protocol(self) -> str:
@@ -90,11 +92,27 @@ class DatasetSpec:
         given = Path(root) if root is not None else os.environ.get(self.env_var)
         return Path(make(Path(given) if given else None, resolution_mm=resolution_mm, progress=progress))
 
-    def load_cases(self, root: Path | str | None = None) -> list[Case]:
-        """Lists and validates the dataset's cases (images are not read)."""
+    def load_cases(self, root: Path | str | None = None, *, patient_regex: str | None = None) -> list[Case]:
+        """Lists and validates the dataset's cases (images are not read).
+
+        Args:
+            root: The data root (default: the environment variable).
+            patient_regex: ``--patient-regex``, for a dataset whose loader takes it (``patients_from_regex``).
+
+        Raises:
+            ValueError: ``patient_regex`` for a dataset whose loader knows its patients.
+        """
         module_name, attr = self.loader.split(":")
-        loader: Callable[[Path], list[Case]] = getattr(importlib.import_module(module_name), attr)
-        return loader(self.resolve_root(root))
+        loader: Callable[..., list[Case]] = getattr(importlib.import_module(module_name), attr)
+        if patient_regex is None:
+            return loader(self.resolve_root(root))
+        if not self.patients_from_regex:
+            takes = [n for n in list_datasets() if get_dataset(n).patients_from_regex]
+            raise ValueError(
+                f"--patient-regex applies to --dataset {' or '.join(takes)} only (got {self.name!r}, whose loader "
+                "knows its patients)."
+            )
+        return loader(self.resolve_root(root), patient_regex=patient_regex)
 
 
 _REGISTRY: dict[str, DatasetSpec] = {}

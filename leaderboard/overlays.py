@@ -50,7 +50,10 @@ def case_files(manifest: dict[str, Any], case_id: str, reference: str) -> tuple[
             f"the run read {manifest.get('dataset')} from {root}, which is gone; overlays need the dataset's images "
             "(regenerate or mount it at that path)."
         )
-    cases = {c.case_id: c for c in get_dataset(manifest["dataset"]).load_cases(root)}
+    cases = {
+        c.case_id: c
+        for c in get_dataset(manifest["dataset"]).load_cases(root, patient_regex=manifest.get("patient_regex"))
+    }
     if case_id not in cases:
         raise FileNotFoundError(f"case {case_id} is not in {root} any more.")
     case = cases[case_id]

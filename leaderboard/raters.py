@@ -38,7 +38,11 @@ def rater_cases(data: StoreData, human_methods: tuple[str, ...]) -> dict[str, tu
         tested = set(data.cases.loc[data.cases["run_id"] == run_id, "case"])
         try:
             cases = [
-                c for c in get_dataset(manifest["dataset"]).load_cases(manifest["data_root"]) if c.case_id in tested
+                c
+                for c in get_dataset(manifest["dataset"]).load_cases(
+                    manifest["data_root"], patient_regex=manifest.get("patient_regex")
+                )
+                if c.case_id in tested
             ]
         except (FileNotFoundError, KeyError, ValueError, TypeError):
             continue

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -239,7 +241,7 @@ LONGITUDINAL = ("training01_01", "training01_02", "training02_01", "training02_0
 
 
 def test_nnunet_raw_refuses_longitudinal_names_without_a_patient_mapping(tmp_path: Path, tl, monkeypatch) -> None:
-    monkeypatch.setenv(nnunet_raw.PATIENT_REGEX_ENV, "")  # restored (unset) after the test, even if the CLI sets it
+    monkeypatch.setenv(nnunet_raw.PATIENT_REGEX_ENV, "")  # the user's own setting must not leak in
     root = tl.write_nnunet(tmp_path / "ds", cases=LONGITUDINAL, channels=("FLAIR",))
     with pytest.raises(ValueError, match=r"imagesTr: the case ids look longitudinal .*training01_01.*--patient-regex"):
         nnunet_raw.load(root)
@@ -253,7 +255,7 @@ def test_nnunet_raw_refuses_longitudinal_names_without_a_patient_mapping(tmp_pat
 def test_nnunet_raw_patient_regex_from_the_argument_the_file_or_the_environment(
     tmp_path: Path, tl, monkeypatch
 ) -> None:
-    monkeypatch.setenv(nnunet_raw.PATIENT_REGEX_ENV, "")  # restored (unset) after the test, even if the CLI sets it
+    monkeypatch.setenv(nnunet_raw.PATIENT_REGEX_ENV, "")  # the user's own setting must not leak in
     root = tl.write_nnunet(tmp_path / "ds", cases=LONGITUDINAL, channels=("FLAIR",))
     cases = nnunet_raw.load(root, patient_regex=r"(?P<patient>training\d+)_(?P<timepoint>\d+)")
     assert [(c.patient_id, c.timepoint) for c in cases] == [
@@ -283,7 +285,7 @@ def test_patient_regex_option_of_the_cli(tmp_path: Path, tl, monkeypatch) -> Non
 
     from msbench.benchmark.cli import app
 
-    monkeypatch.setenv(nnunet_raw.PATIENT_REGEX_ENV, "")  # restored (unset) after the test, even if the CLI sets it
+    monkeypatch.setenv(nnunet_raw.PATIENT_REGEX_ENV, "")  # the user's own setting must not leak in
     root = tl.write_nnunet(tmp_path / "ds", cases=LONGITUDINAL, channels=("FLAIR",))
     refused = CliRunner().invoke(app, ["datasets", "split", "nnunet-raw", "--root", str(root), "--out", str(tmp_path)])
     assert refused.exit_code == 2 and "look longitudinal" in refused.output
@@ -294,3 +296,26 @@ def test_patient_regex_option_of_the_cli(tmp_path: Path, tl, monkeypatch) -> Non
     assert "training01_01" in json.dumps(split)
     wrong = CliRunner().invoke(app, ["datasets", "info", "isbi2015", "--patient-regex", "(.+)"])
     assert wrong.exit_code == 2 and "applies to --dataset nnunet-raw only" in wrong.output
+
+
+def test_patient_regex_travels_in_the_request_not_the_environment(tmp_path: Path, tl, monkeypatch) -> None:
+    """``--patient-regex`` reaches the loader through ``RunRequest`` (and the manifest), never ``os.environ``."""
+    from typer.testing import CliRunner
+
+    from msbench.benchmark.cli import app
+    from msbench.benchmark.plan import RunRequest, prepare_run
+
+    monkeypatch.delenv(nnunet_raw.PATIENT_REGEX_ENV, raising=False)
+    regex = r"(training\d+)_\d+"
+    root = tl.write_nnunet(tmp_path / "ds", cases=LONGITUDINAL, channels=("FLAIR",))
+    args = ["datasets", "split", "nnunet-raw", "--root", str(root), "--out", str(tmp_path / "s"), "--k", "3"]
+    assert CliRunner().invoke(app, [*args, "--patient-regex", regex]).exit_code == 0
+    assert nnunet_raw.PATIENT_REGEX_ENV not in os.environ
+    (split,) = (tmp_path / "s").glob("*.json")
+    request = RunRequest("threshold", "nnunet-raw", tmp_path / "results", data_root=root, protocol=str(split))
+    setup = prepare_run(replace(request, patient_regex=regex), fingerprint=False)
+    assert [c.patient_id for c in setup.cases][:3] == ["training01", "training01", "training02"]
+    with pytest.raises(ValueError, match="look longitudinal"):
+        prepare_run(request, fingerprint=False)
+    with pytest.raises(ValueError, match="applies to --dataset nnunet-raw only"):
+        get_dataset("isbi2015").load_cases(tmp_path, patient_regex=regex)
