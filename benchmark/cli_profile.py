@@ -13,15 +13,12 @@ from rich.table import Table
 from ._console import err, out, print_table
 from ._console import fail as _fail
 
-DEVICES = ("cpu", "cuda")
-
 
 def _check_device(device: str) -> str:
-    from .options import resolve_device
+    from . import options  # loads the datasets (pandas): on use, so that 'msbench --help' stays quick
 
-    if device not in DEVICES and not (device.startswith("cuda:") and device[5:].isdigit()):
-        raise ValueError(f"--device {device!r} is not supported; expected cpu, cuda or cuda:N.")
-    return resolve_device(device)
+    options.check_device_option(device, auto=False)  # a profile names the device it measures
+    return options.resolve_device(device)
 
 
 def _si(value: Any, unit: str = "", digits: int = 3) -> str:
@@ -91,6 +88,7 @@ def profile(
     """Profile methods at their own patch/slice and batch size: parameters, FLOPs, peak memory, throughput, latency."""
     from msbench.methods import BUDGETS, get_card, resolve_methods
 
+    from .options import check_batch_size
     from .profiling import default_spacing, profile_case, profile_method, settings_for, store_profile
 
     try:
@@ -98,8 +96,7 @@ def profile(
         device = _check_device(device)
         if budget not in BUDGETS:
             raise ValueError(f"--budget {budget!r} is not one of {', '.join(BUDGETS)}.")
-        if batch_size is not None and batch_size < 1:
-            raise ValueError(f"--batch-size must be a positive number of samples, got {batch_size}.")
+        check_batch_size(batch_size)
         if repeats is not None and repeats < 1:
             raise ValueError(f"--repeats must be >= 1, got {repeats}.")
         settings = settings_for(budget, repeats)

@@ -15,10 +15,17 @@ INTER_RATER = "inter-rater"
 console = Console(stderr=True)
 
 
-def check_device_option(device: str) -> None:
-    """``--device`` must be ``auto``, ``cpu``, ``cuda`` or ``cuda:N``; anything else is refused up front."""
-    if not DEVICE_PATTERN.fullmatch(device):
-        raise ValueError(f"--device {device!r} is not supported; expected auto, cpu, cuda or cuda:N.")
+def check_device_option(device: str, *, auto: bool = True) -> None:
+    """``--device`` must be ``auto`` (where ``auto`` allows it), ``cpu``, ``cuda`` or ``cuda:N``; refused up front."""
+    if not DEVICE_PATTERN.fullmatch(device) or (device == "auto" and not auto):
+        expected = "auto, cpu, cuda or cuda:N" if auto else "cpu, cuda or cuda:N"
+        raise ValueError(f"--device {device!r} is not supported; expected {expected}.")
+
+
+def check_batch_size(batch_size: int | None) -> None:
+    """``--batch-size``, when given, must be a positive number of samples per step."""
+    if batch_size is not None and batch_size < 1:
+        raise ValueError(f"--batch-size {batch_size}: expected a positive number of samples per step.")
 
 
 def resolve_device(device: str) -> str:

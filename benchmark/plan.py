@@ -255,10 +255,9 @@ class RunPlan:
 
 def with_batch_size(card: MethodCard, budget: str, batch_size: int | None) -> MethodCard:
     """The card with the budget's batch size replaced (``--batch-size``, e.g. after CUDA ran out of memory)."""
+    options.check_batch_size(batch_size)
     if batch_size is None or not card.trainable:
         return card
-    if batch_size < 1:
-        raise ValueError(f"--batch-size {batch_size}: expected a positive number of samples per step.")
     recipe = replace(card.recipe(budget), batch_size=batch_size)
     return replace(card, recipes={**card.recipes, budget: recipe})
 
