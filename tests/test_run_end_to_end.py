@@ -284,6 +284,7 @@ def test_user_split_file_from_datasets_split_drives_a_run(tmp_path, smoke_phanto
         ("--method", " , ", "names no method"),
         ("--modalities", "flair,dwi", "unknown ['dwi']"),
         ("--modalities", "flair,t1post", "missing from the dataset"),
+        ("--batch-size", "0", "expected a positive number of samples per step"),
     ],
 )
 def test_options_that_cannot_be_honoured_fail_before_anything_is_written(
