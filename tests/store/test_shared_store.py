@@ -135,6 +135,24 @@ def test_every_file_of_a_store_honours_the_umask_checkpoints_and_index_included(
     assert {k: v for k, v in modes.items() if v != "0o664"} == {}
 
 
+def test_the_files_a_ray_task_sends_back_get_the_umask_too(tmp_path):
+    from msbench.benchmark.executors import pack, unpack
+
+    work = tmp_path / "task" / "work"
+    work.mkdir(parents=True)
+    (work / "checkpoint.pt").write_bytes(b"weights")
+    (work / "checkpoint.pt").chmod(0o600)  # as the worker wrote it (another machine, another umask)
+    work.chmod(0o700)
+    old = os.umask(0o002)
+    try:
+        unpack(pack(tmp_path / "task"), tmp_path / "committed")
+    finally:
+        os.umask(old)
+    modes = [stat.S_IMODE(p.stat().st_mode) for p in (tmp_path / "committed" / "work", *tmp_path.glob("c*/w*/*.pt"))]
+    assert modes == [0o775, 0o664]
+    assert (tmp_path / "committed" / "work" / "checkpoint.pt").read_bytes() == b"weights"
+
+
 # --------------------------------------------------------------------------------------- --results on every command
 READERS = {
     "runs list": ["runs", "list"],
