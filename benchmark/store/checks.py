@@ -95,9 +95,9 @@ def store_writes(results: Path, *, index: bool = True) -> Iterator[None]:
     except OSError as error:
         if error.errno in _FULL:
             raise ValueError(
-                f"--results {results}: the disk is full ({error}); finished jobs are kept: free some space and run "
-                "the same command again to resume."
+                f"the disk is full ({error}); what --results {results} holds is kept: free some space and run the "
+                "same command again to resume."
             ) from error
-        if error.errno in _DENIED:
-            raise ValueError(f"--results {results}: cannot write ({error}); check the folder's permissions.") from error
+        if error.errno in _DENIED:  # the store, or a file the command reads (data, a scratch folder)
+            raise ValueError(f"{error}; check that this user may read and write it.") from error
         raise

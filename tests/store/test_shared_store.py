@@ -91,6 +91,22 @@ def test_a_read_only_store_is_listed_shown_and_exported_without_a_word_about_dam
     assert after == before  # not a byte, mode or time changed, no -wal/-shm made
 
 
+def test_a_read_only_store_without_an_index_asks_its_owner_to_build_one(store, tmp_path, as_plain_user):
+    shared = _copy(store, tmp_path)
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{shared}/msbench.sqlite{suffix}").unlink(missing_ok=True)
+    for path in (shared, *shared.rglob("*")):
+        path.chmod(path.stat().st_mode & ~0o222)
+    try:
+        listed = as_plain_user("runs", "list", "--results", str(shared))
+        exported = as_plain_user("leaderboard", "export", "--results", str(shared))
+    finally:
+        for path in (shared, *shared.rglob("*")):
+            path.chmod(path.stat().st_mode | 0o200)
+    for result in (listed, exported):
+        _one_line_error(result, "has no index", "ask the store's owner", "msbench store reindex")
+
+
 def test_a_damaged_index_is_called_damaged_and_reindex_moves_it_aside(store, tmp_path):
     results = _copy(store, tmp_path)
     index = results / "msbench.sqlite"
@@ -213,7 +229,16 @@ def test_a_full_disk_is_refused_before_anything_is_written(command, store, tmp_p
     assert _state(results) == before
 
 
-def test_a_disk_filling_up_during_a_run_is_one_line_and_keeps_the_store(store, tmp_path, smoke_phantom, monkeypatch):
+@pytest.mark.parametrize(
+    ("code", "phrases"),
+    [
+        (errno.ENOSPC, ("the disk is full", "No space left on device", "run the same command again")),
+        (errno.EACCES, ("Permission denied", "manifest.json", "check that this user may read and write it")),
+    ],
+)
+def test_a_disk_filling_up_or_a_permission_lost_during_a_run_is_one_line_and_keeps_the_store(
+    code, phrases, store, tmp_path, smoke_phantom, monkeypatch
+):
     from msbench.benchmark.store import files
 
     results = _copy(store, tmp_path)
@@ -223,13 +248,13 @@ def test_a_disk_filling_up_during_a_run_is_one_line_and_keeps_the_store(store, t
     @contextmanager
     def full(path: Path):
         if path.name == "manifest.json":
-            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+            raise OSError(code, os.strerror(code), str(path))
         with real(path) as tmp:
             yield tmp
 
     monkeypatch.setattr(files, "atomic_path", full)
     result = runner.invoke(app, [*_run_args(results, smoke_phantom)[:-1], "1"])  # fold 1 this time
-    _one_line_error(result, "the disk is full", "No space left on device", "run the same command again")
+    _one_line_error(result, *phrases)
     assert [str(p) for p, data in before.items() if p.read_bytes() != data] == []
     # The index and every committed job are as they were.
     assert run_table(results).drop_duplicates("run_id")["n_jobs_ok"].tolist() == [1]
