@@ -112,6 +112,7 @@ def run(
     from .plan import ALL_FOLDS, RunRequest
     from .run_report import next_commands, outcome_table, work_summary
     from .runner import RunInterrupted, interruptible, run_benchmark
+    from .store import store_writes
 
     request = RunRequest(
         methods=method,
@@ -140,7 +141,7 @@ def run(
     )
     try:
         check_patient_regex(dataset, patient_regex)
-        with interruptible():
+        with interruptible(), store_writes(results):
             outcomes = run_benchmark(request)
     except RunInterrupted as stop:
         err.print(stop.message, highlight=False)
@@ -237,10 +238,12 @@ def predict(
 ) -> None:
     """Segment your own scans with a model trained in the store (mask and probability on each scan's own grid)."""
     from .predict import predict_scans
+    from .store import check_results_dir
 
     if fold is not None and ensemble:
         _fail("--fold and --ensemble exclude each other: one fold's model, or all of them.")
     try:
+        check_results_dir(results, write=False, index=False)  # the job folders hold the models
         written = predict_scans(results, run, images, out_dir, fold=fold, ensemble=ensemble, device=device)
     except (FileNotFoundError, KeyError, ValueError) as error:
         _fail(str(error).strip("'\""))

@@ -58,9 +58,11 @@ def gate(
     """Gate the newest runs against a baseline: exit 0 all pass, 1 a failure, 2 a baseline/run mismatch."""
     from .gate import BaselineError, check_gate, checks_frame, exit_code, load_baseline
     from .gate_update import dump_baseline, measure_baseline
+    from .store import check_results_dir
 
     runs = tuple(run or ())
     try:
+        check_results_dir(results, write=False)
         if update:
             template = load_baseline(baseline, allow_no_methods=True) if baseline.exists() else None
             data = measure_baseline(

@@ -24,16 +24,22 @@ def serve(
     results: ResultsOption = Path("results"),
     port: Annotated[int, typer.Option(help="Port of the Streamlit server.")] = 8501,
     headless: Annotated[bool, typer.Option(help="Do not open a browser.")] = True,
-    address: Annotated[str, typer.Option(help="Address to bind (default: every interface).")] = "",
+    address: Annotated[
+        str, typer.Option(help="Address to bind: localhost (this machine only), or e.g. 0.0.0.0 for every interface.")
+    ] = "localhost",
 ) -> None:
     """Start the Streamlit leaderboard over a results store; prints its URL. SIGTERM stops the server too."""
     if ctx.invoked_subcommand is not None:
         return
     from msbench.leaderboard import launch
 
-    if not results.is_dir():
-        _fail(f"results folder {results} does not exist; run 'msbench run ... --results {results}' first.")
-    typer.echo(f"msbench leaderboard at http://{address or 'localhost'}:{port} (results store {results.resolve()})")
+    from .store import check_results_dir
+
+    try:
+        check_results_dir(results, write=False)
+    except ValueError as error:
+        _fail(str(error))
+    typer.echo(f"msbench leaderboard at http://{address}:{port} (results store {results})")
     raise typer.Exit(launch(results, port=port, headless=headless, address=address))
 
 
@@ -46,14 +52,17 @@ def export(
     out_file: Annotated[Path | None, typer.Option("--out", help="File to write (default: standard output).")] = None,
 ) -> None:
     """Export the leaderboard table (or challengeR's task/algorithm/case/metric/value CSV)."""
-    from msbench.leaderboard.data import StoreError, load_store
+    from msbench.leaderboard.data import load_store
     from msbench.leaderboard.export import FORMATS, write_export
+
+    from .store import check_results_dir
 
     if format not in FORMATS:
         _fail(f"--format {format!r}: expected one of {', '.join(FORMATS)}.")
     try:
+        check_results_dir(results, write=False)
         text = write_export(load_store(results), format, out_file)
-    except StoreError as error:
+    except (OSError, ValueError) as error:  # StoreError is a ValueError; OSError: --out cannot be written
         _fail(str(error))
         return
     if out_file is None:

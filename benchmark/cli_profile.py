@@ -90,8 +90,10 @@ def profile(
 
     from .options import check_batch_size
     from .profiling import default_spacing, profile_case, profile_method, settings_for, store_profile
+    from .store import check_results_dir
 
     try:
+        check_results_dir(results, write=True)
         names = resolve_methods(method)
         device = _check_device(device)
         if budget not in BUDGETS:

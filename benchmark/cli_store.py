@@ -18,19 +18,25 @@ runs_app = typer.Typer(help="List and inspect the runs of a results store.", no_
 ResultsOption = Annotated[Path, typer.Option(help="Results store folder.")]
 
 
-def _check_results(results: Path) -> None:
-    if not (results / "runs").is_dir():
-        _fail(f"{results} holds no msbench results (no runs/ folder); run 'msbench run ... --results {results}'.")
+def _check_results(results: Path, *, index: bool = True) -> None:
+    from .store import check_results_dir
+
+    try:
+        check_results_dir(results, write=False, index=index)
+    except ValueError as error:
+        _fail(str(error))
 
 
 @store_app.command("reindex")
 def store_reindex(results: ResultsOption = Path("results")) -> None:
     """Rebuild the SQLite index (msbench.sqlite) from the committed job folders."""
-    from .store import reindex
+    from .store import reindex, store_writes
 
-    _check_results(results)
+    _check_results(results, index=False)
+    set_aside = lambda path: out.print(f"moved the damaged index aside to {path}", highlight=False)  # noqa: E731
     try:
-        counts = reindex(results)
+        with store_writes(results, index=False):
+            counts = reindex(results, on_set_aside=set_aside)
     except ValueError as error:
         _fail(str(error))
         return
@@ -127,7 +133,7 @@ def runs_export(
     _check_results(results)
     try:
         written = export_run(results, run, out_dir)
-    except (FileNotFoundError, ValueError) as error:
+    except (OSError, ValueError) as error:  # OSError: --out cannot be written
         _fail(str(error))
         return
     out.print(f"wrote {len(written)} files to {out_dir}")

@@ -57,11 +57,13 @@ def tune(
 
     from msbench.datasets import DatasetNotFoundError
 
+    from .store import check_results_dir, store_writes
     from .tuning import TuneRequest
     from .tuning import tune as run_tune
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:
+        check_results_dir(results, write=True)
         names = _methods(method)
         if study is not None and len(names) != 1:
             raise ValueError(f"--study names one study; --method {method!r} selects {len(names)} methods.")
@@ -87,7 +89,8 @@ def tune(
                     if not progress:
                         out.print(text, highlight=False)
 
-                outcomes.append(run_tune(request, on_trial=show))
+                with store_writes(results):
+                    outcomes.append(run_tune(request, on_trial=show))
         except (DatasetNotFoundError, KeyError, ValueError) as error:
             _fail(str(error).strip("'\""))
             return

@@ -75,7 +75,12 @@ def unpack(data: bytes, folder: Path) -> None:
     """Writes a :func:`pack` archive into ``folder`` (created if missing); refuses members that leave it."""
     folder.mkdir(parents=True, exist_ok=True)
     with tarfile.open(fileobj=io.BytesIO(data), mode="r") as archive:
-        archive.extractall(folder, filter="data")
+        archive.extractall(folder, filter=_umask_filter)
+
+
+def _umask_filter(member: tarfile.TarInfo, path: str) -> tarfile.TarInfo:
+    """The "data" filter of tarfile, no mode kept: a task's files get this process's umask, as every store file does."""
+    return tarfile.data_filter(member, path).replace(mode=None, deep=False)
 
 
 def _remote_job(card: MethodCard, job: Job, inputs: JobInputs, partial: bytes) -> tuple[dict[str, Any], bytes]:

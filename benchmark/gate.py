@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .store import find_run, job_table, open_index, run_table
+from .store import find_run, job_table, read_index, run_table
 from .store.index import number_or_none
 
 BASELINE_SCHEMA = 1
@@ -210,7 +210,7 @@ def load_baseline(path: Path, *, allow_no_methods: bool = False) -> Baseline:
 
 # ---------------------------------------------------------------------------------------------------- measurements
 def _summary(results: Path, run_id: str, reference: str) -> pd.DataFrame:
-    with open_index(results, create=False) as conn:
+    with read_index(results) as conn:
         return pd.read_sql_query(
             "SELECT seed, metric, mean, seed_sd, n_seeds FROM summary WHERE run_id = ? AND reference = ?",
             conn,
@@ -220,7 +220,7 @@ def _summary(results: Path, run_id: str, reference: str) -> pd.DataFrame:
 
 def _case_dice(results: Path, run_id: str, reference: str) -> pd.Series:
     """Per-case Dice of a run, averaged over its seeds (the run summary's 'all' convention)."""
-    with open_index(results, create=False) as conn:
+    with read_index(results) as conn:
         rows = pd.read_sql_query(
             "SELECT \"case\", value FROM case_metrics WHERE run_id = ? AND reference = ? AND metric = 'dice'",
             conn,

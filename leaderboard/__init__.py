@@ -21,16 +21,20 @@ STREAMLIT_OPTIONS = {
 _FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 
 
-def streamlit_command(results: Path, *, port: int = 8501, headless: bool = True, address: str = "") -> list[str]:
-    """The ``python -m streamlit run app.py ... -- --results DIR`` command line ``launch`` runs."""
+def streamlit_command(
+    results: Path, *, port: int = 8501, headless: bool = True, address: str = "localhost"
+) -> list[str]:
+    """The ``python -m streamlit run app.py ... -- --results DIR`` command line ``launch`` runs.
+
+    ``address`` is always passed: Streamlit alone binds every interface, and the pages show patients' scans.
+    """
     options = {**STREAMLIT_OPTIONS, "server.port": str(port), "server.headless": str(headless).lower()}
-    if address:
-        options["server.address"] = address
+    options["server.address"] = address
     flags = [item for key, value in options.items() for item in (f"--{key}", value)]
     return [sys.executable, "-m", "streamlit", "run", str(APP), *flags, "--", "--results", str(Path(results).resolve())]
 
 
-def launch(results: Path, *, port: int = 8501, headless: bool = True, address: str = "") -> int:
+def launch(results: Path, *, port: int = 8501, headless: bool = True, address: str = "localhost") -> int:
     """Serves the leaderboard until the Streamlit child exits; returns its exit code.
 
     SIGTERM, SIGINT and SIGHUP sent to this process are forwarded to the child, which is then waited for (and killed

@@ -30,21 +30,31 @@ def results_dir(argv: list[str]) -> Path:
     return Path(args.results)
 
 
+def store_name(text: str, results: Path) -> str:
+    """``text`` with the store's absolute path replaced by the folder's name.
+
+    A served page does not say where the store lives on the server (its owner knows).
+    """
+    name = results.resolve().name
+    return text.replace(str(results.resolve()), name).replace(str(results.absolute()), name)
+
+
 def main(argv: list[str] | None = None) -> None:
     st.set_page_config(page_title="msbench leaderboard", layout="wide")
     st.title("msbench leaderboard")
     results = results_dir(sys.argv[1:] if argv is None else argv)
+    name = results.resolve().name
     try:
         data, table = _load(str(results), store_signature(results))
     except StoreError as error:
-        st.error(str(error))
+        st.error(store_name(str(error), results))
         return
     if data.empty:
-        st.info(f"{results} has no run yet: run 'msbench run --results {results}' and reload this page.")
+        st.info(f"{name} has no run yet: run 'msbench run --results {name}' and reload this page.")
         return
     page = st.sidebar.radio("Page", PAGES, key="page")
     filters = sidebar_filters(table)
-    st.caption(f"results store: {results.resolve()}")
+    st.caption(f"results store: {name}")
     RENDERERS[page](data, table, filters)
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-import sqlite3
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -124,6 +124,11 @@ def load_store(results: Path) -> StoreData:
 def _reindex(results: Path) -> None:
     from msbench.benchmark.store import reindex
 
+    if not os.access(results, os.W_OK):
+        raise StoreError(
+            f"{results} has no index ({INDEX_NAME}) and this user may not write the folder to build one; ask the "
+            f"store's owner to run 'msbench store reindex --results {results}'."
+        )
     try:
         reindex(results)
     except (ValueError, KeyError, pd.errors.ParserError) as error:
@@ -145,28 +150,16 @@ def _read_manifests(results: Path) -> dict[str, dict[str, Any]]:
 
 
 def _read_index(results: Path) -> dict[str, pd.DataFrame]:
-    path = results / INDEX_NAME
-    fix = f"delete it and run 'msbench store reindex --results {results}' (it is rebuilt from the job folders)"
-    try:
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30.0)
-    except sqlite3.Error as error:
-        raise StoreError(f"{path} cannot be opened ({error}); {fix}.") from error
-    try:
-        from msbench.benchmark.store.index import INDEX_SCHEMA_VERSION
+    """Every table the pages use, read through the store's read-only connection (it never writes the store)."""
+    from msbench.benchmark.store import read_index
 
-        version = conn.execute("PRAGMA user_version").fetchone()[0]
-        if version != INDEX_SCHEMA_VERSION:
-            raise StoreError(
-                f"{path} has index schema version {version}, this msbench reads {INDEX_SCHEMA_VERSION}; {fix}."
-            )
-        names = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-        wanted = ("runs", "jobs", "case_metrics", "shifted_case_metrics", "lesions", "curves", "summary")
-        wanted += OPTIONAL_TABLES
-        return {name: pd.read_sql_query(f"SELECT * FROM {name}", conn) for name in wanted if name in names}
-    except sqlite3.DatabaseError as error:
-        raise StoreError(f"{path} is not a readable SQLite index ({error}); {fix}.") from error
-    finally:
-        conn.close()
+    wanted = ("runs", "jobs", "case_metrics", "shifted_case_metrics", "lesions", "curves", "summary", *OPTIONAL_TABLES)
+    try:
+        with read_index(results) as conn:
+            names = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+            return {name: pd.read_sql_query(f"SELECT * FROM {name}", conn) for name in wanted if name in names}
+    except (FileNotFoundError, ValueError) as error:
+        raise StoreError(str(error)) from error
 
 
 def _run_rows(results: Path) -> pd.DataFrame:
@@ -174,8 +167,8 @@ def _run_rows(results: Path) -> pd.DataFrame:
 
     try:
         return run_table(results)
-    except sqlite3.DatabaseError as error:
-        raise StoreError(f"{results / INDEX_NAME} is damaged ({error}); run 'msbench store reindex'.") from error
+    except (FileNotFoundError, ValueError) as error:
+        raise StoreError(str(error)) from error
 
 
 def check_csv(path: Path) -> int:

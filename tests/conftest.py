@@ -44,3 +44,46 @@ def tiny_basicunet():
     register(replace(card, name="basicunet-tiny", recipes={**card.recipes, "smoke": tiny}))
     yield "basicunet-tiny"
     _CARDS.pop("basicunet-tiny")
+
+
+def _drop_permission_bypass() -> None:
+    """In the child before exec: as root, give up the capabilities that ignore permission bits (DAC override, DAC read
+    search, file owner), so the command meets the bits as any user does."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    for capability in (1, 2, 3):  # CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH, CAP_FOWNER
+        if libc.prctl(24, capability, 0, 0, 0) != 0:  # PR_CAPBSET_DROP
+            raise OSError(ctypes.get_errno(), "prctl(PR_CAPBSET_DROP) refused")
+
+
+@pytest.fixture(scope="session")
+def as_plain_user(tmp_path_factory: pytest.TempPathFactory):
+    """Runs ``python -m msbench.benchmark.cli ARGS`` (or ``python -c CODE``) as a user the permission bits bind.
+
+    Tests run as root in CI containers, where ``chmod a-w`` binds nobody; the command then runs without root's
+    bypass capabilities. Skips when that cannot be arranged (root without CAP_SETPCAP).
+    """
+    import os
+    import subprocess
+    import sys
+
+    preexec = _drop_permission_bypass if os.geteuid() == 0 else None
+    locked = tmp_path_factory.mktemp("locked")
+    locked.chmod(0o555)
+    try:
+        probe = subprocess.run(
+            [sys.executable, "-c", f"open({str(locked / 'x')!r}, 'w')"], preexec_fn=preexec, capture_output=True
+        ).returncode
+    except subprocess.SubprocessError:  # the preexec function failed: prctl refused
+        probe = 0
+    locked.chmod(0o755)
+    if probe == 0:
+        pytest.skip("cannot run a command that permission bits bind (root without CAP_SETPCAP)")
+
+    def run(*args: str, code: str | None = None) -> subprocess.CompletedProcess:
+        command = [sys.executable, *(("-c", code) if code else ("-m", "msbench.benchmark.cli")), *args]
+        env = {**os.environ, "COLUMNS": "200", "MSBENCH_NUM_THREADS": "1"}
+        return subprocess.run(command, preexec_fn=preexec, capture_output=True, text=True, env=env, timeout=300)
+
+    return run

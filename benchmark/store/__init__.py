@@ -1,5 +1,6 @@
 """The results store: job folders committed by rename (the record) and a SQLite index rebuilt from them (the cache)."""
 
+from .checks import check_results_dir, store_writes
 from .files import (
     JOB_RECORD,
     STORE_SCHEMA_VERSION,
@@ -24,6 +25,7 @@ from .index import (
     job_table,
     open_index,
     profile_table,
+    read_index,
     reindex,
     run_table,
     shift_table,
@@ -37,6 +39,7 @@ __all__ = [
     "STORE_SCHEMA_VERSION",
     "RunStore",
     "atomic_path",
+    "check_results_dir",
     "check_store_version",
     "export_run",
     "dump",
@@ -49,11 +52,13 @@ __all__ = [
     "job_table",
     "open_index",
     "profile_table",
+    "read_index",
     "read_json",
     "read_table",
     "reindex",
     "run_table",
     "shift_table",
+    "store_writes",
     "study_table",
     "trial_table",
     "write_csv",

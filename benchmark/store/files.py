@@ -20,8 +20,8 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import secrets
 import shutil
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -33,26 +33,24 @@ STORE_SCHEMA_VERSION = 2
 JOB_RECORD = "job.json"
 
 
-def _current_umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
 @contextmanager
 def atomic_path(path: Path) -> Iterator[Path]:
-    """Yields a temporary sibling path; renames it onto ``path`` only if the block succeeds.
+    """Yields a new empty sibling file; renames it onto ``path`` only if the block succeeds.
 
-    The file gets the mode an ordinary ``open`` would give it (0666 less the umask), not ``mkstemp``'s 0600, so a
-    store can be shared with a group or served.
+    The file is made as an ordinary ``open`` makes one, mode 0666 less the umask (not ``mkstemp``'s 0600), so every
+    file of a store, checkpoints included, can be shared with a group or served. The one atomic writer of msbench.
     """
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp" + "".join(path.suffixes), dir=path.parent)
-    os.close(fd)
-    tmp_path = Path(tmp)
+    while True:
+        tmp_path = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp{''.join(path.suffixes)}")
+        try:
+            os.close(os.open(tmp_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))  # the kernel applies the umask
+            break
+        except FileExistsError:
+            continue
     try:
         yield tmp_path
-        os.chmod(tmp_path, 0o666 & ~_current_umask())
         os.replace(tmp_path, path)
     finally:
         tmp_path.unlink(missing_ok=True)

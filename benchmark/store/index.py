@@ -6,18 +6,23 @@ of files.
 
 It is a cache of the files, never the record: ``reindex`` rebuilds it from the committed job folders at any time.
 WAL mode lets readers (the leaderboard) query while a run writes; each committed job is indexed in one transaction.
-The schema version lives in ``PRAGMA user_version`` and is checked on open.
+Writers (run, reindex, tune, profile) open it with :func:`open_index`; readers with :func:`read_index`, read-only, so
+a store the user may read but not write is read like any other. The schema version lives in ``PRAGMA user_version``
+and is checked on open.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import os
 import sqlite3
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pandas as pd
 
@@ -90,17 +95,21 @@ def index_path(results: Path) -> Path:
 
 
 @contextmanager
-def open_index(results: Path, *, create: bool = True) -> Iterator[sqlite3.Connection]:
-    """A connection to the store's index (WAL mode, waits up to 60 s for another writer); checks the schema version.
+def open_index(results: Path) -> Iterator[sqlite3.Connection]:
+    """The writers' connection (runs, reindex, tuning, profiles): WAL mode, waits up to 60 s for another writer.
+
+    Creates the index (with the mode an ordinary file gets: 0666 less the umask, which SQLite's -wal and -shm files
+    copy) when it is missing; checks the schema version.
 
     Raises:
-        FileNotFoundError: No index and ``create`` is False.
-        ValueError: The index was written with another schema version (says how to rebuild it).
+        ValueError: The index was written with another schema version, is damaged, or SQLite refused it (the disk is
+            full, this user may not write it); the message says what to do.
     """
     path = index_path(results)
-    if not path.exists() and not create:
-        raise FileNotFoundError(f"{results} has no results index ({INDEX_NAME}); run 'msbench run' first.")
     path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.exists():
+        # SQLite creates its files 0644 whatever the umask; a group sharing the store under umask 002 must write it.
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o666))
     conn = sqlite3.connect(path, timeout=60.0, isolation_level=None)
     try:
         conn.execute("PRAGMA journal_mode=WAL")
@@ -109,13 +118,94 @@ def open_index(results: Path, *, create: bool = True) -> Iterator[sqlite3.Connec
             conn.executescript(_SCHEMA)
             conn.execute(f"PRAGMA user_version={INDEX_SCHEMA_VERSION}")
         elif version != INDEX_SCHEMA_VERSION:
-            raise ValueError(
-                f"{path} has index schema version {version}, this msbench reads version {INDEX_SCHEMA_VERSION}; "
-                f"rebuild it from the result files with 'msbench store reindex --results {results}'."
-            )
+            raise ValueError(_version_message(path, version))
         yield conn
+    except sqlite3.DatabaseError as error:
+        raise ValueError(_index_error(path, error)) from error
     finally:
         conn.close()
+
+
+@contextmanager
+def read_index(results: Path) -> Iterator[sqlite3.Connection]:
+    """A read-only connection to the index (SQLite ``mode=ro``, no journal mode change); checks the schema version.
+
+    Readers never write the store, so one the user may read but not write (a lab's shared folder, a read-only mount)
+    reads like any other. SQLite reads a WAL database through its ``-shm`` file; in a folder this user cannot write,
+    with no writer running (no ``-wal`` file), that file cannot be made, so the index is opened ``immutable`` and the
+    read refused if a writer changed the file meanwhile.
+
+    Raises:
+        FileNotFoundError: The store has no index.
+        ValueError: The index is damaged, not an msbench index, of another schema version, or cannot be read; the
+            message says why and what to do (``msbench store reindex`` rebuilds it from the job folders).
+    """
+    path = index_path(results)
+    if not path.is_file():
+        raise FileNotFoundError(f"{results} has no results index ({INDEX_NAME}); run 'msbench run' first.")
+    conn: sqlite3.Connection | None = None
+    try:
+        conn, unchanged = _connect_read_only(path)
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        if version != INDEX_SCHEMA_VERSION:
+            raise ValueError(_version_message(path, version))
+        yield conn
+        if unchanged is not None and _file_state(path) != unchanged:
+            raise ValueError(f"{path} changed while it was read (a run is writing it); run the command again.")
+    except (sqlite3.DatabaseError, pd.errors.DatabaseError) as error:  # pandas wraps the sqlite3 error of a query
+        raise ValueError(_index_error(path, error)) from error
+    finally:
+        if conn is not None:
+            conn.close()
+
+
+def _connect_read_only(path: Path) -> tuple[sqlite3.Connection, tuple[int, int] | None]:
+    """A ``mode=ro`` connection and None, or an ``immutable`` one and the file's state when opened (see read_index)."""
+    uri = f"file:{quote(str(path.resolve()))}?mode=ro"
+    conn = sqlite3.connect(uri, uri=True, timeout=60.0, isolation_level=None)
+    try:
+        conn.execute("PRAGMA schema_version").fetchone()  # opens the WAL index (-shm), or fails here
+        return conn, None
+    except sqlite3.OperationalError:
+        conn.close()
+        wal = Path(f"{path}-wal")
+        if os.access(path.parent, os.W_OK) or (wal.is_file() and wal.stat().st_size > 0):
+            raise  # immutable would miss the rows still in the -wal file
+    state = _file_state(path)
+    return sqlite3.connect(f"{uri}&immutable=1", uri=True, isolation_level=None), state
+
+
+def _file_state(path: Path) -> tuple[int, int]:
+    stat = path.stat()
+    return stat.st_mtime_ns, stat.st_size
+
+
+def _version_message(path: Path, version: int) -> str:
+    found = "is not an msbench index (schema version 0)" if version == 0 else f"has index schema version {version}"
+    return (
+        f"{path} {found}, this msbench reads version {INDEX_SCHEMA_VERSION}; rebuild it from the result files with "
+        f"'msbench store reindex --results {path.parent}'."
+    )
+
+
+def _index_error(path: Path, error: Exception) -> str:
+    """What msbench says when SQLite refuses the index: only a damaged file is called damaged."""
+    if not isinstance(error, sqlite3.Error) and isinstance(error.__cause__, sqlite3.Error):
+        error = error.__cause__
+    name = getattr(error, "sqlite_errorname", "")
+    if name.startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB")):
+        return (
+            f"{path} is damaged or not an SQLite index ({error}); 'msbench store reindex --results {path.parent}' "
+            "rebuilds it from the job folders and keeps the damaged file beside it."
+        )
+    if name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")):
+        return f"{path} is locked by another msbench process ({error}); run the command again when it is done."
+    if name.startswith("SQLITE_FULL"):
+        return f"{path}: the disk is full ({error}); free some space and run the command again."
+    return (
+        f"{path} cannot be used ({error}); check that this user may read it and its -wal/-shm files, and may write "
+        f"{path.parent} to run or index."
+    )
 
 
 @contextmanager
@@ -228,7 +318,7 @@ def index_profile(results: Path, record: dict[str, Any]) -> None:
 
 def profile_table(results: Path) -> pd.DataFrame:
     """One row per stored profile (``PROFILE_COLUMNS``; ``input_shape`` as JSON text), oldest first."""
-    with open_index(results, create=False) as conn:
+    with read_index(results) as conn:
         return pd.read_sql_query(
             f"SELECT {', '.join(PROFILE_COLUMNS)} FROM profiles ORDER BY created, profile_id", conn
         )
@@ -302,17 +392,18 @@ def index_study(conn: sqlite3.Connection, study: dict[str, Any], trials: list[di
         )
 
 
-def reindex(results: Path) -> dict[str, int]:
+def reindex(results: Path, *, on_set_aside: Callable[[Path], None] | None = None) -> dict[str, int]:
     """Rebuilds the index from the result files; returns counts (runs, jobs, and the rows of the larger tables).
 
     It reads the manifests, committed jobs, derived summaries, standalone profiles and the default tuning journal
     (``tuning/optuna-journal.log``). Studies kept in another storage (``--storage URL``) return with the next
     ``msbench tune`` on it. An index written with another schema version is a cache of the same files: it is
-    deleted and built anew.
+    deleted and built anew. A damaged or foreign file is moved aside (``msbench.sqlite.damaged-<time>``, never
+    deleted: it may be someone's data); ``on_set_aside`` is told where.
     """
     results = Path(results)
     check_store_version(results)
-    _drop_other_version(results)
+    _clear_unusable_index(results, on_set_aside)
     counts = {"runs": 0, "jobs": 0}
     with open_index(results) as conn:
         with _transaction(conn):
@@ -347,18 +438,33 @@ def reindex(results: Path) -> dict[str, int]:
     return counts
 
 
-def _drop_other_version(results: Path) -> None:
+def _clear_unusable_index(results: Path, on_set_aside: Callable[[Path], None] | None) -> None:
+    """Deletes an msbench index of another schema version; moves a damaged or foreign file aside."""
     path = index_path(results)
     if not path.is_file():
         return
-    conn = sqlite3.connect(path, timeout=60.0)
     try:
-        version = conn.execute("PRAGMA user_version").fetchone()[0]
-    finally:
-        conn.close()
-    if version != INDEX_SCHEMA_VERSION:
+        conn = sqlite3.connect(path, timeout=60.0)
+        try:
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+            healthy = conn.execute("PRAGMA quick_check").fetchone()[0] == "ok"
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError:
+        healthy, tables, version = False, set(), 0
+    if healthy and version == INDEX_SCHEMA_VERSION:
+        return
+    if healthy and {"runs", "jobs", "case_metrics"} <= tables:  # msbench's own index, another version
         for suffix in ("", "-wal", "-shm"):
             Path(f"{path}{suffix}").unlink(missing_ok=True)
+        return
+    aside = path.with_name(f"{INDEX_NAME}.damaged-{time.strftime('%Y%m%dT%H%M%S')}")
+    for suffix in ("-wal", "-shm", ""):  # the file last: a crash in between leaves it where it was
+        if Path(f"{path}{suffix}").exists():
+            os.replace(f"{path}{suffix}", f"{aside}{suffix}")
+    if on_set_aside is not None:
+        on_set_aside(aside)
 
 
 def dump(results: Path) -> dict[str, pd.DataFrame]:
@@ -371,7 +477,7 @@ def dump(results: Path) -> dict[str, pd.DataFrame]:
         "shifted_case_metrics": 'run_id, job_id, "case", reference, metric',
         "shifted_summary": "run_id, seed, reference, metric",
     }  # fmt: skip
-    with open_index(results, create=False) as conn:
+    with read_index(results) as conn:
         return {t: pd.read_sql_query(f"SELECT * FROM {t} ORDER BY {k}", conn) for t, k in keys.items()}
 
 
@@ -395,7 +501,7 @@ def run_table(results: Path) -> pd.DataFrame:
                s.seed_sd AS dice_seed_sd
         FROM runs r LEFT JOIN summary s ON s.run_id = r.run_id AND s.metric = 'dice' AND s.seed = 'all'
         ORDER BY r.run_id, reference"""
-    with open_index(results, create=False) as conn:
+    with read_index(results) as conn:
         table = pd.read_sql_query(query, conn)
     table["leaks_timepoints"] = table["leaks_timepoints"].astype(bool)
     return table
@@ -404,7 +510,7 @@ def run_table(results: Path) -> pd.DataFrame:
 def job_table(results: Path, run_id: str | None = None) -> pd.DataFrame:
     """The jobs of one run (or of every run): status, timings, error, code hash, stale flag."""
     where, args = ("WHERE run_id = ?", (run_id,)) if run_id else ("", ())
-    with open_index(results, create=False) as conn:
+    with read_index(results) as conn:
         return pd.read_sql_query(
             f"SELECT run_id, job_id, fold, seed, status, stale, resumed_from, fit_seconds, wall_seconds, error, "
             f"code_hash, git_commit FROM jobs {where} ORDER BY run_id, fold, seed",
@@ -420,7 +526,7 @@ def study_table(results: Path) -> pd.DataFrame:
     trials, the best trial, its value and ``best_params`` (json), the ``search_space`` (json), sampler, pruner.
     JSON columns stay text; ``json.loads`` them to use them.
     """
-    with open_index(results, create=False) as conn:
+    with read_index(results) as conn:
         return pd.read_sql_query(f"SELECT {', '.join(STUDY_COLUMNS)} FROM studies ORDER BY study", conn)
 
 
@@ -431,7 +537,7 @@ def trial_table(results: Path, study: str | None = None) -> pd.DataFrame:
     (json ``{epoch: validation Dice}``), worker (``host:pid``), started, finished.
     """
     where, args = ("WHERE study = ?", (study,)) if study else ("", ())
-    with open_index(results, create=False) as conn:
+    with read_index(results) as conn:
         return pd.read_sql_query(
             f"SELECT {', '.join(TRIAL_COLUMNS)} FROM trials {where} ORDER BY study, number", conn, params=args
         )
@@ -447,7 +553,7 @@ def shift_table(results: Path) -> pd.DataFrame:
     """
     from msbench.benchmark.aggregation import domain_shift
 
-    with open_index(results, create=False) as conn:
+    with read_index(results) as conn:
         runs = pd.read_sql_query("SELECT run_id, manifest FROM runs ORDER BY run_id", conn)
         summary = pd.read_sql_query("SELECT * FROM summary", conn)
         shifted = pd.read_sql_query("SELECT * FROM shifted_summary", conn)

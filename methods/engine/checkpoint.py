@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import os
 import random
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+
+from msbench.benchmark.store.files import atomic_path
 
 CHECKPOINT_NAME = "checkpoint.pt"
 CHECKPOINT_VERSION = 1
@@ -18,17 +18,11 @@ CHECKPOINT_VERSION = 1
 def save_atomic(payload: dict[str, Any], path: Path) -> None:
     """Writes ``payload`` with ``torch.save`` into a temporary file beside ``path``, then renames it over ``path``.
 
-    A crash while writing leaves the previous checkpoint intact: readers only ever see a complete file.
+    A crash while writing leaves the previous checkpoint intact: readers only ever see a complete file. The file's
+    mode is 0666 less the umask, as for every file of a results store (a group may predict from a shared store).
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(handle)
-    try:
-        torch.save(payload, tmp_name)
-        os.replace(tmp_name, path)
-    finally:
-        if os.path.exists(tmp_name):
-            os.unlink(tmp_name)
+    with atomic_path(Path(path)) as tmp:
+        torch.save(payload, tmp)
 
 
 def load_checkpoint(path: Path) -> dict[str, Any]:

@@ -202,6 +202,7 @@ def test_runs_list_and_show_name_the_jobs(tmp_path, smoke_phantom):
     assert shown.exit_code == 0 and "fold0-seed0" in shown.output and "ok" in shown.output
     missing = runner.invoke(app, ["runs", "show", "nope", "--results", str(tmp_path)])
     assert missing.exit_code == 2 and "matches no run" in missing.output
+    (tmp_path / "empty").mkdir()
     empty = runner.invoke(app, ["runs", "list", "--results", str(tmp_path / "empty")])
     assert empty.exit_code == 2 and "holds no msbench results" in " ".join(empty.output.split())
 
