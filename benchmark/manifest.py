@@ -13,8 +13,6 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-MANIFEST_SCHEMA_VERSION = 1
-
 TRACKED_PACKAGES = (
     "msbench",
     "numpy",

@@ -20,7 +20,7 @@ from . import options
 from .job import Job, JobInputs, ShiftedInputs
 from .metrics import SUITE_VERSION, MetricParams
 from .protocol import Budget, get_budget
-from .store import STORE_SCHEMA_VERSION, RunStore, file_lock, write_json
+from .store import MANIFEST_SCHEMA_VERSION, STORE_SCHEMA_VERSION, RunStore, file_lock, read_manifest, write_json
 
 ALL_FOLDS = "all"
 
@@ -347,7 +347,9 @@ def plan_run(card: MethodCard, request: RunRequest, setup: RunSetup) -> RunPlan:
         shifted=None if setup.shifted is None else ShiftedInputs(setup.shifted.spec.name, setup.shifted.cases),
     )
     with file_lock(store.lock_path):
-        if not store.manifest_path.is_file():
+        if store.manifest_path.is_file():
+            read_manifest(store.manifest_path)  # a run of another schema is refused before any job runs
+        else:
             manifest = _manifest(card, setup, config, chash, run_id, store)
             manifest["tuning"] = tuned.manifest_entry() if tuned is not None else None
             manifest["patient_regex"] = request.patient_regex  # the board lists the cases again with it
@@ -361,7 +363,7 @@ def _manifest(
 ) -> dict[str, Any]:
     """The run's manifest: what the run is. What each job ran on (commit, versions, device) is in its job.json."""
     return {
-        "schema_version": mf.MANIFEST_SCHEMA_VERSION,
+        "schema_version": MANIFEST_SCHEMA_VERSION,
         "store_schema_version": STORE_SCHEMA_VERSION,
         "run_id": run_id,
         "method": card.name,

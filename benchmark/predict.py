@@ -28,7 +28,7 @@ from . import manifest as mf
 from .evaluate import case_name
 from .metrics import SUITE_VERSION
 from .options import resolve_device
-from .store import RunStore, atomic_path, find_run, read_json
+from .store import RunStore, atomic_path, find_run, read_json, read_manifest
 
 SPACING_RTOL = 0.1
 """Relative difference of voxel size (any axis) from the training spacing above which a scan is resampled."""
@@ -171,7 +171,7 @@ def predict_scans(
     Everything is checked (run, jobs, every input file) before anything is written.
     """
     store = find_run(results, run)
-    manifest = read_json(store.manifest_path)
+    manifest = read_manifest(store.manifest_path)
     card = get_card(manifest["method"])
     jobs = pick_jobs(store, fold, ensemble)
     modalities = tuple(manifest["modalities"])

@@ -52,7 +52,7 @@ from .store import (
     index_job,
     index_run,
     open_index,
-    read_json,
+    read_manifest,
     read_table,
     write_csv,
     write_json,
@@ -187,7 +187,7 @@ def _record_baseline(outcomes: list[MethodOutcome], results: Path) -> None:
         outcome.baseline_dice = baseline.dice_mean
         store = RunStore(results, outcome.run_id)
         with file_lock(store.lock_path):
-            manifest = read_json(store.manifest_path)
+            manifest = read_manifest(store.manifest_path)
             manifest["baseline"] = {
                 "method": BASELINE,
                 "run_id": baseline.run_id,
@@ -288,7 +288,7 @@ def _refresh_run(
                 shifted = summarize_run(shifted_cases, spec.references, setup.shifted.cases, params)
             write_csv(store.root / SHIFTED_SUMMARY, shifted)
         status = "failed" if failed and not usable else ("partial" if failed else ("ok" if usable else "empty"))
-        manifest = read_json(store.manifest_path)
+        manifest = read_manifest(store.manifest_path)
         records = dict(jobs)
         manifest.update(
             status=status,

@@ -3,6 +3,7 @@
 from .checks import check_results_dir, store_writes
 from .files import (
     JOB_RECORD,
+    MANIFEST_SCHEMA_VERSION,
     STORE_SCHEMA_VERSION,
     RunStore,
     atomic_path,
@@ -11,6 +12,7 @@ from .files import (
     file_lock,
     find_run,
     read_json,
+    read_manifest,
     read_table,
     write_csv,
     write_json,
@@ -36,6 +38,7 @@ from .index import (
 __all__ = [
     "INDEX_NAME",
     "JOB_RECORD",
+    "MANIFEST_SCHEMA_VERSION",
     "STORE_SCHEMA_VERSION",
     "RunStore",
     "atomic_path",
@@ -54,6 +57,7 @@ __all__ = [
     "profile_table",
     "read_index",
     "read_json",
+    "read_manifest",
     "read_table",
     "reindex",
     "run_table",

@@ -30,6 +30,7 @@ from typing import Any
 import pandas as pd
 
 STORE_SCHEMA_VERSION = 2
+MANIFEST_SCHEMA_VERSION = 1
 JOB_RECORD = "job.json"
 
 
@@ -67,6 +68,30 @@ def read_json(path: Path) -> Any:
         return json.loads(path.read_text())
     except json.JSONDecodeError as err:
         raise ValueError(f"{path}: not valid JSON ({err}); the file is damaged, delete it to recompute.") from err
+
+
+def read_manifest(path: Path) -> dict[str, Any]:
+    """A run's ``manifest.json``, refused when another store or manifest schema wrote it.
+
+    Raises:
+        ValueError: The manifest's ``store_schema_version`` or ``schema_version`` is not this msbench's; the message
+            names the file, both versions and what to do.
+    """
+    manifest = read_json(path)
+    for key, current in (("store_schema_version", STORE_SCHEMA_VERSION), ("schema_version", MANIFEST_SCHEMA_VERSION)):
+        found = manifest.get(key, current)  # manifests before the key existed are of the first version that had it
+        if found != current:
+            newer = isinstance(found, int) and found > current
+            action = (
+                "upgrade msbench to read it"
+                if newer
+                else "use a new --results folder (this one stays readable as plain files)"
+            )
+            raise ValueError(
+                f"{path}: {key} {found!r}, this msbench reads {current}: the run was written by "
+                f"{'a newer' if newer else 'another'} msbench; {action}."
+            )
+    return manifest
 
 
 def write_csv(path: Path, frame: pd.DataFrame) -> Path:
@@ -223,7 +248,7 @@ def export_run(results: Path, run_id: str, out: Path) -> list[Path]:
     out = Path(out)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise ValueError(f"--out {out} exists and is not an empty folder; pick a new folder for the export.")
-    written = [write_json(out / "manifest.json", read_json(store.manifest_path))]
+    written = [write_json(out / "manifest.json", read_manifest(store.manifest_path))]
     for name in ("cases.csv", "lesions.csv", "summary.csv"):
         if (store.root / name).is_file():
             out.mkdir(parents=True, exist_ok=True)

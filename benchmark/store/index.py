@@ -26,7 +26,7 @@ from urllib.parse import quote
 
 import pandas as pd
 
-from .files import RunStore, check_store_version, read_json, read_table
+from .files import RunStore, check_store_version, read_json, read_manifest, read_table
 
 INDEX_NAME = "msbench.sqlite"
 INDEX_SCHEMA_VERSION = 2
@@ -403,6 +403,8 @@ def reindex(results: Path, *, on_set_aside: Callable[[Path], None] | None = None
     """
     results = Path(results)
     check_store_version(results)
+    # every manifest is read (and its schema checked) before the index is touched: a refused run empties nothing
+    manifests = [read_manifest(p) for p in sorted((results / "runs").glob("*/manifest.json"))]
     _clear_unusable_index(results, on_set_aside)
     counts = {"runs": 0, "jobs": 0}
     with open_index(results) as conn:
@@ -415,8 +417,7 @@ def reindex(results: Path, *, on_set_aside: Callable[[Path], None] | None = None
         for profile_path in sorted((results / PROFILES_DIR).glob("*.json")):
             with _transaction(conn):
                 _insert_profile(conn, read_json(profile_path))
-        for manifest_path in sorted((results / "runs").glob("*/manifest.json")):
-            manifest = read_json(manifest_path)
+        for manifest in manifests:
             store = RunStore(results, manifest["run_id"])
             for job_id, record in store.committed_jobs():
                 index_job(conn, store, job_id, record)

@@ -273,3 +273,25 @@ def test_an_unwritable_results_folder_is_one_line(command, store, tmp_path, smok
     _one_line_error(result, "--results", "this user may not write the folder")
     if command != "store reindex":  # reindex needs an existing store
         _one_line_error(inside, "may not write", "where the folder would be made")
+
+
+@pytest.mark.parametrize(("version", "advice"), [(99, "upgrade msbench"), (0, "use a new --results folder")])
+def test_a_run_of_another_manifest_schema_is_refused_with_what_to_do(store, tmp_path, smoke_phantom, version, advice):
+    """The manifest's schema versions are read on open: resuming, exporting and reindexing refuse another one."""
+    import json
+
+    results = _copy(store, tmp_path)
+    (manifest_path,) = results.glob("runs/threshold__*/manifest.json")
+    manifest = json.loads(manifest_path.read_text())
+    manifest["schema_version"] = version
+    manifest_path.write_text(json.dumps(manifest))
+    before = _state(results)
+    run_id = manifest["run_id"]
+    for args in (
+        _run_args(results, smoke_phantom),
+        ["runs", "export", run_id, "--results", str(results), "--out", str(tmp_path / "out")],
+        ["store", "reindex", "--results", str(results)],
+    ):
+        _one_line_error(runner.invoke(app, args), "manifest.json: schema_version", advice)
+    after = {k: v for k, v in _state(results).items() if not k.endswith(("-wal", "-shm"))}  # SQLite's readers' files
+    assert after == before  # nothing ran, nothing was rewritten
