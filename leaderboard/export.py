@@ -22,14 +22,14 @@ def run_label(method: str, modalities: str) -> str:
 
 
 def challenger_table(data: StoreData, table: pd.DataFrame | None = None) -> pd.DataFrame:
-    """ChallengeR's long format, one row per (task, algorithm, case, metric): ranked rows only.
+    """ChallengeR's long format, one row per (task, algorithm, case, metric): the ``methods`` rows only.
 
     ``task`` is ``dataset/protocol/reference/budget``, ``algorithm`` the method and modality set, ``case`` the
     scan, ``value`` the per-case metric (averaged over seeds). Read it in R with ``as.challenge(data,
     by="task", algorithm="algorithm", case="case", value="value", smallBetter=FALSE)`` after filtering one metric.
     """
     table = main_table(data) if table is None else table
-    ranked = table[table["section"] == "ranked"]
+    ranked = table[table["section"] == "methods"]
     wide = data.wide_cases()
     frames = []
     for _, row in ranked.iterrows():

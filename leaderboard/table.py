@@ -1,6 +1,8 @@
-"""The main table: one row per (run, reference), split into the ranked rows and the rows shown apart.
+"""The main table: one row per (run, reference), split into the compared methods and the rows shown apart.
 
-Sections (``section`` column): ``ranked`` (finished runs on a patient-level protocol), ``human reference`` (the
+Sections (``section`` column): ``methods`` (finished runs on a patient-level protocol: ranked by mean Dice where
+their test patients can support a ranking, see :func:`msbench.benchmark.statistics.can_rank`, else ordered by mean
+Dice and not numbered), ``human reference`` (the
 inter-rater row: the second rater scored against the reference), ``leaking protocol`` (splits that put time points
 of one patient on both sides, e.g. ``rondinella2023``: never ranked with the rest), ``failed or partial`` (a run
 with a failed job or no scored case: shown with its error, never ranked).
@@ -16,11 +18,12 @@ import numpy as np
 import pandas as pd
 
 from msbench.benchmark.metrics._challenge import RATER_AGREEMENT_SCORE
+from msbench.benchmark.statistics import can_rank, not_ranked_reason
 
 from .data import StoreData
 
 HUMAN_METHODS = ("inter-rater",)
-SECTIONS = ("ranked", "human reference", "leaking protocol", "failed or partial")
+SECTIONS = ("methods", "human reference", "leaking protocol", "failed or partial")
 GROUP = ("dataset", "protocol", "reference", "budget")
 #: Per-case metrics averaged into the table (mean over the run's scored cases, NaN-aware): column -> metric key.
 CASE_MEANS = {
@@ -35,10 +38,12 @@ CASE_MEANS = {
 COST_COLUMNS = ("parameters", "GFLOPs", "peak memory GiB", "volumes/hour")
 COLUMNS = (
     "rank", "method", "modalities", "dataset", "protocol", "reference", "budget", "cases", "patients", "mean Dice",
-    "Dice 95% CI", "median Dice", *CASE_MEANS, "ISBI score", "ISBI score (normalised)", "volume r", *COST_COLUMNS,
-    "tuning", "paper Dice", "paper data", "measured (paper's metric)",
-    "stale", "status", "section", "run_id",
+    "Dice 95% CI", "median Dice", *CASE_MEANS, "ISBI score", "ISBI score (normalised)", "volume r", "volume r scans",
+    *COST_COLUMNS, "tuning", "paper Dice", "paper data", "measured (paper's metric)",
+    "stale", "status", "ranking", "section", "run_id",
 )  # fmt: skip
+#: Scores built on the volume correlation over the run's scans: shown with that n ("volume r scans"), never ordered by.
+CORRELATION_COLUMNS = ("ISBI score", "ISBI score (normalised)", "volume r")
 
 
 def ci_text(low: Any, high: Any, n_patients: Any) -> str:
@@ -58,13 +63,14 @@ def section_of(row: pd.Series) -> str:
         return "leaking protocol"
     if row["method"] in HUMAN_METHODS:
         return "human reference"
-    return "ranked"
+    return "methods"
 
 
 def main_table(data: StoreData) -> pd.DataFrame:
     """Every (run, reference) row with its metrics, cost, tuning, the paper's claim, stale flag and section.
 
-    Ranks (1 = best mean Dice) are given inside each (dataset, protocol, reference, budget) to ranked rows only.
+    Ranks (1 = best mean Dice) are given inside each (dataset, protocol, reference, budget) to the ``methods`` rows
+    only, and only where their test patients can support a ranking (``ranking`` says which, or why not).
     """
     if data.empty:
         return pd.DataFrame(columns=list(COLUMNS))
@@ -85,6 +91,7 @@ def main_table(data: StoreData) -> pd.DataFrame:
             "median Dice": run["dice_median"],
             **{col: _mean(cases, key) for col, key in CASE_MEANS.items()},
             "volume r": _volume_r(cases),
+            "volume r scans": _correlation_scans(cases),
             "tuning": tuning_text(manifest),
             "stale": stale_text(data, run["run_id"], run["method"]),
             "section": section_of(run),
@@ -95,15 +102,35 @@ def main_table(data: StoreData) -> pd.DataFrame:
     rows += _rater_rows(data, per_case)
     table = pd.DataFrame(rows)
     table[["ISBI score", "ISBI score (normalised)"]] = [_isbi(table, per_case, r) for _, r in table.iterrows()]
-    table["rank"] = pd.NA
-    ranked = table["section"] == "ranked"
-    table.loc[ranked, "rank"] = (
-        table[ranked].groupby(list(GROUP))["mean Dice"].rank(ascending=False, method="min").astype("Int64")
-    )
+    table["rank"], table["ranking"] = pd.Series(pd.NA, index=table.index, dtype="Int64"), ""
+    methods = table["section"] == "methods"
+    for _, group in table[methods].groupby(list(GROUP)):
+        n = group_patients(group)
+        if can_rank(n):
+            table.loc[group.index, "rank"] = group["mean Dice"].rank(ascending=False, method="min").astype("Int64")
+            table.loc[group.index, "ranking"] = f"ranked by mean Dice ({n} test patients)"
+        else:
+            table.loc[group.index, "ranking"] = f"not ranked: {n} test patient{'' if n == 1 else 's'}"
     order = {s: i for i, s in enumerate(SECTIONS)}
     table["_section"] = table["section"].map(order)
     table = table.sort_values(["_section", *GROUP, "mean Dice"], ascending=[True, True, True, True, True, False])
     return table[list(COLUMNS)].reset_index(drop=True)
+
+
+def group_patients(rows: pd.DataFrame) -> int:
+    """Test patients a paired test between rows of one group can use: the fewest any row was tested on."""
+    patients = pd.to_numeric(rows["patients"], errors="coerce").dropna()
+    return int(patients.min()) if not patients.empty else 0
+
+
+def not_ranked_reasons(rows: pd.DataFrame) -> dict[tuple[str, ...], str]:
+    """(dataset, protocol, reference, budget) -> why its ``methods`` rows are not numbered (groups that are: absent)."""
+    reasons = {}
+    for key, group in rows[rows["section"] == "methods"].groupby(list(GROUP)):
+        reason = not_ranked_reason(group_patients(group))
+        if reason is not None:
+            reasons[tuple(str(k) for k in key)] = reason
+    return reasons
 
 
 def _rater_rows(data: StoreData, per_case: dict[tuple[str, str], pd.DataFrame]) -> list[dict[str, Any]]:
@@ -130,6 +157,7 @@ def _rater_rows(data: StoreData, per_case: dict[tuple[str, str], pd.DataFrame]) 
                 "median Dice": summary["dice_median"],
                 **{col: _mean(cases, key) for col, key in CASE_MEANS.items()},
                 "volume r": _volume_r(cases),
+                "volume r scans": _correlation_scans(cases),
                 "tuning": "untuned",
                 "stale": stale_text(data, run_id, manifest["method"]),
                 "section": "human reference",
@@ -175,6 +203,13 @@ def _volume_r(cases: pd.DataFrame) -> float:
     if cases.empty or "vol_pred_ml" not in cases:
         return math.nan
     return volume_correlation(cases[cases["vol_ref_ml"] > 0])
+
+
+def _correlation_scans(cases: pd.DataFrame) -> float:
+    """Scans the volume correlation (and so the ISBI score's correlation term) is computed over."""
+    if cases.empty or "vol_ref_ml" not in cases:
+        return math.nan
+    return float((cases["vol_ref_ml"] > 0).sum())
 
 
 def _isbi(table: pd.DataFrame, per_case: dict[tuple[str, str], pd.DataFrame], row: pd.Series) -> tuple[float, float]:

@@ -6,6 +6,7 @@ import json
 import sqlite3
 import subprocess
 import sys
+from dataclasses import replace
 
 import nibabel as nib
 import numpy as np
@@ -105,11 +106,29 @@ def test_index_behind_the_files_is_refused(board_store, tmp_path):
 
 def test_wilcoxon_zero_differences_and_holm_by_hand():
     x = np.array([0.5, 0.6, 0.7, 0.8, 0.9, 0.4])
-    assert wilcoxon_pair(x, x.copy()) == (1.0, 6)
+    patients = np.array([f"p{i}" for i in range(6)])
+    assert wilcoxon_pair(x, x.copy(), patients) == (1.0, 6)
     y = x - np.array([0.0, 0.1, 0.2, 0.3, 0.05, -0.01])
-    p, n = wilcoxon_pair(x, y)
+    p, n = wilcoxon_pair(x, y, patients)
     assert n == 6 and p == pytest.approx(stats.wilcoxon(x[1:], y[1:]).pvalue)  # the zero difference is dropped
     assert holm([0.01, 0.04, 0.03, float("nan")])[:3] == pytest.approx([0.03, 0.06, 0.06])
+
+
+def test_methods_are_ranked_only_where_their_test_patients_allow(board_store):
+    data = load_store(board_store)
+    table = main_table(data)
+    methods = table[table["section"] == "methods"]
+    assert methods["rank"].isna().all() and methods["ranking"].eq("not ranked: 1 test patient").all()
+    assert (table.loc[table["section"] != "methods", "ranking"] == "").all()
+    # The same runs as if tested on 6 patients (the fewest a two-sided test needs to reach 0.05): numbered.
+    six = replace(data, runs=data.runs.assign(n_patients=6.0))
+    table = main_table(six)
+    ranked = table[(table["section"] == "methods") & (table["reference"] == "mask1")]
+    assert list(ranked["mean Dice"]) == sorted(ranked["mean Dice"])[::-1] and ranked["rank"].iloc[0] == 1
+    assert list(ranked["rank"]) == list(ranked["mean Dice"].rank(ascending=False, method="min"))
+    assert ranked["ranking"].eq("ranked by mean Dice (6 test patients)").all()
+    five = main_table(replace(data, runs=data.runs.assign(n_patients=5.0)))
+    assert five.loc[five["section"] == "methods", "rank"].isna().all()
 
 
 def test_rank_stability_rows_sum_to_one_and_follow_a_clear_winner():
