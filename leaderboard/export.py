@@ -76,8 +76,9 @@ def export(data: StoreData, fmt: str) -> str:
     if fmt == "csv":
         return shown.to_csv(index=False)
     text = shown.map(_text)
-    for column in COST_COLUMNS:
-        text.loc[shown[column].isna(), column] = "not profiled"
+    for column in COST_COLUMNS:  # profiled but not measured: a training peak of a method that trains nothing
+        text.loc[shown[column].isna(), column] = "not measured"
+        text.loc[shown[column].isna() & (shown["profile"] == ""), column] = "not profiled"
     if fmt == "md":
         return markdown(text)
     if fmt == "latex":

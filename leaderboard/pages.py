@@ -10,12 +10,12 @@ import streamlit as st
 
 from msbench.benchmark.statistics import ALPHA, TEST_STATEMENT, min_patients, no_significance_reason
 
-from . import plots
+from . import charts, plots
 from .data import StoreData
 from .display import DEFAULT_GROUPS, GROUPS, row_height_px, styled, with_scans
 from .export import run_label
 from .statistics import STATEMENT, dice_matrix, rank_stability, wilcoxon_matrix
-from .table import SECTIONS, filter_table, not_ranked_reasons
+from .table import COST_COLUMNS, SECTIONS, filter_table, not_ranked_reasons
 
 PAGES = (
     "Leaderboard", "Statistics", "Per-case Dice", "Lesions", "Volumes", "Cost", "Training", "Tuning", "Shift",
@@ -192,14 +192,21 @@ def _show(fig: plots.Figure) -> None:
     plots.plt.close(fig)
 
 
+def _colours(table: pd.DataFrame, filters: Filters) -> dict[str, str]:
+    """One colour per run label of the dataset, from the sorted labels: the same on every chart of every page."""
+    rows = table[(table["dataset"] == filters.dataset) & (table["reference"] == filters.reference)]
+    return plots.palette(list(_labels(rows).values()))
+
+
 def render_per_case(data: StoreData, table: pd.DataFrame, filters: Filters) -> None:
     found = _ranked_matrix(data, shown_rows(table, filters), "cases")
     if found is None:
         return
     matrix, _ = found
     st.subheader("Per-case Dice")
-    _show(plots.dice_distributions(matrix))
-    st.dataframe(matrix.reset_index(), hide_index=True, key="per-case")
+    st.altair_chart(charts.per_case_dice(matrix, _colours(table, filters)), width="stretch")
+    st.caption("One point per scan (patient, scan and Dice on hover), boxes over the scans of each method.")
+    st.dataframe(styled(matrix.reset_index()), hide_index=True, key="per-case")
 
 
 def render_lesions(data: StoreData, table: pd.DataFrame, filters: Filters) -> None:
@@ -207,13 +214,27 @@ def render_lesions(data: StoreData, table: pd.DataFrame, filters: Filters) -> No
     rows = rows[rows["section"] != "failed or partial"]
     family = st.radio("Lesion matching", ("isbi", "anima"), horizontal=True, key="family")
     lesions = data.lesions[data.lesions["reference"] == filters.reference]
-    rates = plots.detection_by_size(lesions, _labels(rows), family)
+    voxel_mm3 = _voxel_mm3(lesions)
+    rates = plots.detection_by_size(lesions, _labels(rows), voxel_mm3, family)
     if rates.empty:
         st.info("No lesion table for these runs.")
         return
-    st.subheader("Reference lesions detected, by lesion size (voxels)")
-    _show(plots.detection_plot(rates))
-    st.dataframe(rates, hide_index=True, key="detection")
+    st.subheader("Reference lesions detected, by lesion size (mm³)")
+    st.caption(
+        f"Scored on a grid of {voxel_mm3:.3g} mm³ voxels ({np.cbrt(voxel_mm3):.2g} mm if isotropic): a lesion's size "
+        "is its voxels times that volume; the voxel range of each bin is under its label."
+    )
+    _show(plots.detection_plot(rates, _colours(table, filters)))
+    st.dataframe(styled(rates), hide_index=True, key="detection")
+
+
+def _voxel_mm3(lesions: pd.DataFrame) -> float:
+    """The scoring grid's voxel volume, from the lesion table's volumes in mm³ and in voxels."""
+    if "volume_mm3" not in lesions or lesions.empty:
+        return 1.0
+    ratio = lesions["volume_mm3"].astype(float) / lesions["volume_vox"].astype(float)
+    ratio = ratio[np.isfinite(ratio)]
+    return float(ratio.median()) if not ratio.empty else 1.0
 
 
 def render_volumes(data: StoreData, table: pd.DataFrame, filters: Filters) -> None:
@@ -231,22 +252,43 @@ def render_volumes(data: StoreData, table: pd.DataFrame, filters: Filters) -> No
     _show(plots.bland_altman(cases, f"{label} vs {filters.reference}"))
 
 
+#: The cost charts: column -> (axis title, log axis, lower is better).
+COST_CHARTS = {
+    "train peak GiB": ("training peak memory (GiB)", False, True),
+    "volumes/hour": ("inference throughput (volumes/hour, log scale)", True, False),
+}
+
+
 def render_cost(data: StoreData, table: pd.DataFrame, filters: Filters) -> None:
     rows = shown_rows(table, filters)
     rows = rows[rows["section"] == "methods"].copy()
-    costs = {"peak memory GiB": ("peak memory (GiB)", True), "volumes/hour": ("throughput (volumes/hour)", False)}
-    profiled = rows.dropna(subset=list(costs), how="all")
+    profiled = rows[rows["profile"] != ""]
     if profiled.empty:
         st.info("not profiled: no run here has a profile yet ('msbench profile' fills the profiles table).")
         return
-    profiled = profiled.assign(
-        label=[run_label(m, x) for m, x in zip(profiled["method"], profiled["modalities"], strict=True)]
-    )
-    for column, (xlabel, lower) in costs.items():
+    profiled = profiled.assign(label=list(_labels(profiled).values()))
+    colours = _colours(table, filters)
+    kinds = sorted(set(profiled["profile"]))
+    if len(kinds) > 1:
+        st.caption(
+            "Profiles of two kinds, told apart by the marker: " + "; ".join(kinds) + ". Job-time timings are taken "
+            "once, cold, under whatever load the machine had; compare like with like."
+        )
+    for column, (title, log, lower) in COST_CHARTS.items():
         points = profiled.dropna(subset=[column])
+        left_off = sorted(set(profiled["label"]) - set(points["label"]))
+        st.subheader(f"Mean Dice against {title}")
         if not points.empty:
-            st.subheader(f"Mean Dice against {xlabel}")
-            _show(plots.cost_plot(points, column, lower_cost_is_better=lower, xlabel=xlabel))
+            chart = charts.cost_scatter(points, column, title, colours, log=log, lower_cost_is_better=lower)
+            st.altair_chart(chart, width="stretch")
+        if left_off and column == "train peak GiB":
+            st.caption(
+                f"Left off: {', '.join(left_off)}: no training peak measured (a training-free method, or one that "
+                "trains in a worker process the profiler does not see); an inference peak is not comparable."
+            )
+        elif left_off:
+            st.caption(f"Left off: {', '.join(left_off)}: no {title} in their profile.")
+    st.dataframe(styled(profiled[["label", "mean Dice", *COST_COLUMNS, "profile"]]), hide_index=True, key="cost-table")
 
 
 def render_training(data: StoreData, table: pd.DataFrame, filters: Filters) -> None:
@@ -259,7 +301,9 @@ def render_training(data: StoreData, table: pd.DataFrame, filters: Filters) -> N
     metrics = sorted(set(curves["metric"]) - {"seconds", "lr"})
     metric = st.selectbox("Curve", metrics, index=metrics.index("loss") if "loss" in metrics else 0, key="curve")
     st.subheader(f"Training curves: {metric}")
-    _show(plots.curves_plot(curves, labels, metric))
+    if "loss" in metric:
+        st.caption("Each method trains on its own loss function: one panel per method, never one shared axis.")
+    _show(plots.curves_plot(curves, labels, metric, _colours(table, filters)))
 
 
 def render_tuning(data: StoreData, table: pd.DataFrame, filters: Filters) -> None:

@@ -11,10 +11,10 @@ with a failed job or no scored case: shown with its error, never ranked).
 from __future__ import annotations
 
 import functools
+import json
 import math
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from msbench.benchmark.metrics._challenge import RATER_AGREEMENT_SCORE
@@ -34,12 +34,15 @@ CASE_MEANS = {
     "lesion F1 (ISBI)": "lesion_f1",
     "lesion F1 (ANIMA)": "anima_f1",
 }
-#: Cost columns from the profiles table: numbers, NaN where the run was not profiled.
-COST_COLUMNS = ("parameters", "GFLOPs", "peak memory GiB", "volumes/hour")
+#: Cost columns from the profiles table: numbers, NaN where the run was not profiled (or, for the training peak, where
+#: the profile measured no training: a training-free method, or one that trains in a worker process).
+COST_COLUMNS = ("parameters", "GFLOPs", "train peak GiB", "inference peak GiB", "volumes/hour")
+#: Which profile the cost columns come from: repeatable ones (``msbench profile``) are preferred over job-time ones.
+PROFILE_KINDS = ("repeatable", "job-time")
 COLUMNS = (
     "rank", "method", "modalities", "dataset", "protocol", "reference", "budget", "cases", "patients", "mean Dice",
     "Dice 95% CI", "median Dice", *CASE_MEANS, "ISBI score", "ISBI score (normalised)", "volume r", "volume r scans",
-    *COST_COLUMNS, "tuning", "paper Dice", "paper data", "measured (paper's metric)",
+    *COST_COLUMNS, "profile", "tuning", "paper Dice", "paper data", "measured (paper's metric)",
     "stale", "status", "ranking", "section", "run_id",
 )  # fmt: skip
 #: Scores built on the volume correlation over the run's scans: shown with that n ("volume r scans"), never ordered by.
@@ -95,7 +98,7 @@ def main_table(data: StoreData) -> pd.DataFrame:
             "tuning": tuning_text(manifest),
             "stale": stale_text(data, run["run_id"], run["method"]),
             "section": section_of(run),
-            **_cost(data, run["run_id"], run["method"]),
+            **_cost(data, run["run_id"], run["method"], run["budget"]),
             **_claim(run["method"], cases, run["protocol"]),
         }
         rows.append(row)
@@ -162,6 +165,7 @@ def _rater_rows(data: StoreData, per_case: dict[tuple[str, str], pd.DataFrame]) 
                 "stale": stale_text(data, run_id, manifest["method"]),
                 "section": "human reference",
                 **dict.fromkeys(COST_COLUMNS, math.nan),
+                "profile": "",
                 **_claim("", cases),
             }
         )
@@ -275,27 +279,55 @@ def stale_text(data: StoreData, run_id: str, method: str) -> str:
     return "; ".join(reasons)
 
 
-def _cost(data: StoreData, run_id: str, method: str) -> dict[str, Any]:
-    """Parameters, FLOPs, peak memory and throughput from the profiles table (profiling); NaN where not profiled.
+def profile_kind(profile: pd.Series) -> str:
+    """Which kind a profiles row is: "repeatable (msbench profile, warmed, N repeats)" or "job-time (...)".
 
-    The columns stay numeric, so the table sorts by them; the text exports write NaN as "not profiled".
+    A job's own profile (it has a ``job_id``) is timed once, cold, under whatever load the machine had; ``msbench
+    profile`` warms up and repeats (its settings are in the record).
+    """
+    job_id = profile.get("job_id")
+    if isinstance(job_id, str) and job_id:
+        return "job-time (single un-warmed timing)"
+    repeats = (_record(profile).get("settings") or {}).get("repeats")
+    return f"repeatable (msbench profile, warmed, {repeats if repeats else '?'} repeats)"
+
+
+def _record(profile: pd.Series) -> dict[str, Any]:
+    try:
+        record = json.loads(profile.get("record") or "{}")
+    except (TypeError, ValueError):
+        return {}
+    return record if isinstance(record, dict) else {}
+
+
+def _cost(data: StoreData, run_id: str, method: str, budget: str = "") -> dict[str, Any]:
+    """Parameters, FLOPs, peak memory and throughput from one profile of the run's method; NaN where not profiled.
+
+    The newest repeatable profile of the method at the run's budget (``msbench profile``) is used when there is one,
+    else the run's own
+    job-time profile; ``profile`` names which. The columns stay numeric, so the table sorts by them; the text
+    exports write NaN as "not profiled".
     """
     profiles = data.table("profiles")
-    none = dict.fromkeys(COST_COLUMNS, math.nan)
+    none = {**dict.fromkeys(COST_COLUMNS, math.nan), "profile": ""}
     if profiles.empty or "method" not in profiles:
         return none
+    job_ids = profiles["job_id"] if "job_id" in profiles else pd.Series(None, index=profiles.index)
+    repeatable = profiles[(profiles["method"] == method) & job_ids.isna()]
+    if budget and "record" in repeatable:
+        repeatable = repeatable[[_record(r).get("budget", budget) == budget for _, r in repeatable.iterrows()]]
     mine = profiles[profiles["run_id"] == run_id] if "run_id" in profiles else profiles.iloc[0:0]
-    if mine.empty:
-        mine = profiles[profiles["method"] == method]
-    if mine.empty:
+    chosen = repeatable if not repeatable.empty else mine
+    if chosen.empty:
         return none
-    best = mine.sort_values("created").iloc[-1] if "created" in mine else mine.iloc[-1]
-    peak = np.nanmax([_float(best.get("peak_train_bytes")), _float(best.get("peak_infer_bytes")), -1.0])
+    best = chosen.sort_values("created").iloc[-1] if "created" in chosen else chosen.iloc[-1]
     return {
         "parameters": _float(best.get("params_total")),
         "GFLOPs": _float(best.get("flops_forward")) / 1e9,
-        "peak memory GiB": peak / 2**30 if peak >= 0 else math.nan,
+        "train peak GiB": _float(best.get("peak_train_bytes")) / 2**30,
+        "inference peak GiB": _float(best.get("peak_infer_bytes")) / 2**30,
         "volumes/hour": _float(best.get("volumes_per_hour")),
+        "profile": profile_kind(best),
     }
 
 

@@ -33,7 +33,9 @@ def _tables(at) -> dict[str, pd.DataFrame]:
 def test_every_page_renders_and_draws_its_plot(app):
     # Cost: Dice against peak memory and against throughput, from the profile every trained job stores.
     # Statistics: one tested patient, so no rank-stability plot (every bootstrap draw is that patient).
-    images = {"Per-case Dice": 1, "Lesions": 1, "Volumes": 1, "Cost": 2, "Training": 1, "Overlays": 1}
+    images = {"Lesions": 1, "Volumes": 1, "Training": 1, "Overlays": 1}
+    # Interactive (Vega-Lite, values on hover): per-case Dice; Cost: Dice against training peak and throughput.
+    charts = {"Per-case Dice": 1, "Cost": 2}
     for page in PAGES:
         app.sidebar.radio(key="page").set_value(page).run()
         assert not app.exception, (page, app.exception)
@@ -42,6 +44,7 @@ def test_every_page_renders_and_draws_its_plot(app):
         warnings = [w.value for w in app.warning if expected.get(page, "\0") not in w.value]
         assert not app.error and not warnings, (page, [e.value for e in app.error], warnings)
         assert len(app.get("image")) == images.get(page, 0), page
+        assert len(app.get("vega_lite_chart")) == charts.get(page, 0), page
         if page == "Shift":
             assert "No cross-dataset run" in app.info[0].value
         if page == "Tuning":
@@ -130,3 +133,13 @@ def test_empty_or_missing_results_folder_is_a_message_not_a_traceback(tmp_path, 
     (tmp_path / "empty").mkdir()
     at = app_on(tmp_path / "empty", monkeypatch)
     assert not at.exception and "holds no msbench results" in at.error[0].value
+
+
+def test_cost_page_plots_training_peaks_only_and_says_what_it_left_off(app):
+    app.sidebar.radio(key="page").set_value("Cost").run()
+    captions = " ".join(c.value for c in app.caption)
+    # threshold's job profile has an inference peak only: off the training-peak chart, with the reason.
+    assert "Left off: threshold [flair+t1], threshold [flair]: no training peak measured" in captions
+    cost = app.dataframe[0].value
+    assert cost["profile"].eq("job-time (single un-warmed timing)").all()
+    app.sidebar.radio(key="page").set_value("Leaderboard").run()

@@ -46,7 +46,7 @@ def test_job_profiles_are_shown_and_missing_ones_read_as_not_profiled(board_stor
     with sqlite3.connect(store / "msbench.sqlite") as conn:
         conn.execute("DELETE FROM profiles")
     table = main_table(load_store(store))
-    for column in ("parameters", "GFLOPs", "peak memory GiB", "volumes/hour"):
+    for column in ("parameters", "GFLOPs", "train peak GiB", "inference peak GiB", "volumes/hour"):
         # Numbers, NaN where not profiled, so the table sorts by cost; the text exports say "not profiled".
         assert pd.api.types.is_float_dtype(table[column]) and table[column].isna().all(), column
     markdown = export(load_store(store), "md")
@@ -74,12 +74,13 @@ def test_profiles_trials_and_tuning_key_are_read_when_present(board_store, tmp_p
     manifest_path.write_text(json.dumps(manifest))
     data = load_store(store)
     row = main_table(data).query("run_id == @run_id and reference == 'mask1'").iloc[0]
-    assert row["parameters"] == 3 and row["GFLOPs"] == pytest.approx(2.0) and row["peak memory GiB"] == 1.0
+    assert row["parameters"] == 3 and row["GFLOPs"] == pytest.approx(2.0) and row["train peak GiB"] == 1.0
+    assert row["inference peak GiB"] == 0.5 and row["profile"].startswith("repeatable (msbench profile")
     assert row["volumes/hour"] == 900 and row["tuning"].startswith("3 trials (study s, trial 2)")
     at = app_on(store, monkeypatch)
     for page in ("Cost", "Tuning"):
         at.sidebar.radio(key="page").set_value(page).run()
-        assert not at.exception and not at.info and at.get("image"), page
+        assert not at.exception and not at.info and (at.get("image") or at.get("vega_lite_chart")), page
 
 
 def test_stale_code_hash_is_flagged(board_store, tmp_path):
@@ -224,3 +225,15 @@ def test_paper_claims_come_from_the_cards_with_their_data_named():
     assert fcd["paper Dice"] == 0.8432 and "ISBI 2015" in fcd["paper data"]
     assert fcd["measured (paper's metric)"] == pytest.approx(0.7)  # Dice over the lesion slices, as the paper
     assert np.isnan(_claim("threshold", cases)["paper Dice"])
+
+
+def test_numbers_are_printed_by_unit_and_missing_values_as_a_dash():
+    from msbench.leaderboard.display import format_value, styled, with_scans
+
+    assert [format_value(c, v) for c, v in (("mean Dice", 0.41868), ("HD95 mm", 43.0296), ("volumes/hour", 704626.2),
+            ("cases", 4.0), ("peak memory GiB", None), ("LTPR", float("nan")), ("rank", pd.NA))] == [
+        "0.419", "43.0", "705,000", "4", "—", "—", "—"]  # fmt: skip
+    frame = pd.DataFrame({"volume r": [0.4123, np.nan], "volume r scans": [4.0, 4.0], "mean Dice": [0.5, None]})
+    shown = with_scans(frame)
+    assert list(shown["volume r"]) == ["0.41 (4 scans)", "—"] and "volume r scans" not in shown
+    assert "—" in styled(shown).to_html() and "None" not in styled(shown).to_html()
