@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass
 
 import numpy as np
@@ -188,8 +189,11 @@ def render_statistics(data: StoreData, table: pd.DataFrame, filters: Filters) ->
 
 
 def _show(fig: plots.Figure) -> None:
-    st.pyplot(fig, clear_figure=True)
+    """The figure at 100 px per inch (stretched to the page, its text would grow past the page's), drawn at 2x."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=200, bbox_inches="tight")
     plots.plt.close(fig)
+    st.image(buffer.getvalue(), width=int(fig.get_figwidth() * 100))
 
 
 def _colours(table: pd.DataFrame, filters: Filters) -> dict[str, str]:

@@ -113,8 +113,8 @@ def curves_plot(curves: pd.DataFrame, labels: dict[str, str], metric: str, colou
     runs = sorted(frame["run_id"].unique(), key=lambda r: labels[r])
     per_method = "loss" in metric and len(runs) > 1
     panels = len(runs) if per_method else 1
-    fig, axes = plt.subplots(1, panels, figsize=(min(3.4 * panels, 14.0), 3.4), dpi=100, layout="constrained",
-                             squeeze=False)  # fmt: skip
+    size = (min(3.4 * panels, 14.0), 3.4) if per_method else (7.0, 3.6)
+    fig, axes = plt.subplots(1, panels, figsize=size, dpi=100, layout="constrained", squeeze=False)
     for (run_id, job_id), job in frame.groupby(["run_id", "job_id"]):
         ax = axes[0, runs.index(run_id) if per_method else 0]
         job = job.sort_values("epoch")
