@@ -11,7 +11,7 @@ from typing import Any
 
 import pandas as pd
 
-from .table import CASE_MEANS, CORRELATION_COLUMNS
+from .table import CASE_MEANS, CORRELATION_COLUMNS, COST_COLUMNS
 
 MISSING = "—"
 #: Fixed-point decimals by unit: Dice-type ratios 3, millimetres 1, millilitres 2, GiB 2, the raw ISBI score 3.
@@ -37,19 +37,20 @@ DECIMALS = {
     "HD95 mm": 1,
     "ASSD mm": 1,
     "GFLOPs": 1,
-    "peak memory GiB": 2,
     "relative_drop": 3,
 }
 INTEGERS = ("rank", "cases", "patients", "parameters", "lesions", "volume r scans", "n_in_domain", "n_shifted")
 #: Noisy timings: three significant figures (704,626 volumes/h is "705,000"), never a false precision.
 SIGNIFICANT = ("volumes/hour",)
+#: Memory peaks span MiB to tens of GiB: three significant figures (a 3 MiB peak is 0.00276 GiB, not "0.00").
+SIGNIFICANT_SMALL = ("train peak GiB", "inference peak GiB")
 #: Column groups of the main table, picked in the page: Dice always shown, the others on demand.
 GROUPS = {
     "Dice": ("rank", "method", "modalities", "protocol", "budget", "cases", "patients", "mean Dice", "Dice 95% CI",
              "median Dice"),
     "distances and lesions": tuple(CASE_MEANS),
     "challenge scores (correlation-based)": CORRELATION_COLUMNS,
-    "cost": ("parameters", "GFLOPs", "peak memory GiB", "volumes/hour"),
+    "cost": (*COST_COLUMNS, "profile"),
     "tuning, paper, provenance": ("tuning", "paper Dice", "paper data", "measured (paper's metric)", "stale",
                                   "status"),
 }  # fmt: skip
@@ -61,15 +62,17 @@ def _missing(value: Any) -> bool:
 
 
 def format_value(column: str, value: Any) -> str:
-    """``value`` as the pages print it in ``column`` (see ``DECIMALS``, ``INTEGERS``, ``SIGNIFICANT``)."""
+    """``value`` as the pages print it in ``column`` (see ``DECIMALS``, ``INTEGERS`` and the ``SIGNIFICANT`` sets)."""
     if _missing(value):
         return MISSING
     if isinstance(value, str):
-        return value or MISSING
+        return value  # an empty text says "none" in its own column (no stale reason, no profile)
     if column in INTEGERS:
         return f"{int(round(float(value))):,}"
     if column in SIGNIFICANT:
         return f"{float(f'{float(value):.3g}'):,.0f}"
+    if column in SIGNIFICANT_SMALL:
+        return f"{float(value):.3g}"
     if column in DECIMALS:
         return f"{float(value):.{DECIMALS[column]}f}"
     if isinstance(value, float):

@@ -230,9 +230,11 @@ def test_paper_claims_come_from_the_cards_with_their_data_named():
 def test_numbers_are_printed_by_unit_and_missing_values_as_a_dash():
     from msbench.leaderboard.display import format_value, styled, with_scans
 
-    assert [format_value(c, v) for c, v in (("mean Dice", 0.41868), ("HD95 mm", 43.0296), ("volumes/hour", 704626.2),
-            ("cases", 4.0), ("peak memory GiB", None), ("LTPR", float("nan")), ("rank", pd.NA))] == [
-        "0.419", "43.0", "705,000", "4", "—", "—", "—"]  # fmt: skip
+    cells = (
+        ("mean Dice", 0.41868), ("HD95 mm", 43.0296), ("volumes/hour", 704626.2), ("cases", 4.0),
+        ("train peak GiB", None), ("LTPR", float("nan")), ("rank", pd.NA), ("inference peak GiB", 0.0027561),
+    )  # fmt: skip
+    assert [format_value(c, v) for c, v in cells] == ["0.419", "43.0", "705,000", "4", "—", "—", "—", "0.00276"]
     frame = pd.DataFrame({"volume r": [0.4123, np.nan], "volume r scans": [4.0, 4.0], "mean Dice": [0.5, None]})
     shown = with_scans(frame)
     assert list(shown["volume r"]) == ["0.41 (4 scans)", "—"] and "volume r scans" not in shown
