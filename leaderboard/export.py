@@ -8,6 +8,7 @@ from pathlib import Path
 import pandas as pd
 
 from .data import StoreData
+from .display import formatter
 from .table import COST_COLUMNS, main_table
 
 FORMATS = ("md", "csv", "latex", "html", "challenger")
@@ -75,7 +76,7 @@ def export(data: StoreData, fmt: str) -> str:
     shown = table.drop(columns=list(_DROP))
     if fmt == "csv":
         return shown.to_csv(index=False)
-    text = shown.map(_text)
+    text = shown.apply(lambda column: column.map(formatter(str(column.name))))  # by unit, as the page prints them
     for column in COST_COLUMNS:  # profiled but not measured: a training peak of a method that trains nothing
         text.loc[shown[column].isna(), column] = "not measured"
         text.loc[shown[column].isna() & (shown["profile"] == ""), column] = "not profiled"
