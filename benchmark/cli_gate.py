@@ -22,8 +22,9 @@ Rule, per method, judged on the newest run of [gate] dataset/protocol/budget in 
   noise_sd being the sd of the per-seed mean Dice of reference_run; max_drop replaces that tolerance when set.
   two_sided rows (Dice identical over seeds: training-free) must stay within reference_dice +- min_tolerance, and
   their metrics within the bounds below: a change there is a metric or data bug, not noise.
-  drop_test = "wilcoxon": one-sided Wilcoxon signed-rank test of per-case Dice against reference_cases fails at
-  p < alpha when the mean drop exceeds min_tolerance (needs at least 5 cases for alpha 0.05);
+  drop_test = "wilcoxon": one-sided Wilcoxon signed-rank test of per-patient means of Dice against reference_cases
+  fails at p < alpha when the mean drop exceeds min_tolerance (needs at least 5 patients for alpha 0.05, 6 for a
+  two_sided row; fewer is a mismatch: the test cannot judge);
 - metrics.NAME = {min, max}: bounds on any summary metric (ltpr, hd95_mm, ...) or profile key (latency_p95_s).
 - floor_only = true: a method judged by its floor and bounds alone (no noise measured yet); --update keeps it.
 Exit status: 0 all pass, 1 a failure, 2 a baseline/run mismatch (no run of a method, other protocol or budget)."""

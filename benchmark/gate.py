@@ -3,10 +3,11 @@
 A baseline names, per method, what its run on one dataset, protocol and budget must reach: a floor on the mean Dice
 (absolute, and/or a fraction of the training-free ``threshold`` baseline's Dice measured in the same store), a drop
 against a stored reference judged either by a noise tolerance (``k`` times the spread of the same job over seeds,
-never less than ``min_tolerance``) or by a one-sided Wilcoxon signed-rank test on per-case Dice, and optional bounds
-on other metrics (any key of the run summary such as ``ltpr`` or ``hd95_mm``, or a profile key such as
-``latency_p95_s`` when the store has a profile of the run). A method whose Dice does not move over seeds (a
-training-free row: ``threshold``, ``inter-rater``) is judged in both directions: a metric bug moves it either way.
+never less than ``min_tolerance``) or by a one-sided Wilcoxon signed-rank test on per-patient means of Dice (the
+leaderboard's test, :mod:`.statistics`), and optional bounds on other metrics (any key of the run summary such as
+``ltpr`` or ``hd95_mm``, or a profile key such as ``latency_p95_s`` when the store has a profile of the run). A
+method whose Dice does not move over seeds (a training-free row: ``threshold``, ``inter-rater``) is judged in both
+directions: a metric bug moves it either way.
 
 ``check_gate`` returns one :class:`Check` per comparison; ``exit_code`` maps them to 0 (all pass), 1 (a failure)
 or 2 (a baseline/run mismatch: a method without a run, another protocol or budget). ``gate_update.measure_baseline``
@@ -25,6 +26,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .statistics import Alternative, min_p, min_patients, paired_test
 from .store import find_run, job_table, read_index, run_table
 from .store.index import number_or_none
 
@@ -198,12 +200,13 @@ def load_baseline(path: Path, *, allow_no_methods: bool = False) -> Baseline:
     baseline = Baseline(path=path, methods={n: _method(path, n, t) for n, t in methods.items()}, **gate)
     if baseline.drop_test == "wilcoxon":
         for entry in baseline.methods.values():
-            n = len(entry.reference_cases)
-            if entry.reference_dice is not None and 0.5**n > baseline.alpha:
+            n = len(entry.reference_cases)  # patients <= cases: the run's patients are checked again when judged
+            if entry.reference_dice is not None and min_p(n, two_sided=entry.two_sided) >= baseline.alpha:
+                needed = min_patients(baseline.alpha, two_sided=entry.two_sided)
                 raise BaselineError(
-                    f"{path}: 'methods.{entry.method}.reference_cases' has {n} cases: a one-sided Wilcoxon test "
-                    f"cannot reach p < {baseline.alpha} with fewer than {math.ceil(-math.log2(baseline.alpha))}; "
-                    "set 'gate.drop_test = \"noise\"' or gate on more cases."
+                    f"{path}: 'methods.{entry.method}.reference_cases' has {n} cases: a {_sides(entry)} Wilcoxon "
+                    f"test on per-patient means cannot reach p < {baseline.alpha} with fewer than {needed} patients; "
+                    "set 'gate.drop_test = \"noise\"' or gate on more patients."
                 )
     return baseline
 
@@ -218,15 +221,20 @@ def _summary(results: Path, run_id: str, reference: str) -> pd.DataFrame:
         )
 
 
-def _case_dice(results: Path, run_id: str, reference: str) -> pd.Series:
-    """Per-case Dice of a run, averaged over its seeds (the run summary's 'all' convention)."""
+def _case_dice(results: Path, run_id: str, reference: str) -> pd.DataFrame:
+    """Per-case Dice of a run, averaged over its seeds (the run summary's 'all' convention), with each case's patient.
+
+    Returns:
+        Columns ``case``, ``patient``, ``dice``: one row per scored case.
+    """
     with read_index(results) as conn:
         rows = pd.read_sql_query(
-            "SELECT \"case\", value FROM case_metrics WHERE run_id = ? AND reference = ? AND metric = 'dice'",
+            "SELECT \"case\", patient, value FROM case_metrics WHERE run_id = ? AND reference = ? AND metric = 'dice'",
             conn,
             params=(run_id, reference),
         )
-    return rows.groupby("case")["value"].mean().dropna()
+    means = rows.groupby(["case", "patient"])["value"].mean().dropna()
+    return means.rename("dice").reset_index()
 
 
 def _profile(results: Path, run_id: str) -> dict[str, float]:
@@ -388,29 +396,58 @@ def _drop(baseline: Baseline, entry: MethodBaseline, dice: float | None) -> Chec
     return Check(entry.method, "dice drop", f"{ref:.3f} - {tol:.3f}", dice, delta, PASS if ok else FAIL, sd)
 
 
-def _paired(baseline: Baseline, entry: MethodBaseline, results: Path, run_id: str, dice: float | None) -> Check:
-    from scipy.stats import wilcoxon
+def _sides(entry: MethodBaseline) -> str:
+    return "two-sided" if entry.two_sided else "one-sided"
 
-    measured = _case_dice(results, run_id, baseline.reference)
-    common = sorted(set(measured.index) & set(entry.reference_cases))
+
+def _paired(baseline: Baseline, entry: MethodBaseline, results: Path, run_id: str, dice: float | None) -> Check:
+    return judge_paired(baseline, entry, _case_dice(results, run_id, baseline.reference), dice, run_id)
+
+
+def judge_paired(
+    baseline: Baseline, entry: MethodBaseline, measured: pd.DataFrame, dice: float | None, run_id: str = ""
+) -> Check:
+    """The Wilcoxon drop check: the run's per-case Dice against ``entry.reference_cases`` (no store needed).
+
+    The test is :func:`msbench.benchmark.statistics.paired_test` on per-patient means, the leaderboard's: a run on
+    fewer patients than the test needs to reach ``alpha`` is a mismatch (it cannot be judged), never a pass.
+
+    Args:
+        baseline: The baseline (``alpha``, ``min_tolerance``).
+        entry: The method's entry (its reference cases; ``two_sided``).
+        measured: The run's cases: ``case``, ``patient``, ``dice`` (seeds averaged).
+        dice: The run's mean Dice.
+        run_id: The run, for the messages.
+    """
     label = "dice drop (Wilcoxon)"
+    by_case = measured.set_index("case")
+    common = sorted(set(by_case.index) & set(entry.reference_cases))
     if len(common) < len(entry.reference_cases):
-        missing = sorted(set(entry.reference_cases) - set(measured.index))
+        missing = sorted(set(entry.reference_cases) - set(by_case.index))
         return Check(entry.method, label, f"{len(entry.reference_cases)} cases", float(len(common)), None, MISMATCH,
                      f"cases missing from run {run_id}: {', '.join(missing[:5])}")  # fmt: skip
-    diff = np.array([measured[c] - entry.reference_cases[c] for c in common])
-    mean_drop = -float(diff.mean())
-    if np.allclose(diff, 0.0):
-        p = 1.0
-    else:
-        alternative = "two-sided" if entry.two_sided else "less"
-        p = float(wilcoxon(diff, alternative=alternative, zero_method="zsplit").pvalue)
-    significant = p < baseline.alpha and abs(mean_drop) > baseline.min_tolerance
-    bad = significant and (entry.two_sided or mean_drop > 0)
+    x = by_case.loc[common, "dice"].to_numpy(float)
+    y = np.array([entry.reference_cases[c] for c in common])
+    test = paired_test(x, y, by_case.loc[common, "patient"].to_numpy(), alternative=_alternative(entry))
     ref = float(entry.reference_dice)  # type: ignore[arg-type]
     delta = None if dice is None else dice - ref
-    return Check(entry.method, label, f"{ref:.3f}, p >= {baseline.alpha:g}", dice, delta,
-                 FAIL if bad else PASS, f"p = {p:.3g} over {len(common)} paired cases")  # fmt: skip
+    shown = f"{ref:.3f}, p >= {baseline.alpha:g}"
+    over = f"{test.n_patients} patients ({test.n_cases} paired cases)"
+    smallest = min_p(test.n_patients, two_sided=entry.two_sided)
+    if smallest >= baseline.alpha:
+        return Check(entry.method, label, shown, dice, delta, MISMATCH,
+                     f"{over}: a {_sides(entry)} Wilcoxon test on per-patient means cannot reach p < "
+                     f"{baseline.alpha:g} (smallest attainable p {smallest:.3g}); gate on at least "
+                     f"{min_patients(baseline.alpha, two_sided=entry.two_sided)} patients or set "
+                     "gate.drop_test = \"noise\"")  # fmt: skip
+    mean_drop = -float((x - y).mean())  # the effect on the run's mean Dice, the scale of min_tolerance
+    significant = test.p < baseline.alpha and abs(mean_drop) > baseline.min_tolerance
+    bad = significant and (entry.two_sided or mean_drop > 0)
+    return Check(entry.method, label, shown, dice, delta, FAIL if bad else PASS, f"p = {test.p:.3g} over {over}")
+
+
+def _alternative(entry: MethodBaseline) -> Alternative:
+    return "two-sided" if entry.two_sided else "less"
 
 
 def _bounds(baseline: Baseline, entry: MethodBaseline, results: Path, run_id: str) -> list[Check]:

@@ -159,7 +159,7 @@ def _measured_entry(
             m: {k: v for k, v in zip(("min", "max"), b, strict=True) if v is not None} for m, b in old.bounds.items()
         }
     cases = _case_dice(results, run_id, reference)
-    entry["reference_cases"] = {str(c): round(float(v), 4) for c, v in cases.items()}
+    entry["reference_cases"] = {str(c): round(float(v), 4) for c, v in zip(cases["case"], cases["dice"], strict=True)}
     return entry
 
 

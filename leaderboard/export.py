@@ -8,6 +8,7 @@ from pathlib import Path
 import pandas as pd
 
 from .data import StoreData
+from .display import formatter
 from .table import COST_COLUMNS, main_table
 
 FORMATS = ("md", "csv", "latex", "html", "challenger")
@@ -22,14 +23,14 @@ def run_label(method: str, modalities: str) -> str:
 
 
 def challenger_table(data: StoreData, table: pd.DataFrame | None = None) -> pd.DataFrame:
-    """ChallengeR's long format, one row per (task, algorithm, case, metric): ranked rows only.
+    """ChallengeR's long format, one row per (task, algorithm, case, metric): the ``methods`` rows only.
 
     ``task`` is ``dataset/protocol/reference/budget``, ``algorithm`` the method and modality set, ``case`` the
     scan, ``value`` the per-case metric (averaged over seeds). Read it in R with ``as.challenge(data,
     by="task", algorithm="algorithm", case="case", value="value", smallBetter=FALSE)`` after filtering one metric.
     """
     table = main_table(data) if table is None else table
-    ranked = table[table["section"] == "ranked"]
+    ranked = table[table["section"] == "methods"]
     wide = data.wide_cases()
     frames = []
     for _, row in ranked.iterrows():
@@ -75,9 +76,10 @@ def export(data: StoreData, fmt: str) -> str:
     shown = table.drop(columns=list(_DROP))
     if fmt == "csv":
         return shown.to_csv(index=False)
-    text = shown.map(_text)
-    for column in COST_COLUMNS:
-        text.loc[shown[column].isna(), column] = "not profiled"
+    text = shown.apply(lambda column: column.map(formatter(str(column.name))))  # by unit, as the page prints them
+    for column in COST_COLUMNS:  # profiled but not measured: a training peak of a method that trains nothing
+        text.loc[shown[column].isna(), column] = "not measured"
+        text.loc[shown[column].isna() & (shown["profile"] == ""), column] = "not profiled"
     if fmt == "md":
         return markdown(text)
     if fmt == "latex":

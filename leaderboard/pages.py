@@ -2,22 +2,27 @@
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 import streamlit as st
 
-from . import plots
+from msbench.benchmark.statistics import ALPHA, TEST_STATEMENT, min_patients, no_significance_reason
+
+from . import charts, plots
 from .data import StoreData
+from .display import DEFAULT_GROUPS, GROUPS, row_height_px, styled, with_scans
 from .export import run_label
 from .statistics import STATEMENT, dice_matrix, rank_stability, wilcoxon_matrix
-from .table import SECTIONS, filter_table
+from .table import COST_COLUMNS, SECTIONS, filter_table, not_ranked_reasons
 
 PAGES = (
     "Leaderboard", "Statistics", "Per-case Dice", "Lesions", "Volumes", "Cost", "Training", "Tuning", "Shift",
     "Overlays",
 )  # fmt: skip
-_HIDDEN = ("run_id", "section", "dataset", "reference")
+_HIDDEN = ("run_id", "section", "ranking", "dataset", "reference")
 
 
 @dataclass(frozen=True)
@@ -69,29 +74,43 @@ def _labels(rows: pd.DataFrame) -> dict[str, str]:
 
 
 def render_leaderboard(data: StoreData, table: pd.DataFrame, filters: Filters) -> pd.DataFrame:
-    """The main table (ranked rows) and, apart from it, the human reference, leaking protocols and failed runs."""
+    """The main table: the methods (numbered only where the run supports a ranking), and the rows shown apart."""
     rows = shown_rows(table, filters)
+    reasons = not_ranked_reasons(rows)
+    for key, reason in reasons.items():
+        st.warning(f"{' / '.join(key)}: {reason} Methods are ordered by mean Dice, not numbered.")
+    groups = st.multiselect("Column groups", list(GROUPS), default=list(DEFAULT_GROUPS), key="column-groups")
+    shown = {c for g in groups for c in GROUPS[g]} | {"method"}
     titles = {
-        "ranked": "Ranked methods",
+        "methods": "Methods, ordered by mean Dice" if reasons else "Ranked methods (by mean Dice)",
         "human reference": "Human reference: raters scored against the reference (inter-rater: the second rater)",
         "leaking protocol": "Leaking protocol (time points of one patient on both sides): not ranked with the rest",
         "failed or partial": "Failed or partial runs: never ranked",
     }
     for section in SECTIONS:
-        part = rows[rows["section"] == section].drop(columns=list(_HIDDEN))
-        if part.empty and section != "ranked":
+        part = rows[rows["section"] == section]
+        if part.empty and section != "methods":
             continue
         st.subheader(titles[section])
-        if section != "ranked":
-            part = part.drop(columns=["rank"])
         if section == "failed or partial":
-            part = _with_errors(data, rows[rows["section"] == section])
-        st.dataframe(part, hide_index=True, key=f"table-{section}")
+            part = _with_errors(data, part)
+        else:
+            part = with_scans(part)
+            keep = [c for c in part.columns if c in shown and c not in _HIDDEN]
+            if "rank" in keep and (section != "methods" or part["rank"].isna().all()):
+                keep.remove("rank")
+            part = part[keep]
+        st.dataframe(
+            styled(part), hide_index=True, key=f"table-{section}", height=row_height_px(len(part)),
+            column_config={"method": st.column_config.Column(pinned=True)},
+        )  # fmt: skip
     st.caption(
         "Mean Dice over the run's scored scans; 95 % CI by bootstrap over patients ('n = 1': one tested patient, no "
-        "interval). ISBI score normalised so the inter-rater row scores 90 on the same scans. 'stale': the "
-        "method's code or the metric suite changed since the run. Paper Dice: the method card's claim, with its data. "
-        "An empty cost cell (parameters to volumes/hour): the run was not profiled."
+        f"interval). {TEST_STATEMENT} Methods are numbered only where their test patients let such a test reach "
+        f"p < {ALPHA:g} (at least {min_patients()} patients). ISBI score (normalised so the inter-rater row scores "
+        "90 on the same scans) and volume r are built on a volume correlation over the scans in brackets: shown with "
+        "that n, never used to order. 'stale': the method's code or the metric suite changed since the run. Paper "
+        "Dice: the method card's claim, with its data. '—': no value (a cost column: the run was not profiled)."
     )
     return rows
 
@@ -112,9 +131,9 @@ def _ranked_matrix(data: StoreData, rows: pd.DataFrame, key: str) -> tuple[pd.Da
     Returns:
         (the matrix, one column per run; the columns of the human reference runs, which are compared, never ranked).
     """
-    usable = rows[rows["section"].isin(("ranked", "human reference"))]
+    usable = rows[rows["section"].isin(("methods", "human reference"))]
     if usable.empty:
-        st.info("No finished, ranked run matches the filters.")
+        st.info("No finished run of a method matches the filters.")
         return None
     groups = sorted({f"{p} / {b}" for p, b in zip(usable["protocol"], usable["budget"], strict=True)})
     group = st.selectbox("Protocol / budget", groups, key=f"group-{key}")
@@ -127,7 +146,7 @@ def _ranked_matrix(data: StoreData, rows: pd.DataFrame, key: str) -> tuple[pd.Da
 
 
 def render_statistics(data: StoreData, table: pd.DataFrame, filters: Filters) -> None:
-    """Paired Wilcoxon matrix (Holm) and bootstrap rank stability."""
+    """Paired Wilcoxon matrix on per-patient means (Holm) and bootstrap rank stability, or why no test can tell."""
     found = _ranked_matrix(data, shown_rows(table, filters), "stats")
     if found is None:
         return
@@ -136,31 +155,51 @@ def render_statistics(data: StoreData, table: pd.DataFrame, filters: Filters) ->
         st.info("Statistics need two methods on the same cases.")
         return
     tests = wilcoxon_matrix(matrix)
-    st.subheader("Paired Wilcoxon signed-rank, Holm-corrected p values")
-    st.dataframe(tests["p_holm"], key="wilcoxon-holm")
+    n_pairs = matrix.shape[1] * (matrix.shape[1] - 1) // 2
+    n_max = int(np.nan_to_num(tests["n"].to_numpy(float)).max())
+    st.subheader("Paired Wilcoxon signed-rank on per-patient means, Holm-corrected p values")
+    reason = no_significance_reason(n_max, n_pairs)
+    if reason is not None:
+        st.warning(f"{reason} No p value is shown: each would be 1 or too large to mean anything.")
+    else:
+        st.dataframe(styled(tests["p_holm"]), key="wilcoxon-holm")
     st.caption(STATEMENT)
-    with st.expander("Uncorrected p values, cases per pair, median difference (row - column)"):
-        st.dataframe(tests["p"], key="wilcoxon-raw")
-        st.dataframe(tests["n"], key="wilcoxon-n")
-        st.dataframe(tests["median_diff"], key="wilcoxon-diff")
+    with st.expander("Uncorrected p values, patients per pair, median per-patient difference (row - column)"):
+        if reason is None:
+            st.dataframe(styled(tests["p"]), key="wilcoxon-raw")
+        st.dataframe(styled(tests["n"]), key="wilcoxon-n")
+        st.dataframe(styled(tests["median_diff"]), key="wilcoxon-diff")
     st.subheader("Rank stability (bootstrap over patients, 1000 draws)")
     methods = matrix.drop(columns=human)  # the human reference is compared above, never ranked
     if methods.shape[1] < 2:
-        st.info("Rank stability needs two ranked methods on the same cases.")
+        st.info("Rank stability needs two methods, not counting the human reference, on the same cases.")
         return
-    freq = rank_stability(methods)
-    st.dataframe(freq, key="rank-stability")
-    if human:
-        st.caption(f"Ranks among the methods only: {', '.join(human)} (human reference) is not ranked.")
     n_patients = methods.dropna().index.get_level_values("patient").nunique()
     if n_patients < 2:
-        st.caption(f"n = {n_patients} patient: every draw is the same patient, the ranks cannot vary.")
+        st.info(
+            f"n = {n_patients} patient: every bootstrap draw is the same patient, so the ranks cannot vary and say "
+            "nothing about their stability; no rank stability is drawn."
+        )
+        return
+    freq = rank_stability(methods)
+    st.dataframe(styled(freq), key="rank-stability")
+    if human:
+        st.caption(f"Ranks among the methods only: {', '.join(human)} (human reference) is not ranked.")
     _show(plots.rank_plot(freq))
 
 
 def _show(fig: plots.Figure) -> None:
-    st.pyplot(fig, clear_figure=True)
+    """The figure at 100 px per inch (stretched to the page, its text would grow past the page's), drawn at 2x."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=200, bbox_inches="tight")
     plots.plt.close(fig)
+    st.image(buffer.getvalue(), width=int(fig.get_figwidth() * 100))
+
+
+def _colours(table: pd.DataFrame, filters: Filters) -> dict[str, str]:
+    """One colour per run label of the dataset, from the sorted labels: the same on every chart of every page."""
+    rows = table[(table["dataset"] == filters.dataset) & (table["reference"] == filters.reference)]
+    return plots.palette(list(_labels(rows).values()))
 
 
 def render_per_case(data: StoreData, table: pd.DataFrame, filters: Filters) -> None:
@@ -169,8 +208,9 @@ def render_per_case(data: StoreData, table: pd.DataFrame, filters: Filters) -> N
         return
     matrix, _ = found
     st.subheader("Per-case Dice")
-    _show(plots.dice_distributions(matrix))
-    st.dataframe(matrix.reset_index(), hide_index=True, key="per-case")
+    st.altair_chart(charts.per_case_dice(matrix, _colours(table, filters)), width="stretch")
+    st.caption("One point per scan (patient, scan and Dice on hover), boxes over the scans of each method.")
+    st.dataframe(styled(matrix.reset_index()), hide_index=True, key="per-case")
 
 
 def render_lesions(data: StoreData, table: pd.DataFrame, filters: Filters) -> None:
@@ -178,13 +218,27 @@ def render_lesions(data: StoreData, table: pd.DataFrame, filters: Filters) -> No
     rows = rows[rows["section"] != "failed or partial"]
     family = st.radio("Lesion matching", ("isbi", "anima"), horizontal=True, key="family")
     lesions = data.lesions[data.lesions["reference"] == filters.reference]
-    rates = plots.detection_by_size(lesions, _labels(rows), family)
+    voxel_mm3 = _voxel_mm3(lesions)
+    rates = plots.detection_by_size(lesions, _labels(rows), voxel_mm3, family)
     if rates.empty:
         st.info("No lesion table for these runs.")
         return
-    st.subheader("Reference lesions detected, by lesion size (voxels)")
-    _show(plots.detection_plot(rates))
-    st.dataframe(rates, hide_index=True, key="detection")
+    st.subheader("Reference lesions detected, by lesion size (mm³)")
+    st.caption(
+        f"Scored on a grid of {voxel_mm3:.3g} mm³ voxels ({np.cbrt(voxel_mm3):.2g} mm if isotropic): a lesion's size "
+        "is its voxels times that volume; the voxel range of each bin is under its label."
+    )
+    _show(plots.detection_plot(rates, _colours(table, filters)))
+    st.dataframe(styled(rates), hide_index=True, key="detection")
+
+
+def _voxel_mm3(lesions: pd.DataFrame) -> float:
+    """The scoring grid's voxel volume, from the lesion table's volumes in mm³ and in voxels."""
+    if "volume_mm3" not in lesions or lesions.empty:
+        return 1.0
+    ratio = lesions["volume_mm3"].astype(float) / lesions["volume_vox"].astype(float)
+    ratio = ratio[np.isfinite(ratio)]
+    return float(ratio.median()) if not ratio.empty else 1.0
 
 
 def render_volumes(data: StoreData, table: pd.DataFrame, filters: Filters) -> None:
@@ -202,22 +256,43 @@ def render_volumes(data: StoreData, table: pd.DataFrame, filters: Filters) -> No
     _show(plots.bland_altman(cases, f"{label} vs {filters.reference}"))
 
 
+#: The cost charts: column -> (axis title, log axis, lower is better).
+COST_CHARTS = {
+    "train peak GiB": ("training peak memory (GiB)", False, True),
+    "volumes/hour": ("inference throughput (volumes/hour, log scale)", True, False),
+}
+
+
 def render_cost(data: StoreData, table: pd.DataFrame, filters: Filters) -> None:
     rows = shown_rows(table, filters)
-    rows = rows[rows["section"] == "ranked"].copy()
-    costs = {"peak memory GiB": ("peak memory (GiB)", True), "volumes/hour": ("throughput (volumes/hour)", False)}
-    profiled = rows.dropna(subset=list(costs), how="all")
+    rows = rows[rows["section"] == "methods"].copy()
+    profiled = rows[rows["profile"] != ""]
     if profiled.empty:
         st.info("not profiled: no run here has a profile yet ('msbench profile' fills the profiles table).")
         return
-    profiled = profiled.assign(
-        label=[run_label(m, x) for m, x in zip(profiled["method"], profiled["modalities"], strict=True)]
-    )
-    for column, (xlabel, lower) in costs.items():
+    profiled = profiled.assign(label=list(_labels(profiled).values()))
+    colours = _colours(table, filters)
+    kinds = sorted(set(profiled["profile"]))
+    if len(kinds) > 1:
+        st.caption(
+            "Profiles of two kinds, told apart by the marker: " + "; ".join(kinds) + ". Job-time timings are taken "
+            "once, cold, under whatever load the machine had; compare like with like."
+        )
+    for column, (title, log, lower) in COST_CHARTS.items():
         points = profiled.dropna(subset=[column])
+        left_off = sorted(set(profiled["label"]) - set(points["label"]))
+        st.subheader(f"Mean Dice against {title}")
         if not points.empty:
-            st.subheader(f"Mean Dice against {xlabel}")
-            _show(plots.cost_plot(points, column, lower_cost_is_better=lower, xlabel=xlabel))
+            chart = charts.cost_scatter(points, column, title, colours, log=log, lower_cost_is_better=lower)
+            st.altair_chart(chart, width="stretch")
+        if left_off and column == "train peak GiB":
+            st.caption(
+                f"Left off: {', '.join(left_off)}: no training peak measured (a training-free method, or one that "
+                "trains in a worker process the profiler does not see); an inference peak is not comparable."
+            )
+        elif left_off:
+            st.caption(f"Left off: {', '.join(left_off)}: no {title} in their profile.")
+    st.dataframe(styled(profiled[["label", "mean Dice", *COST_COLUMNS, "profile"]]), hide_index=True, key="cost-table")
 
 
 def render_training(data: StoreData, table: pd.DataFrame, filters: Filters) -> None:
@@ -230,7 +305,9 @@ def render_training(data: StoreData, table: pd.DataFrame, filters: Filters) -> N
     metrics = sorted(set(curves["metric"]) - {"seconds", "lr"})
     metric = st.selectbox("Curve", metrics, index=metrics.index("loss") if "loss" in metrics else 0, key="curve")
     st.subheader(f"Training curves: {metric}")
-    _show(plots.curves_plot(curves, labels, metric))
+    if "loss" in metric:
+        st.caption("Each method trains on its own loss function: one panel per method, never one shared axis.")
+    _show(plots.curves_plot(curves, labels, metric, _colours(table, filters)))
 
 
 def render_tuning(data: StoreData, table: pd.DataFrame, filters: Filters) -> None:

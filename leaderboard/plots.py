@@ -11,8 +11,15 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-#: Lesion size bins of the detection plot, in voxels of the reference lesion: (label, low inclusive, high exclusive).
-SIZE_BINS = (("< 10", 0, 10), ("10-100", 10, 100), ("100-1000", 100, 1000), ("> 1000", 1000, np.inf))
+#: Lesion size bins of the detection plot, in mm³ of the reference lesion: (label, low inclusive, high exclusive).
+SIZE_BINS_MM3 = (("< 30", 0, 30), ("30-300", 30, 300), ("300-3000", 300, 3000), ("> 3000", 3000, np.inf))
+#: 20 distinct colours (tab20, dark shades first): one per series, never two series in one colour.
+PALETTE = tuple(matplotlib.colors.to_hex(c) for c in (*plt.cm.tab20.colors[0::2], *plt.cm.tab20.colors[1::2]))
+
+
+def palette(names: list[str]) -> dict[str, str]:
+    """Name -> colour from the sorted names: the same series has the same colour on every chart of the page."""
+    return {name: PALETTE[i % len(PALETTE)] for i, name in enumerate(sorted(set(names)))}
 
 
 def _figure(width: float = 7.0, height: float = 3.6) -> tuple[Figure, plt.Axes]:
@@ -20,48 +27,48 @@ def _figure(width: float = 7.0, height: float = 3.6) -> tuple[Figure, plt.Axes]:
     return fig, ax
 
 
-def dice_distributions(matrix: pd.DataFrame) -> Figure:
-    """Per-case Dice per method: a box plot with every case drawn on it."""
-    fig, ax = _figure()
-    names = list(matrix.columns)
-    data = [matrix[n].dropna().to_numpy() for n in names]
-    ax.boxplot(data, tick_labels=names, showfliers=False)
-    rng = np.random.default_rng(0)
-    for i, values in enumerate(data, start=1):
-        ax.scatter(i + rng.uniform(-0.12, 0.12, values.size), values, s=14, alpha=0.7, zorder=3)
-    ax.set_ylabel("Dice per case")
-    ax.set_ylim(-0.02, 1.02)
-    ax.tick_params(axis="x", labelrotation=20)
-    return fig
+def _legend_outside(ax: plt.Axes) -> None:
+    """The legend right of the axes, never over the data."""
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
 
 
-def detection_by_size(lesions: pd.DataFrame, labels: dict[str, str], family: str = "isbi") -> pd.DataFrame:
-    """Fraction of reference lesions detected per size bin (voxels) and run, with the number of lesions."""
+def detection_by_size(
+    lesions: pd.DataFrame, labels: dict[str, str], voxel_mm3: float, family: str = "isbi"
+) -> pd.DataFrame:
+    """Fraction of reference lesions detected per size bin (mm³, from voxels x ``voxel_mm3``) and run."""
     ref = lesions[(lesions["source"] == "ref") & (lesions["family"] == family) & lesions["run_id"].isin(labels)]
     rows = []
     for run_id, frame in ref.groupby("run_id"):
-        for label, low, high in SIZE_BINS:
-            inside = frame[(frame["volume_vox"] >= low) & (frame["volume_vox"] < high)]
+        volume_mm3 = frame["volume_vox"].astype(float) * voxel_mm3
+        for label, low, high in SIZE_BINS_MM3:
+            inside = frame[(volume_mm3 >= low) & (volume_mm3 < high)]
             matched = inside["matched"].astype(str).str.lower().isin(("true", "1"))
             rate = float(matched.mean()) if len(inside) else np.nan
-            rows.append({"method": labels[run_id], "size bin": label, "lesions": len(inside), "detected": rate})
-    return pd.DataFrame(rows, columns=["method", "size bin", "lesions", "detected"])
+            voxels = (
+                f"{low / voxel_mm3:.3g}-{high / voxel_mm3:.3g}" if np.isfinite(high) else f"> {low / voxel_mm3:.3g}"
+            )
+            rows.append({"method": labels[run_id], "size bin (mm³)": label, "voxels": voxels, "lesions": len(inside),
+                         "detected": rate})  # fmt: skip
+    return pd.DataFrame(rows, columns=["method", "size bin (mm³)", "voxels", "lesions", "detected"])
 
 
-def detection_plot(rates: pd.DataFrame) -> Figure:
+def detection_plot(rates: pd.DataFrame, colours: dict[str, str]) -> Figure:
     """Grouped bars: detection rate per size bin and method (bins without a lesion are left empty)."""
     fig, ax = _figure()
     methods = list(dict.fromkeys(rates["method"]))
     width = 0.8 / max(len(methods), 1)
-    x = np.arange(len(SIZE_BINS))
+    bins = [b[0] for b in SIZE_BINS_MM3]
+    x = np.arange(len(bins))
     for i, method in enumerate(methods):
-        frame = rates[rates["method"] == method].set_index("size bin").reindex([b[0] for b in SIZE_BINS])
-        ax.bar(x + i * width - 0.4 + width / 2, frame["detected"].fillna(0), width, label=method)
-    counts = rates.groupby("size bin")["lesions"].max().reindex([b[0] for b in SIZE_BINS]).fillna(0)
-    ax.set_xticks(x, [f"{b[0]} vox\n(n = {int(counts[b[0]])})" for b in SIZE_BINS])
+        frame = rates[rates["method"] == method].set_index("size bin (mm³)").reindex(bins)
+        ax.bar(x + i * width - 0.4 + width / 2, frame["detected"].fillna(0), width, label=method,
+               color=colours.get(method))  # fmt: skip
+    counts = rates.groupby("size bin (mm³)")["lesions"].max().reindex(bins).fillna(0)
+    voxels = rates.drop_duplicates("size bin (mm³)").set_index("size bin (mm³)")["voxels"].reindex(bins)
+    ax.set_xticks(x, [f"{b} mm³\n({voxels[b]} vox)\nn = {int(counts[b])}" for b in bins], fontsize=8)
     ax.set_ylabel("reference lesions detected")
     ax.set_ylim(0, 1.05)
-    ax.legend(fontsize=8)
+    _legend_outside(ax)
     return fig
 
 
@@ -80,7 +87,7 @@ def bland_altman(cases: pd.DataFrame, label: str) -> Figure:
     ax.set_xlabel("mean of predicted and reference volume (ml)")
     ax.set_ylabel("predicted - reference (ml)")
     ax.set_title(label, fontsize=10)
-    ax.legend(fontsize=8)
+    _legend_outside(ax)
     return fig
 
 
@@ -96,31 +103,30 @@ def pareto_front(cost: np.ndarray, score: np.ndarray, *, lower_cost_is_better: b
     return np.array(front, dtype=int)
 
 
-def cost_plot(points: pd.DataFrame, cost: str, *, lower_cost_is_better: bool, xlabel: str) -> Figure:
-    """Mean Dice against one cost column, the Pareto front drawn and its methods marked."""
-    fig, ax = _figure(5.0, 3.6)
-    x, y = points[cost].to_numpy(float), points["mean Dice"].to_numpy(float)
-    ax.scatter(x, y, s=30)
-    for xi, yi, name in zip(x, y, points["label"], strict=True):
-        ax.annotate(name, (xi, yi), fontsize=7, xytext=(3, 3), textcoords="offset points")
-    front = pareto_front(x, y, lower_cost_is_better=lower_cost_is_better)
-    ax.plot(x[front], y[front], color="tab:red", lw=1.5, marker="o", mfc="none", ms=10, label="Pareto front")
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel("mean Dice")
-    ax.legend(fontsize=8)
-    return fig
+def curves_plot(curves: pd.DataFrame, labels: dict[str, str], metric: str, colours: dict[str, str]) -> Figure:
+    """``metric`` per epoch, one line per job.
 
-
-def curves_plot(curves: pd.DataFrame, labels: dict[str, str], metric: str) -> Figure:
-    """One training curve per job: ``metric`` per epoch."""
-    fig, ax = _figure()
+    A loss is the method's own loss function (Dice, cross-entropy, their sums, ...): values of two methods are not on
+    one scale, so a loss gets one panel per method; any other metric (validation Dice) shares one axis.
+    """
     frame = curves[(curves["metric"] == metric) & curves["run_id"].isin(labels)]
+    runs = sorted(frame["run_id"].unique(), key=lambda r: labels[r])
+    per_method = "loss" in metric and len(runs) > 1
+    panels = len(runs) if per_method else 1
+    size = (min(3.4 * panels, 14.0), 3.4) if per_method else (7.0, 3.6)
+    fig, axes = plt.subplots(1, panels, figsize=size, dpi=100, layout="constrained", squeeze=False)
     for (run_id, job_id), job in frame.groupby(["run_id", "job_id"]):
+        ax = axes[0, runs.index(run_id) if per_method else 0]
         job = job.sort_values("epoch")
-        ax.plot(job["epoch"], job["value"], marker=".", label=f"{labels[run_id]} {job_id}")
-    ax.set_xlabel("epoch")
-    ax.set_ylabel(metric)
-    ax.legend(fontsize=7)
+        ax.plot(job["epoch"], job["value"], marker=".", color=colours.get(labels[run_id]),
+                label=f"{labels[run_id]} {job_id}")  # fmt: skip
+        if per_method:
+            ax.set_title(labels[run_id], fontsize=9)
+    for ax in axes[0]:
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(metric if not per_method else f"{metric} (this method's loss)")
+    if not per_method:
+        _legend_outside(axes[0, 0])
     return fig
 
 
@@ -136,19 +142,20 @@ def tuning_plot(trials: pd.DataFrame, study: str) -> Figure:
     ax.set_xlabel("trial")
     ax.set_ylabel("objective")
     ax.set_title(study, fontsize=10)
-    ax.legend(fontsize=8)
+    _legend_outside(ax)
     return fig
 
 
 def rank_plot(freq: pd.DataFrame) -> Figure:
-    """Stacked bars: the share of bootstrap draws in which each method takes each rank."""
+    """Stacked bars: the share of bootstrap draws in which each method takes each rank (ranks in one sequential map)."""
     fig, ax = _figure()
     bottom = np.zeros(len(freq))
-    for rank in freq.columns:
-        ax.bar(freq.index, freq[rank], bottom=bottom, label=f"rank {rank}")
+    shades = plt.cm.viridis(np.linspace(0.0, 0.9, max(len(freq.columns), 1)))
+    for shade, rank in zip(shades, freq.columns, strict=False):
+        ax.bar(freq.index, freq[rank], bottom=bottom, label=f"rank {rank}", color=shade)
         bottom += freq[rank].to_numpy()
     ax.set_ylabel("share of bootstrap draws")
     ax.set_ylim(0, 1)
     ax.tick_params(axis="x", labelrotation=20)
-    ax.legend(fontsize=8)
+    _legend_outside(ax)
     return fig

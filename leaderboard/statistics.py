@@ -1,29 +1,25 @@
-"""Paired tests and rank stability between methods on the same cases (numpy and scipy only).
+"""Paired tests and rank stability between methods on the same patients (numpy and scipy only).
 
-Wilcoxon signed-rank, as used here:
-- pairs: every two methods, on the cases both scored (per-case Dice, averaged over seeds first);
-- zero differences: ``zero_method="wilcox"`` (scipy's default): cases where both methods score the same Dice are
-  dropped before ranking; when every difference is zero the p value is 1 (no evidence of a difference);
-- ties among the non-zero absolute differences: scipy's ``method="auto"``: the exact distribution when there are
-  fewer than 50 non-zero differences and no ties, else the normal approximation with the tie correction;
+The test, its zero-difference rule, the per-patient aggregation, Holm's correction and when a difference can be
+significant at all are :mod:`msbench.benchmark.statistics`'s, shared with ``msbench gate``:
+
+- pairs: every two methods, on the scans both scored (per-case Dice, averaged over seeds first), then averaged per
+  patient: the paired test runs on per-patient means (time points of one patient are never independent cases);
+- zero differences dropped (``zero_method="wilcox"``); p = 1 when every difference is zero;
 - multiplicity: Holm's step-down correction over all pairs of the matrix.
 """
 
 from __future__ import annotations
 
 import itertools
-import math
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
-ZERO_METHOD = "wilcox"
-STATEMENT = (
-    "Paired Wilcoxon signed-rank test on per-case Dice (seeds averaged per case), on the cases both methods scored; "
-    "zero differences dropped (scipy zero_method='wilcox'), p = 1 when all differences are zero; exact p below 50 "
-    "untied differences, else the normal approximation with tie correction; Holm-corrected over all pairs."
-)
+from msbench.benchmark.statistics import TEST_STATEMENT, holm, paired_test
+
+STATEMENT = f"{TEST_STATEMENT} Holm-corrected over all pairs."
 
 
 def dice_matrix(wide_cases: pd.DataFrame, labels: dict[str, str], metric: str = "dice") -> pd.DataFrame:
@@ -42,47 +38,31 @@ def dice_matrix(wide_cases: pd.DataFrame, labels: dict[str, str], metric: str = 
     return matrix[[r for r in labels if r in matrix.columns]].rename(columns=labels)
 
 
-def holm(p_values: list[float]) -> list[float]:
-    """Holm's step-down adjusted p values (same order as given; NaN stays NaN)."""
-    order = [i for i in np.argsort(p_values) if not math.isnan(p_values[i])]
-    adjusted = [math.nan] * len(p_values)
-    m, running = len(order), 0.0
-    for step, i in enumerate(order):
-        running = max(running, min(1.0, (m - step) * p_values[i]))
-        adjusted[i] = running
-    return adjusted
-
-
-def wilcoxon_pair(x: np.ndarray, y: np.ndarray) -> tuple[float, int]:
-    """Two-sided p value of the paired signed-rank test and the number of cases used (both scored)."""
-    keep = ~(np.isnan(x) | np.isnan(y))
-    x, y = x[keep], y[keep]
-    if x.size == 0:
-        return math.nan, 0
-    if np.all(x == y):
-        return 1.0, int(x.size)
-    return float(stats.wilcoxon(x, y, zero_method=ZERO_METHOD, alternative="two-sided").pvalue), int(x.size)
+def wilcoxon_pair(x: np.ndarray, y: np.ndarray, patients: np.ndarray) -> tuple[float, int]:
+    """Two-sided p of the shared paired test on per-patient means and the number of patients used."""
+    test = paired_test(x, y, patients)
+    return test.p, test.n_patients
 
 
 def wilcoxon_matrix(matrix: pd.DataFrame) -> dict[str, pd.DataFrame]:
-    """Pairwise tests between the columns of ``matrix``: ``p`` (raw), ``p_holm``, ``n`` (cases), ``median_diff``.
+    """Pairwise tests between the columns of ``matrix``: ``p`` (raw), ``p_holm``, ``n`` (patients), ``median_diff``.
 
-    Each is a square frame (row method vs column method); ``median_diff`` is the median of row minus column.
+    Each is a square frame (row method vs column method); ``median_diff`` is the median over patients of the row's
+    minus the column's per-patient mean. ``matrix`` is indexed by (patient, case), as :func:`dice_matrix` returns it.
     """
     names = list(matrix.columns)
+    patients = matrix.index.get_level_values("patient").to_numpy()
     pairs = list(itertools.combinations(range(len(names)), 2))
-    raw, counts, diffs = [], [], []
-    for i, j in pairs:
-        x, y = matrix.iloc[:, i].to_numpy(float), matrix.iloc[:, j].to_numpy(float)
-        p, n = wilcoxon_pair(x, y)
-        raw.append(p)
-        counts.append(n)
-        both = ~(np.isnan(x) | np.isnan(y))
-        diffs.append(float(np.median(x[both] - y[both])) if both.any() else math.nan)
-    adjusted = holm(raw)
+    tests = [
+        paired_test(matrix.iloc[:, i].to_numpy(float), matrix.iloc[:, j].to_numpy(float), patients) for i, j in pairs
+    ]
+    adjusted = holm([t.p for t in tests])
     out = {k: pd.DataFrame(np.nan, index=names, columns=names) for k in ("p", "p_holm", "n", "median_diff")}
-    for (i, j), p, q, n, d in zip(pairs, raw, adjusted, counts, diffs, strict=True):
-        for key, value, mirrored in (("p", p, p), ("p_holm", q, q), ("n", n, n), ("median_diff", d, -d)):
+    for (i, j), test, q in zip(pairs, tests, adjusted, strict=True):
+        for key, value, mirrored in (
+            ("p", test.p, test.p), ("p_holm", q, q), ("n", test.n_patients, test.n_patients),
+            ("median_diff", test.median_diff, -test.median_diff),
+        ):  # fmt: skip
             out[key].iloc[i, j], out[key].iloc[j, i] = value, mirrored
     return out
 

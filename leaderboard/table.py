@@ -1,6 +1,8 @@
-"""The main table: one row per (run, reference), split into the ranked rows and the rows shown apart.
+"""The main table: one row per (run, reference), split into the compared methods and the rows shown apart.
 
-Sections (``section`` column): ``ranked`` (finished runs on a patient-level protocol), ``human reference`` (the
+Sections (``section`` column): ``methods`` (finished runs on a patient-level protocol: ranked by mean Dice where
+their test patients can support a ranking, see :func:`msbench.benchmark.statistics.can_rank`, else ordered by mean
+Dice and not numbered), ``human reference`` (the
 inter-rater row: the second rater scored against the reference), ``leaking protocol`` (splits that put time points
 of one patient on both sides, e.g. ``rondinella2023``: never ranked with the rest), ``failed or partial`` (a run
 with a failed job or no scored case: shown with its error, never ranked).
@@ -9,18 +11,19 @@ with a failed job or no scored case: shown with its error, never ranked).
 from __future__ import annotations
 
 import functools
+import json
 import math
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from msbench.benchmark.metrics._challenge import RATER_AGREEMENT_SCORE
+from msbench.benchmark.statistics import can_rank, not_ranked_reason
 
 from .data import StoreData
 
 HUMAN_METHODS = ("inter-rater",)
-SECTIONS = ("ranked", "human reference", "leaking protocol", "failed or partial")
+SECTIONS = ("methods", "human reference", "leaking protocol", "failed or partial")
 GROUP = ("dataset", "protocol", "reference", "budget")
 #: Per-case metrics averaged into the table (mean over the run's scored cases, NaN-aware): column -> metric key.
 CASE_MEANS = {
@@ -31,14 +34,19 @@ CASE_MEANS = {
     "lesion F1 (ISBI)": "lesion_f1",
     "lesion F1 (ANIMA)": "anima_f1",
 }
-#: Cost columns from the profiles table: numbers, NaN where the run was not profiled.
-COST_COLUMNS = ("parameters", "GFLOPs", "peak memory GiB", "volumes/hour")
+#: Cost columns from the profiles table: numbers, NaN where the run was not profiled (or, for the training peak, where
+#: the profile measured no training: a training-free method, or one that trains in a worker process).
+COST_COLUMNS = ("parameters", "GFLOPs", "train peak GiB", "inference peak GiB", "volumes/hour")
+#: Which profile the cost columns come from: repeatable ones (``msbench profile``) are preferred over job-time ones.
+PROFILE_KINDS = ("repeatable", "job-time")
 COLUMNS = (
     "rank", "method", "modalities", "dataset", "protocol", "reference", "budget", "cases", "patients", "mean Dice",
-    "Dice 95% CI", "median Dice", *CASE_MEANS, "ISBI score", "ISBI score (normalised)", "volume r", *COST_COLUMNS,
-    "tuning", "paper Dice", "paper data", "measured (paper's metric)",
-    "stale", "status", "section", "run_id",
+    "Dice 95% CI", "median Dice", *CASE_MEANS, "ISBI score", "ISBI score (normalised)", "volume r", "volume r scans",
+    *COST_COLUMNS, "profile", "tuning", "paper Dice", "paper data", "measured (paper's metric)",
+    "stale", "status", "ranking", "section", "run_id",
 )  # fmt: skip
+#: Scores built on the volume correlation over the run's scans: shown with that n ("volume r scans"), never ordered by.
+CORRELATION_COLUMNS = ("ISBI score", "ISBI score (normalised)", "volume r")
 
 
 def ci_text(low: Any, high: Any, n_patients: Any) -> str:
@@ -58,13 +66,14 @@ def section_of(row: pd.Series) -> str:
         return "leaking protocol"
     if row["method"] in HUMAN_METHODS:
         return "human reference"
-    return "ranked"
+    return "methods"
 
 
 def main_table(data: StoreData) -> pd.DataFrame:
     """Every (run, reference) row with its metrics, cost, tuning, the paper's claim, stale flag and section.
 
-    Ranks (1 = best mean Dice) are given inside each (dataset, protocol, reference, budget) to ranked rows only.
+    Ranks (1 = best mean Dice) are given inside each (dataset, protocol, reference, budget) to the ``methods`` rows
+    only, and only where their test patients can support a ranking (``ranking`` says which, or why not).
     """
     if data.empty:
         return pd.DataFrame(columns=list(COLUMNS))
@@ -85,25 +94,46 @@ def main_table(data: StoreData) -> pd.DataFrame:
             "median Dice": run["dice_median"],
             **{col: _mean(cases, key) for col, key in CASE_MEANS.items()},
             "volume r": _volume_r(cases),
+            "volume r scans": _correlation_scans(cases),
             "tuning": tuning_text(manifest),
             "stale": stale_text(data, run["run_id"], run["method"]),
             "section": section_of(run),
-            **_cost(data, run["run_id"], run["method"]),
+            **_cost(data, run["run_id"], run["method"], run["budget"]),
             **_claim(run["method"], cases, run["protocol"]),
         }
         rows.append(row)
     rows += _rater_rows(data, per_case)
     table = pd.DataFrame(rows)
     table[["ISBI score", "ISBI score (normalised)"]] = [_isbi(table, per_case, r) for _, r in table.iterrows()]
-    table["rank"] = pd.NA
-    ranked = table["section"] == "ranked"
-    table.loc[ranked, "rank"] = (
-        table[ranked].groupby(list(GROUP))["mean Dice"].rank(ascending=False, method="min").astype("Int64")
-    )
+    table["rank"], table["ranking"] = pd.Series(pd.NA, index=table.index, dtype="Int64"), ""
+    methods = table["section"] == "methods"
+    for _, group in table[methods].groupby(list(GROUP)):
+        n = group_patients(group)
+        if can_rank(n):
+            table.loc[group.index, "rank"] = group["mean Dice"].rank(ascending=False, method="min").astype("Int64")
+            table.loc[group.index, "ranking"] = f"ranked by mean Dice ({n} test patients)"
+        else:
+            table.loc[group.index, "ranking"] = f"not ranked: {n} test patient{'' if n == 1 else 's'}"
     order = {s: i for i, s in enumerate(SECTIONS)}
     table["_section"] = table["section"].map(order)
     table = table.sort_values(["_section", *GROUP, "mean Dice"], ascending=[True, True, True, True, True, False])
     return table[list(COLUMNS)].reset_index(drop=True)
+
+
+def group_patients(rows: pd.DataFrame) -> int:
+    """Test patients a paired test between rows of one group can use: the fewest any row was tested on."""
+    patients = pd.to_numeric(rows["patients"], errors="coerce").dropna()
+    return int(patients.min()) if not patients.empty else 0
+
+
+def not_ranked_reasons(rows: pd.DataFrame) -> dict[tuple[str, ...], str]:
+    """(dataset, protocol, reference, budget) -> why its ``methods`` rows are not numbered (groups that are: absent)."""
+    reasons = {}
+    for key, group in rows[rows["section"] == "methods"].groupby(list(GROUP)):
+        reason = not_ranked_reason(group_patients(group))
+        if reason is not None:
+            reasons[tuple(str(k) for k in key)] = reason
+    return reasons
 
 
 def _rater_rows(data: StoreData, per_case: dict[tuple[str, str], pd.DataFrame]) -> list[dict[str, Any]]:
@@ -130,10 +160,12 @@ def _rater_rows(data: StoreData, per_case: dict[tuple[str, str], pd.DataFrame]) 
                 "median Dice": summary["dice_median"],
                 **{col: _mean(cases, key) for col, key in CASE_MEANS.items()},
                 "volume r": _volume_r(cases),
+                "volume r scans": _correlation_scans(cases),
                 "tuning": "untuned",
                 "stale": stale_text(data, run_id, manifest["method"]),
                 "section": "human reference",
                 **dict.fromkeys(COST_COLUMNS, math.nan),
+                "profile": "",
                 **_claim("", cases),
             }
         )
@@ -175,6 +207,13 @@ def _volume_r(cases: pd.DataFrame) -> float:
     if cases.empty or "vol_pred_ml" not in cases:
         return math.nan
     return volume_correlation(cases[cases["vol_ref_ml"] > 0])
+
+
+def _correlation_scans(cases: pd.DataFrame) -> float:
+    """Scans the volume correlation (and so the ISBI score's correlation term) is computed over."""
+    if cases.empty or "vol_ref_ml" not in cases:
+        return math.nan
+    return float((cases["vol_ref_ml"] > 0).sum())
 
 
 def _isbi(table: pd.DataFrame, per_case: dict[tuple[str, str], pd.DataFrame], row: pd.Series) -> tuple[float, float]:
@@ -240,27 +279,55 @@ def stale_text(data: StoreData, run_id: str, method: str) -> str:
     return "; ".join(reasons)
 
 
-def _cost(data: StoreData, run_id: str, method: str) -> dict[str, Any]:
-    """Parameters, FLOPs, peak memory and throughput from the profiles table (profiling); NaN where not profiled.
+def profile_kind(profile: pd.Series) -> str:
+    """Which kind a profiles row is: "repeatable (msbench profile, warmed, N repeats)" or "job-time (...)".
 
-    The columns stay numeric, so the table sorts by them; the text exports write NaN as "not profiled".
+    A job's own profile (it has a ``job_id``) is timed once, cold, under whatever load the machine had; ``msbench
+    profile`` warms up and repeats (its settings are in the record).
+    """
+    job_id = profile.get("job_id")
+    if isinstance(job_id, str) and job_id:
+        return "job-time (single un-warmed timing)"
+    repeats = (_record(profile).get("settings") or {}).get("repeats")
+    return f"repeatable (msbench profile, warmed, {repeats if repeats else '?'} repeats)"
+
+
+def _record(profile: pd.Series) -> dict[str, Any]:
+    try:
+        record = json.loads(profile.get("record") or "{}")
+    except (TypeError, ValueError):
+        return {}
+    return record if isinstance(record, dict) else {}
+
+
+def _cost(data: StoreData, run_id: str, method: str, budget: str = "") -> dict[str, Any]:
+    """Parameters, FLOPs, peak memory and throughput from one profile of the run's method; NaN where not profiled.
+
+    The newest repeatable profile of the method at the run's budget (``msbench profile``) is used when there is one,
+    else the run's own
+    job-time profile; ``profile`` names which. The columns stay numeric, so the table sorts by them; the text
+    exports write NaN as "not profiled".
     """
     profiles = data.table("profiles")
-    none = dict.fromkeys(COST_COLUMNS, math.nan)
+    none = {**dict.fromkeys(COST_COLUMNS, math.nan), "profile": ""}
     if profiles.empty or "method" not in profiles:
         return none
+    job_ids = profiles["job_id"] if "job_id" in profiles else pd.Series(None, index=profiles.index)
+    repeatable = profiles[(profiles["method"] == method) & job_ids.isna()]
+    if budget and "record" in repeatable:
+        repeatable = repeatable[[_record(r).get("budget", budget) == budget for _, r in repeatable.iterrows()]]
     mine = profiles[profiles["run_id"] == run_id] if "run_id" in profiles else profiles.iloc[0:0]
-    if mine.empty:
-        mine = profiles[profiles["method"] == method]
-    if mine.empty:
+    chosen = repeatable if not repeatable.empty else mine
+    if chosen.empty:
         return none
-    best = mine.sort_values("created").iloc[-1] if "created" in mine else mine.iloc[-1]
-    peak = np.nanmax([_float(best.get("peak_train_bytes")), _float(best.get("peak_infer_bytes")), -1.0])
+    best = chosen.sort_values("created").iloc[-1] if "created" in chosen else chosen.iloc[-1]
     return {
         "parameters": _float(best.get("params_total")),
         "GFLOPs": _float(best.get("flops_forward")) / 1e9,
-        "peak memory GiB": peak / 2**30 if peak >= 0 else math.nan,
+        "train peak GiB": _float(best.get("peak_train_bytes")) / 2**30,
+        "inference peak GiB": _float(best.get("peak_infer_bytes")) / 2**30,
         "volumes/hour": _float(best.get("volumes_per_hour")),
+        "profile": profile_kind(best),
     }
 
 

@@ -178,25 +178,41 @@ def test_update_needs_two_seeds(tmp_path, smoke_phantom):
 
 
 def test_the_paired_test_fails_a_run_predicting_nothing_and_passes_an_unchanged_one(tmp_path, smoke_phantom):
-    """drop_test = "wilcoxon" over two folds' test patients (9 scans): per-case Dice paired with the reference run."""
+    """drop_test = "wilcoxon" over every fold's test patient (5 patients, the fewest a one-sided test at 0.05 needs):
+    per-patient means of Dice paired with the reference run's."""
     good, broken = tmp_path / "good", tmp_path / "broken"
-    two_folds = ("--folds", "0,1", "--no-baseline")
+    folds = ("--folds", "0,1,2,3,4", "--no-baseline")
     register(_card(get_card("threshold").adapter))
     try:
-        _run(good, smoke_phantom, "candidate", "0,1", *two_folds)
-        _run(tmp_path / "again", smoke_phantom, "candidate", "0", *two_folds)
+        _run(good, smoke_phantom, "candidate", "0,1", *folds)
+        _run(tmp_path / "again", smoke_phantom, "candidate", "0", *folds)
     finally:
         _CARDS.pop("candidate")
     baseline = tmp_path / "paired.toml"
     assert _gate(baseline, good, "--update").exit_code == 0
-    baseline.write_text(baseline.read_text().replace('drop_test = "noise"', 'drop_test = "wilcoxon"'))
+    # One-sided (a drop only): the phantom's 5 patients are one short of what a two-sided test needs to reach 0.05.
+    text = baseline.read_text().replace('drop_test = "noise"', 'drop_test = "wilcoxon"')
+    baseline.write_text(text.replace("two_sided = true", "two_sided = false"))
     assert len(load_baseline(baseline).methods["candidate"].reference_cases) >= 5
-    assert _gate(baseline, tmp_path / "again").exit_code == 0
+    again = _gate(baseline, tmp_path / "again")
+    assert again.exit_code == 0, again.output
     register(_card(f"{__name__}:NothingAdapter"))
     try:
-        _run(broken, smoke_phantom, "candidate", "0", *two_folds)
+        _run(broken, smoke_phantom, "candidate", "0", *folds)
     finally:
         _CARDS.pop("candidate")
     (check,) = [c for c in check_gate(load_baseline(baseline), broken) if "Wilcoxon" in c.metric]
-    assert check.verdict == FAIL and "paired cases" in check.note
+    assert check.verdict == FAIL and "over 5 patients" in check.note
     assert _gate(baseline, broken).exit_code == 1
+
+
+def test_the_paired_test_on_two_patients_cannot_judge(tmp_path, smoke_phantom, candidate_good):
+    """Two folds' test patients (8 scans): per scan the test could reach 0.05, on 2 per-patient means it cannot."""
+    _run(tmp_path, smoke_phantom, "candidate", "0,1", "--folds", "0,1", "--no-baseline")
+    baseline = tmp_path / "paired.toml"
+    assert _gate(baseline, tmp_path, "--update").exit_code == 0
+    baseline.write_text(baseline.read_text().replace('drop_test = "noise"', 'drop_test = "wilcoxon"'))
+    (check,) = [c for c in check_gate(load_baseline(baseline), tmp_path) if "Wilcoxon" in c.metric]
+    assert check.verdict == MISMATCH and "2 patients (8 paired cases)" in check.note
+    assert "smallest attainable p 0.5" in check.note
+    assert _gate(baseline, tmp_path).exit_code == 2

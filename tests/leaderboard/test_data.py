@@ -6,6 +6,7 @@ import json
 import sqlite3
 import subprocess
 import sys
+from dataclasses import replace
 
 import nibabel as nib
 import numpy as np
@@ -45,7 +46,7 @@ def test_job_profiles_are_shown_and_missing_ones_read_as_not_profiled(board_stor
     with sqlite3.connect(store / "msbench.sqlite") as conn:
         conn.execute("DELETE FROM profiles")
     table = main_table(load_store(store))
-    for column in ("parameters", "GFLOPs", "peak memory GiB", "volumes/hour"):
+    for column in ("parameters", "GFLOPs", "train peak GiB", "inference peak GiB", "volumes/hour"):
         # Numbers, NaN where not profiled, so the table sorts by cost; the text exports say "not profiled".
         assert pd.api.types.is_float_dtype(table[column]) and table[column].isna().all(), column
     markdown = export(load_store(store), "md")
@@ -73,12 +74,13 @@ def test_profiles_trials_and_tuning_key_are_read_when_present(board_store, tmp_p
     manifest_path.write_text(json.dumps(manifest))
     data = load_store(store)
     row = main_table(data).query("run_id == @run_id and reference == 'mask1'").iloc[0]
-    assert row["parameters"] == 3 and row["GFLOPs"] == pytest.approx(2.0) and row["peak memory GiB"] == 1.0
+    assert row["parameters"] == 3 and row["GFLOPs"] == pytest.approx(2.0) and row["train peak GiB"] == 1.0
+    assert row["inference peak GiB"] == 0.5 and row["profile"].startswith("repeatable (msbench profile")
     assert row["volumes/hour"] == 900 and row["tuning"].startswith("3 trials (study s, trial 2)")
     at = app_on(store, monkeypatch)
     for page in ("Cost", "Tuning"):
         at.sidebar.radio(key="page").set_value(page).run()
-        assert not at.exception and not at.info and at.get("image"), page
+        assert not at.exception and not at.info and (at.get("image") or at.get("vega_lite_chart")), page
 
 
 def test_stale_code_hash_is_flagged(board_store, tmp_path):
@@ -105,11 +107,29 @@ def test_index_behind_the_files_is_refused(board_store, tmp_path):
 
 def test_wilcoxon_zero_differences_and_holm_by_hand():
     x = np.array([0.5, 0.6, 0.7, 0.8, 0.9, 0.4])
-    assert wilcoxon_pair(x, x.copy()) == (1.0, 6)
+    patients = np.array([f"p{i}" for i in range(6)])
+    assert wilcoxon_pair(x, x.copy(), patients) == (1.0, 6)
     y = x - np.array([0.0, 0.1, 0.2, 0.3, 0.05, -0.01])
-    p, n = wilcoxon_pair(x, y)
+    p, n = wilcoxon_pair(x, y, patients)
     assert n == 6 and p == pytest.approx(stats.wilcoxon(x[1:], y[1:]).pvalue)  # the zero difference is dropped
     assert holm([0.01, 0.04, 0.03, float("nan")])[:3] == pytest.approx([0.03, 0.06, 0.06])
+
+
+def test_methods_are_ranked_only_where_their_test_patients_allow(board_store):
+    data = load_store(board_store)
+    table = main_table(data)
+    methods = table[table["section"] == "methods"]
+    assert methods["rank"].isna().all() and methods["ranking"].eq("not ranked: 1 test patient").all()
+    assert (table.loc[table["section"] != "methods", "ranking"] == "").all()
+    # The same runs as if tested on 6 patients (the fewest a two-sided test needs to reach 0.05): numbered.
+    six = replace(data, runs=data.runs.assign(n_patients=6.0))
+    table = main_table(six)
+    ranked = table[(table["section"] == "methods") & (table["reference"] == "mask1")]
+    assert list(ranked["mean Dice"]) == sorted(ranked["mean Dice"])[::-1] and ranked["rank"].iloc[0] == 1
+    assert list(ranked["rank"]) == list(ranked["mean Dice"].rank(ascending=False, method="min"))
+    assert ranked["ranking"].eq("ranked by mean Dice (6 test patients)").all()
+    five = main_table(replace(data, runs=data.runs.assign(n_patients=5.0)))
+    assert five.loc[five["section"] == "methods", "rank"].isna().all()
 
 
 def test_rank_stability_rows_sum_to_one_and_follow_a_clear_winner():
@@ -205,3 +225,17 @@ def test_paper_claims_come_from_the_cards_with_their_data_named():
     assert fcd["paper Dice"] == 0.8432 and "ISBI 2015" in fcd["paper data"]
     assert fcd["measured (paper's metric)"] == pytest.approx(0.7)  # Dice over the lesion slices, as the paper
     assert np.isnan(_claim("threshold", cases)["paper Dice"])
+
+
+def test_numbers_are_printed_by_unit_and_missing_values_as_a_dash():
+    from msbench.leaderboard.display import format_value, styled, with_scans
+
+    cells = (
+        ("mean Dice", 0.41868), ("HD95 mm", 43.0296), ("volumes/hour", 704626.2), ("cases", 4.0),
+        ("train peak GiB", None), ("LTPR", float("nan")), ("rank", pd.NA), ("inference peak GiB", 0.0027561),
+    )  # fmt: skip
+    assert [format_value(c, v) for c, v in cells] == ["0.419", "43.0", "705,000", "4", "—", "—", "—", "0.00276"]
+    frame = pd.DataFrame({"volume r": [0.4123, np.nan], "volume r scans": [4.0, 4.0], "mean Dice": [0.5, None]})
+    shown = with_scans(frame)
+    assert list(shown["volume r"]) == ["0.41 (4 scans)", "—"] and "volume r scans" not in shown
+    assert "—" in styled(shown).to_html() and "None" not in styled(shown).to_html()
