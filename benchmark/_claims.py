@@ -2,8 +2,9 @@
 
 N processes running the same command on one store share its jobs this way: each draws the next job, takes its lock
 without waiting (a job another process holds is passed over, to be waited for at the end), and checks again whether
-the job was committed meanwhile. A job committed before this process started is reused; one committed by another
-process since is counted as run there.
+the job was committed meanwhile. A job committed before this process started (as :func:`committed_before` saw it)
+is reused; one committed by another process since is counted as run there. Records are compared, not clocks: a
+job committed in the same second this process started is still told apart.
 """
 
 from __future__ import annotations
@@ -51,12 +52,31 @@ WAIT_POLL_S = 1.0
 """How often a process whose own queue is empty looks whether another process let go of a job it waits for."""
 
 
+Snapshot = dict[str, tuple[Any, ...]]
+"""Each job's committed record when this process started, as :func:`_stamp` (absent: no record then)."""
+
+
+def _stamp(record: dict[str, Any]) -> tuple[Any, ...]:
+    return (record.get("finished"), record.get("status"), record.get("code_hash"), record.get("wall_seconds"))
+
+
+def committed_before(plans: list[RunPlan]) -> Snapshot:
+    """What every job's record was before this process ran anything (what :func:`settled` compares with)."""
+    snapshot: Snapshot = {}
+    for plan in plans:
+        for job in plan.jobs:
+            record = plan.store.job_record(job.job_id)
+            if record:
+                snapshot[job_key(job)] = _stamp(record)
+    return snapshot
+
+
 def claimed(
     slots: list[Slot],
     busy: list[Slot],
     held: dict[str, ExitStack],
     request: RunRequest,
-    since: str,
+    before: Snapshot,
     board: JobBoard,
 ) -> Iterator[WorkItem]:
     """The jobs this process runs, each claimed only when the executor asks for it (lazily: a generator).
@@ -70,24 +90,24 @@ def claimed(
             busy.append(slot)
             board.elsewhere(slot.key)
             continue
-        if settled(slot, request, since, board):
+        if settled(slot, request, before, board):
             lock.close()
             continue
         held[slot.key] = lock
         yield WorkItem(slot.plan.card, slot.job, slot.plan.inputs, prepare(slot, board))
 
 
-def settled(slot: Slot, request: RunRequest, since: str, board: JobBoard) -> bool:
+def settled(slot: Slot, request: RunRequest, before: Snapshot, board: JobBoard) -> bool:
     """Whether a job needs no run here: committed before this run started (reused) or by another process since.
 
-    A job another process finished since ``since`` (this process's start) counts as run there, failed ones too: a
-    job runs once per round of commands; the next command resumes a failed one.
+    A job whose record changed since ``before`` (this process's start) was run by another process, failed ones too:
+    a job runs once per round of commands; the next command resumes a failed one.
     """
     record = slot.plan.store.job_record(slot.job.job_id)
     if not record:
         return False
     outcome, code = slot.plan.outcome, slot.plan.code
-    meanwhile = str(record.get("finished", "")) >= since and record.get("code_hash") == code
+    meanwhile = _stamp(record) != before.get(slot.key) and record.get("code_hash") == code
     if meanwhile:
         outcome.n_elsewhere += 1
         if record.get("status") != "ok":

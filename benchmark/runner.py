@@ -28,7 +28,7 @@ from msbench.methods import get_card, resolve_methods
 
 from . import manifest as mf
 from . import options
-from ._claims import Slot, claimed, job_key, reusable, settled, wait_for_others
+from ._claims import Slot, Snapshot, claimed, committed_before, job_key, reusable, settled, wait_for_others
 from .aggregation import SHIFTED_SUMMARY, primary_dice, split_domains, summarize_run
 from .executors import Started, WorkItem, check_executor, run_local, run_ray
 from .job import Job, epochs_done
@@ -72,12 +72,12 @@ def run_benchmark(request: RunRequest) -> list[MethodOutcome]:
             before anything is written to the results store.
         RunInterrupted: Ctrl-C (or SIGTERM under :func:`interruptible`); its message says what was kept.
     """
-    since = mf.now_iso()  # a job another process commits after this is counted as run there, not reused
     try:
         setup, plans = _plan(request)
+        before = committed_before(plans)  # a job committed after this by another process is counted as run there
     except KeyboardInterrupt:
         raise RunInterrupted("interrupted before any job started; run the same command again to start") from None
-    _execute(plans, request, since)
+    _execute(plans, request, before)
     try:
         outcomes = [_finish(plan, setup, request) for plan in plans]
         _record_baseline(outcomes, request.results)
@@ -206,7 +206,7 @@ def _record_baseline(outcomes: list[MethodOutcome], results: Path) -> None:
                 index_run(conn, manifest, _read_summary(store), _read_shifted(store))
 
 
-def _execute(plans: list[RunPlan], request: RunRequest, since: str) -> None:
+def _execute(plans: list[RunPlan], request: RunRequest, before: Snapshot) -> None:
     """Runs every job no process has committed, sharing them with any other process running the same jobs.
 
     A job is claimed when this process is about to start it (its lock is taken, then whether it was committed
@@ -221,7 +221,7 @@ def _execute(plans: list[RunPlan], request: RunRequest, since: str) -> None:
         for job in plan.jobs:
             slot = Slot(plan, job)
             board.add(slot.key, slot.label, plan.store.partial_dir(job.job_id), epochs)
-            if not settled(slot, request, since, board):
+            if not settled(slot, request, before, board):
                 todo.append(slot)
     held: dict[str, ExitStack] = {}
     slots = {slot.key: slot for slot in todo}
@@ -230,7 +230,7 @@ def _execute(plans: list[RunPlan], request: RunRequest, since: str) -> None:
             cleanup.callback(lambda: [lock.close() for lock in held.values()])
             while todo:
                 busy: list[Slot] = []
-                drawn = claimed(todo, busy, held, request, since, board)
+                drawn = claimed(todo, busy, held, request, before, board)
                 for item, record in _executor(request)(drawn, lambda item: board.started(job_key(item.job))):
                     key = job_key(item.job)
                     slot = slots[key]
