@@ -53,8 +53,11 @@ def test_zero_padding_changes_only_background_counts(case, before, after):
     pad = ((before, after), (after, before), (before, before))
     a = evaluate_case(pred, ref, spacing)
     b = evaluate_case(np.pad(pred, pad), np.pad(ref, pad), spacing)
+    # one empty mask gives distances the field-of-view diagonal (the empty-worst policy): padding grows it on purpose
+    one_empty = pred.any() != ref.any()
     for key in SHAPE_FREE:
-        assert same(a[key], b[key]), key
+        if not (one_empty and key in ("hd_mm", "hd95_mm", "assd_mm")):
+            assert same(a[key], b[key]), key
     assert b["tn"] - a["tn"] == np.pad(pred, pad).size - pred.size
     assert b["slice_tn"] - a["slice_tn"] == 2 * before
 
