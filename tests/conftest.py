@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -87,3 +89,40 @@ def as_plain_user(tmp_path_factory: pytest.TempPathFactory):
         return subprocess.run(command, preexec_fn=preexec, capture_output=True, text=True, env=env, timeout=300)
 
     return run
+
+
+FolderState = dict[str, tuple[int, int, int]]
+
+
+def _folder_state(folder: Path) -> FolderState:
+    return {str(p.relative_to(folder)): (p.stat().st_mtime_ns, p.stat().st_size, p.stat().st_mode) for p in
+            sorted(folder.rglob("*"))}  # fmt: skip
+
+
+@pytest.fixture
+def folder_state() -> Callable[[Path], FolderState]:
+    """Every file under a folder -> (mtime ns, size, mode): compare two to prove a command changed nothing."""
+    return _folder_state
+
+
+@pytest.fixture
+def read_only() -> Callable[[Path], contextmanager]:
+    """``with read_only(store) as before:`` the store as a user who may read but not write it finds it.
+
+    No ``-wal``/``-shm`` (as a store no writer has open leaves it) and every write bit off; ``before`` is the
+    folder's state then. The write bits come back when the block ends.
+    """
+
+    @contextmanager
+    def frozen(store: Path) -> Iterator[FolderState]:
+        for suffix in ("-wal", "-shm"):
+            Path(f"{store}/msbench.sqlite{suffix}").unlink(missing_ok=True)
+        for path in (store, *store.rglob("*")):
+            path.chmod(path.stat().st_mode & ~0o222)
+        try:
+            yield _folder_state(store)
+        finally:
+            for path in (store, *store.rglob("*")):
+                path.chmod(path.stat().st_mode | 0o200)
+
+    return frozen

@@ -37,25 +37,14 @@ def _texts(at) -> list[str]:
     return [str(e.value) for e in elements]
 
 
-def _state(folder: Path) -> dict[str, tuple[int, int, int]]:
-    return {str(p.relative_to(folder)): (p.stat().st_mtime_ns, p.stat().st_size, p.stat().st_mode) for p in
-            sorted(folder.rglob("*"))}  # fmt: skip
-
-
-def test_a_store_in_a_read_only_folder_is_served_and_exported(board_store, tmp_path, as_plain_user):
+def test_a_store_in_a_read_only_folder_is_served_and_exported(
+    board_store, tmp_path, as_plain_user, read_only, folder_state
+):
     shared = copy_store(board_store, tmp_path)
-    for suffix in ("-wal", "-shm"):  # as a store no writer has open leaves it
-        Path(f"{shared}/msbench.sqlite{suffix}").unlink(missing_ok=True)
-    for path in (shared, *shared.rglob("*")):
-        path.chmod(path.stat().st_mode & ~0o222)
-    before = _state(shared)
-    try:
+    with read_only(shared) as before:
         served = as_plain_user(str(shared), code=SERVE)
         exported = as_plain_user("leaderboard", "export", "--results", str(shared))
-    finally:
-        after = _state(shared)
-        for path in (shared, *shared.rglob("*")):
-            path.chmod(path.stat().st_mode | 0o200)
+        after = folder_state(shared)
     assert served.returncode == 0, served.stderr[-3000:]
     lines = served.stdout.splitlines()
     assert [line for line in lines if line.startswith("page")] == [

@@ -50,11 +50,6 @@ def _one_line_error(result, *phrases: str) -> None:
         assert phrase in text, text
 
 
-def _state(folder: Path) -> dict[str, tuple[int, int, int]]:
-    return {str(p.relative_to(folder)): (p.stat().st_mtime_ns, p.stat().st_size, p.stat().st_mode) for p in
-            sorted(folder.rglob("*"))}  # fmt: skip
-
-
 # ------------------------------------------------------------------------------------------------ reading, sharing
 def test_a_reader_connection_cannot_write_the_index(store):
     with read_index(store) as conn:
@@ -63,24 +58,18 @@ def test_a_reader_connection_cannot_write_the_index(store):
             conn.execute("CREATE TABLE written_by_a_reader (a)")
 
 
-def test_a_read_only_store_is_listed_shown_and_exported_without_a_word_about_damage(store, tmp_path, as_plain_user):
+def test_a_read_only_store_is_listed_shown_and_exported_without_a_word_about_damage(
+    store, tmp_path, as_plain_user, read_only, folder_state
+):
     shared = _copy(store, tmp_path)
-    for suffix in ("-wal", "-shm"):  # as a store no writer has open leaves it
-        Path(f"{shared}/msbench.sqlite{suffix}").unlink(missing_ok=True)
-    for path in (shared, *shared.rglob("*")):
-        path.chmod(path.stat().st_mode & ~0o222)
-    before = _state(shared)
-    try:
+    with read_only(shared) as before:
         listed = as_plain_user("runs", "list", "--results", str(shared))
         shown = as_plain_user("runs", "show", "threshold", "--results", str(shared))
         exported = as_plain_user("leaderboard", "export", "--results", str(shared), "--format", "csv")
         run_id = next((shared / "runs").iterdir()).name
         copied = as_plain_user("runs", "export", run_id, "--results", str(shared), "--out", str(tmp_path / "x"))
         writer = as_plain_user(*_run_args(shared, Path("/nonexistent")))
-    finally:
-        after = _state(shared)
-        for path in (shared, *shared.rglob("*")):
-            path.chmod(path.stat().st_mode | 0o200)
+        after = folder_state(shared)
     for result in (listed, shown, exported, copied):
         text = result.stdout + result.stderr
         assert result.returncode == 0, text
@@ -91,18 +80,12 @@ def test_a_read_only_store_is_listed_shown_and_exported_without_a_word_about_dam
     assert after == before  # not a byte, mode or time changed, no -wal/-shm made
 
 
-def test_a_read_only_store_without_an_index_asks_its_owner_to_build_one(store, tmp_path, as_plain_user):
+def test_a_read_only_store_without_an_index_asks_its_owner_to_build_one(store, tmp_path, as_plain_user, read_only):
     shared = _copy(store, tmp_path)
-    for suffix in ("", "-wal", "-shm"):
-        Path(f"{shared}/msbench.sqlite{suffix}").unlink(missing_ok=True)
-    for path in (shared, *shared.rglob("*")):
-        path.chmod(path.stat().st_mode & ~0o222)
-    try:
+    (shared / "msbench.sqlite").unlink()
+    with read_only(shared):
         listed = as_plain_user("runs", "list", "--results", str(shared))
         exported = as_plain_user("leaderboard", "export", "--results", str(shared))
-    finally:
-        for path in (shared, *shared.rglob("*")):
-            path.chmod(path.stat().st_mode | 0o200)
     for result in (listed, exported):
         _one_line_error(result, "has no index", "ask the store's owner", "msbench store reindex")
 
@@ -217,16 +200,18 @@ def test_a_damaged_index_is_named_before_the_command_starts(command, store, tmp_
 
 
 @pytest.mark.parametrize("command", list(WRITERS))
-def test_a_full_disk_is_refused_before_anything_is_written(command, store, tmp_path, smoke_phantom, monkeypatch):
+def test_a_full_disk_is_refused_before_anything_is_written(
+    command, store, tmp_path, smoke_phantom, monkeypatch, folder_state
+):
     from msbench.benchmark.store import checks
 
     results = _copy(store, tmp_path)
-    before = _state(results)
+    before = folder_state(results)
     usage = namedtuple("usage", "total used free")
     monkeypatch.setattr(checks.shutil, "disk_usage", lambda path: usage(2**40, 2**40 - 2**20, 2**20))
     result = _invoke(WRITERS[command], results, tmp_path, smoke_phantom)
     _one_line_error(result, "--results", "1 MiB free", "free some space")
-    assert _state(results) == before
+    assert folder_state(results) == before
 
 
 @pytest.mark.parametrize(
@@ -276,7 +261,9 @@ def test_an_unwritable_results_folder_is_one_line(command, store, tmp_path, smok
 
 
 @pytest.mark.parametrize(("version", "advice"), [(99, "upgrade msbench"), (0, "use a new --results folder")])
-def test_a_run_of_another_manifest_schema_is_refused_with_what_to_do(store, tmp_path, smoke_phantom, version, advice):
+def test_a_run_of_another_manifest_schema_is_refused_with_what_to_do(
+    store, tmp_path, smoke_phantom, version, advice, folder_state
+):
     """The manifest's schema versions are read on open: resuming, exporting and reindexing refuse another one."""
     import json
 
@@ -287,7 +274,7 @@ def test_a_run_of_another_manifest_schema_is_refused_with_what_to_do(store, tmp_
     manifest_path.write_text(json.dumps(manifest))
 
     def files() -> dict:  # SQLite's -wal and -shm come and go with readers' connections
-        return {k: v for k, v in _state(results).items() if not k.endswith(("-wal", "-shm"))}
+        return {k: v for k, v in folder_state(results).items() if not k.endswith(("-wal", "-shm"))}
 
     before = files()
     run_id = manifest["run_id"]
