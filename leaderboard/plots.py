@@ -7,6 +7,7 @@ import matplotlib
 matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.ticker  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
@@ -112,22 +113,31 @@ def curves_plot(curves: pd.DataFrame, labels: dict[str, str], metric: str, colou
     frame = curves[(curves["metric"] == metric) & curves["run_id"].isin(labels)]
     runs = sorted(frame["run_id"].unique(), key=lambda r: labels[r])
     per_method = "loss" in metric and len(runs) > 1
-    panels = len(runs) if per_method else 1
-    size = (min(3.4 * panels, 14.0), 3.4) if per_method else (7.0, 3.6)
-    fig, axes = plt.subplots(1, panels, figsize=size, dpi=100, layout="constrained", squeeze=False)
+    # at most CURVE_COLUMNS panels a row, so that each keeps a readable width and no title runs into the next
+    columns = min(len(runs), CURVE_COLUMNS) if per_method else 1
+    rows = -(-len(runs) // columns) if per_method else 1
+    size = (3.4 * columns, 2.9 * rows) if per_method else (7.0, 3.6)
+    fig, grid = plt.subplots(rows, columns, figsize=size, dpi=100, layout="constrained", squeeze=False)
+    axes = list(grid.flat)
     for (run_id, job_id), job in frame.groupby(["run_id", "job_id"]):
-        ax = axes[0, runs.index(run_id) if per_method else 0]
+        ax = axes[runs.index(run_id) if per_method else 0]
         job = job.sort_values("epoch")
         ax.plot(job["epoch"], job["value"], marker=".", color=colours.get(labels[run_id]),
                 label=f"{labels[run_id]} {job_id}")  # fmt: skip
         if per_method:
             ax.set_title(labels[run_id], fontsize=9)
-    for ax in axes[0]:
+    for ax in axes[len(runs) if per_method else 1 :]:
+        ax.set_visible(False)  # the last row's empty places
+    for ax in axes:
+        ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))  # epochs are whole numbers
         ax.set_xlabel("epoch")
-        ax.set_ylabel(metric if not per_method else f"{metric} (this method's loss)")
+        ax.set_ylabel(metric if not per_method else f"{metric} (own scale)")
     if not per_method:
-        _legend_outside(axes[0, 0])
+        _legend_outside(axes[0])
     return fig
+
+
+CURVE_COLUMNS = 4
 
 
 def tuning_plot(trials: pd.DataFrame, study: str) -> Figure:

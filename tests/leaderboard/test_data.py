@@ -20,7 +20,7 @@ from msbench.benchmark.store import reindex
 from msbench.leaderboard.data import StoreError, load_store
 from msbench.leaderboard.export import export
 from msbench.leaderboard.overlays import best_slices, case_files, load_case, prediction_file
-from msbench.leaderboard.plots import pareto_front
+from msbench.leaderboard.plots import curves_plot, pareto_front
 from msbench.leaderboard.statistics import holm, rank_stability, wilcoxon_pair
 from msbench.leaderboard.table import main_table
 
@@ -239,3 +239,20 @@ def test_numbers_are_printed_by_unit_and_missing_values_as_a_dash():
     shown = with_scans(frame)
     assert list(shown["volume r"]) == ["0.41 (4 scans)", "—"] and "volume r scans" not in shown
     assert "—" in styled(shown).to_html() and "None" not in styled(shown).to_html()
+
+
+def test_each_method_s_loss_gets_its_own_panel_four_a_row():
+    """Losses of different methods are not on one scale: a panel each, at most four a row (nine made one row whose
+    titles ran into each other); validation Dice shares one axis."""
+    runs = [f"m{i}" for i in range(9)]
+    curves = pd.DataFrame(
+        [(r, "fold0-seed0", e, metric, 1.0 / e) for r in runs for e in (1, 2, 3) for metric in ("loss", "val_dice")],
+        columns=["run_id", "job_id", "epoch", "metric", "value"],
+    )
+    labels = {r: r.upper() for r in runs}
+    figure = curves_plot(curves, labels, "loss", {})
+    panels = [ax for ax in figure.axes if ax.get_visible()]
+    assert sorted(ax.get_title() for ax in panels) == sorted(labels.values())
+    rows = {round(ax.get_position().y0, 3) for ax in panels}
+    assert len(rows) == 3 and all(sum(round(a.get_position().y0, 3) == y for a in panels) <= 4 for y in rows)
+    assert len([ax for ax in curves_plot(curves, labels, "val_dice", {}).axes if ax.get_visible()]) == 1
