@@ -102,7 +102,7 @@ def render_leaderboard(data: StoreData, table: pd.DataFrame, filters: Filters) -
             part = part[keep]
         st.dataframe(
             styled(part), hide_index=True, key=f"table-{section}", height=row_height_px(len(part)),
-            column_config={"method": st.column_config.Column(pinned=True)},
+            column_config={"method": st.column_config.Column(pinned=True, width="medium")},  # whole names
         )  # fmt: skip
     st.caption(
         "Mean Dice over the run's scored scans; 95 % CI by bootstrap over patients ('n = 1': one tested patient, no "
