@@ -16,8 +16,11 @@ import pytest
 # trainable method writes) when it touches the marker file, then trains on until it is stopped.
 WORKER = textwrap.dedent(
     """
-    import sys, time
+    import signal, sys, time
     from pathlib import Path
+    # Ctrl-C as a terminal delivers it: a shell starts a background job (pytest under '... &') with SIGINT ignored,
+    # which this process would inherit
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     import pandas as pd
     from msbench.benchmark.cli import app
     from msbench.methods.threshold.adapter import ThresholdAdapter
