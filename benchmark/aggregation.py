@@ -14,12 +14,14 @@ B (``shifted``, summarised in ``summary_shifted.csv``); :func:`domain_shift` put
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 import pandas as pd
 
 from msbench.datasets import Case
 
 from .metrics import MetricParams, evaluate_case, isbi_challenge_score, pooled_dice, summarize
+from .store import shift_inputs
 
 ALL_SEEDS = "all"
 IN_DOMAIN, SHIFTED = "in-domain", "shifted"
@@ -106,6 +108,39 @@ def domain_shift(
     out["relative_drop"] = out["drop"] / out["in_domain"].where(out["in_domain"] != 0)
     order = {m: i for i, m in enumerate(metrics)}
     return out.sort_values("metric", key=lambda s: s.map(order)).reset_index(drop=True)
+
+
+def shift_table(results: Path) -> pd.DataFrame:
+    """In-domain and shifted results side by side, one row per (cross-dataset run, metric): what the leaderboard draws.
+
+    Columns: ``run_id``, ``method``, ``dataset`` (trained and selected on), ``protocol``, ``budget``,
+    ``test_dataset``, ``test_protocol`` (``all-scans``), ``reference`` and ``test_reference`` (each data set's
+    primary), then :func:`domain_shift`'s columns (``metric``, ``in_domain``, ``shifted``, ``drop``,
+    ``relative_drop``, CIs and patient counts), from the store's index. Empty when no run has a test data set.
+    """
+    manifests, summary, shifted = shift_inputs(results)
+    tables = []
+    for manifest in manifests:
+        run_id, test = manifest["run_id"], manifest["test_dataset"]
+        table = domain_shift(
+            summary[summary["run_id"] == run_id],
+            shifted[shifted["run_id"] == run_id],
+            manifest.get("reference", ""),
+            test["reference"],
+        )
+        ids = {
+            "run_id": run_id,
+            "method": manifest["method"],
+            "dataset": manifest["dataset"],
+            "protocol": manifest["protocol"],
+            "budget": manifest["budget"],
+            "test_dataset": test["dataset"],
+            "test_protocol": test["protocol"],
+            "reference": manifest.get("reference", ""),
+            "test_reference": test["reference"],
+        }
+        tables.append(table.assign(**ids)[[*ids, *table.columns]])
+    return pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
 
 
 def primary_dice(summary: pd.DataFrame, reference: str) -> float | None:

@@ -31,12 +31,15 @@ def _check_results(results: Path, *, index: bool = True) -> None:
 def store_reindex(results: ResultsOption = Path("results")) -> None:
     """Rebuild the SQLite index (msbench.sqlite) from the committed job folders."""
     from .store import reindex, store_writes
+    from .tuning import index_journal
 
     _check_results(results, index=False)
     set_aside = lambda path: out.print(f"moved the damaged index aside to {path}", highlight=False)  # noqa: E731
     try:
         with store_writes(results, index=False):
             counts = reindex(results, on_set_aside=set_aside)
+            if (results / "tuning").is_dir():  # the store rebuilds from its own files; the journal holds the studies
+                counts["studies"] = index_journal(results)
     except ValueError as error:
         _fail(str(error))
         return

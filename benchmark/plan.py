@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from msbench.datasets import Case, DatasetSpec, Split, get_dataset, load_split
 from msbench.methods import MethodCard, get_card, resolve_methods
@@ -21,6 +21,9 @@ from .job import Job, JobInputs, ShiftedInputs
 from .metrics import SUITE_VERSION, MetricParams
 from .protocol import Budget, get_budget
 from .store import MANIFEST_SCHEMA_VERSION, STORE_SCHEMA_VERSION, RunStore, file_lock, read_manifest, write_json
+
+if TYPE_CHECKING:  # the type only: tuning imports plan, and the runner hands plan the loaded parameters
+    from .tuning import TunedParams
 
 ALL_FOLDS = "all"
 
@@ -288,27 +291,16 @@ def check_tuning_study(request: RunRequest) -> None:
         )
 
 
-def tuned_card(card: MethodCard, request: RunRequest, setup: RunSetup) -> tuple[MethodCard, Any]:
-    """``--tuned``: the card with its study's best parameters and the study's record (None without a search space).
+def tuned_card(card: MethodCard, tuned: TunedParams | None, setup: RunSetup) -> tuple[MethodCard, Any]:
+    """``--tuned``: the card with its study's best parameters and the study's record (None: the card as it is).
+
+    ``tuned`` is what the runner loaded from the study (:func:`msbench.benchmark.tuning.load_tuned`).
 
     Raises:
-        ValueError: No finished study (the message names the ``msbench tune`` command), or a run fold whose test
-            patients the study saw as training or validation patients.
+        ValueError: A run fold whose test patients the study saw as training or validation patients.
     """
-    if not request.tuned or not card.search_space:
+    if tuned is None:
         return card, None
-    from .tuning import load_tuned
-
-    tuned = load_tuned(
-        card.name,
-        setup.spec.name,
-        setup.protocol,
-        setup.budget.name,
-        request.results,
-        storage=request.tuning_storage,
-        study=request.tuning_study if card.name in resolve_methods(request.methods) else None,
-        default_protocol=request.protocol is None,
-    )
     seen = set(tuned.seen_patients)
     for fold in (f for f in setup.split.folds if f.index in setup.folds):
         leaked = seen & {c.patient_id for c in fold.select(setup.cases, "test")}
@@ -321,9 +313,12 @@ def tuned_card(card: MethodCard, request: RunRequest, setup: RunSetup) -> tuple[
     return with_params(card, setup.budget.name, tuned.params), tuned
 
 
-def plan_run(card: MethodCard, request: RunRequest, setup: RunSetup) -> RunPlan:
-    """Names the run (config hash), writes its manifest once, and lists its jobs (fold x seed)."""
-    card, tuned = tuned_card(card, request, setup)
+def plan_run(card: MethodCard, request: RunRequest, setup: RunSetup, tuned: TunedParams | None = None) -> RunPlan:
+    """Names the run (config hash), writes its manifest once, and lists its jobs (fold x seed).
+
+    ``tuned``: the best parameters of the method's study (``--tuned``, loaded by the runner), or None.
+    """
+    card, tuned = tuned_card(card, tuned, setup)
     config = run_config(card, request, setup)
     if tuned is not None:  # study, trial and parameters name the run; where the storage lies does not
         config["tuning"] = {"study": tuned.study, "trial": tuned.trial, "params": tuned.params}

@@ -24,7 +24,7 @@ from typing import Any
 import pandas as pd
 from rich.console import Console
 
-from msbench.methods import get_card, resolve_methods
+from msbench.methods import MethodCard, get_card, resolve_methods
 
 from . import manifest as mf
 from . import options
@@ -51,12 +51,14 @@ from .store import (
     file_lock,
     index_job,
     index_run,
+    mark_stale,
     open_index,
     read_manifest,
     read_table,
     write_csv,
     write_json,
 )
+from .tuning import TunedParams, load_tuned
 
 console = Console(stderr=True)
 
@@ -105,10 +107,35 @@ def _plan(request: RunRequest) -> tuple[RunSetup, list[RunPlan]]:
         if setup.shifted is not None:
             options.check_modalities_on_disk(request.modalities or get_card(name).modalities, setup.shifted.cases, name)
     plans = [
-        plan_run(with_batch_size(get_card(name), setup.budget.name, request.batch_size), request, setup)
+        plan_run(
+            with_batch_size(get_card(name), setup.budget.name, request.batch_size),
+            request,
+            setup,
+            _load_tuned(get_card(name), request, setup),
+        )
         for name in names
     ]
     return setup, plans
+
+
+def _load_tuned(card: MethodCard, request: RunRequest, setup: RunSetup) -> TunedParams | None:
+    """``--tuned``: the best parameters of the method's finished study (None without ``--tuned`` or a search space).
+
+    Raises:
+        ValueError: No finished study; the message names the ``msbench tune`` command that finishes it.
+    """
+    if not request.tuned or not card.search_space:
+        return None
+    return load_tuned(
+        card.name,
+        setup.spec.name,
+        setup.protocol,
+        setup.budget.name,
+        request.results,
+        storage=request.tuning_storage,
+        study=request.tuning_study if card.name in resolve_methods(request.methods) else None,
+        default_protocol=request.protocol is None,
+    )
 
 
 def _finish(plan: RunPlan, setup: RunSetup, request: RunRequest) -> MethodOutcome:
@@ -305,8 +332,7 @@ def _refresh_run(
         )
         write_json(store.manifest_path, manifest)
         with open_index(store.results) as conn:
-            for job_id in stale:
-                conn.execute("UPDATE jobs SET stale=1 WHERE run_id=? AND job_id=?", (store.run_id, job_id))
+            mark_stale(conn, store.run_id, stale)
             index_run(conn, manifest, _read_summary(store), shifted)
     return (primary_dice(summary, setup.spec.primary_reference) if summary is not None else None), status
 

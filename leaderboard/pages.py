@@ -332,7 +332,7 @@ SHIFT_COLUMNS = (
 
 def render_shift(data: StoreData, table: pd.DataFrame, filters: Filters) -> None:
     """Cross-dataset runs: in-domain (the training data set's test patients) and shifted (another data set)."""
-    from msbench.benchmark.store import shift_table
+    from msbench.benchmark.aggregation import shift_table  # numba: aggregation imports the metric suite
 
     shift = shift_table(data.results)
     if not shift.empty:

@@ -12,10 +12,10 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from msbench.benchmark.aggregation import domain_shift
+from msbench.benchmark.aggregation import domain_shift, shift_table
 from msbench.benchmark.cli import app
 from msbench.benchmark.predict import predict_on_training_grid
-from msbench.benchmark.store import dump, shift_table
+from msbench.benchmark.store import dump
 from msbench.datasets import Case, get_dataset
 from msbench.methods import Prediction
 

@@ -395,11 +395,12 @@ def index_study(conn: sqlite3.Connection, study: dict[str, Any], trials: list[di
 def reindex(results: Path, *, on_set_aside: Callable[[Path], None] | None = None) -> dict[str, int]:
     """Rebuilds the index from the result files; returns counts (runs, jobs, and the rows of the larger tables).
 
-    It reads the manifests, committed jobs, derived summaries, standalone profiles and the default tuning journal
-    (``tuning/optuna-journal.log``). Studies kept in another storage (``--storage URL``) return with the next
-    ``msbench tune`` on it. An index written with another schema version is a cache of the same files: it is
-    deleted and built anew. A damaged or foreign file is moved aside (``msbench.sqlite.damaged-<time>``, never
-    deleted: it may be someone's data); ``on_set_aside`` is told where.
+    It reads the manifests, committed jobs, derived summaries and standalone profiles: the files the store owns (it
+    imports nothing of the harness). The tuning studies it empties are restored by the caller: ``msbench store
+    reindex`` indexes the default journal next (:func:`msbench.benchmark.tuning.index_journal`); studies kept in
+    another storage return with the next ``msbench tune`` on it. An index written with another schema version is a
+    cache of the same files: it is deleted and built anew. A damaged or foreign file is moved aside
+    (``msbench.sqlite.damaged-<time>``, never deleted: it may be someone's data); ``on_set_aside`` is told where.
     """
     results = Path(results)
     check_store_version(results)
@@ -432,10 +433,6 @@ def reindex(results: Path, *, on_set_aside: Callable[[Path], None] | None = None
             counts[table] = int(conn.execute(query).fetchone()[0])
         for table in ("lesions", "profiles"):
             counts[table] = int(conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0])
-    if (results / "tuning").is_dir():  # a store with tuning studies also counts them
-        from msbench.benchmark.tuning import index_journal
-
-        counts["studies"] = index_journal(results)
     return counts
 
 
@@ -544,42 +541,19 @@ def trial_table(results: Path, study: str | None = None) -> pd.DataFrame:
         )
 
 
-def shift_table(results: Path) -> pd.DataFrame:
-    """In-domain and shifted results side by side, one row per (cross-dataset run, metric): what the leaderboard draws.
+def shift_inputs(results: Path) -> tuple[list[dict[str, Any]], pd.DataFrame, pd.DataFrame]:
+    """What a domain-shift table joins: the cross-dataset runs' manifests, every run's summary and shifted summary.
 
-    Columns: ``run_id``, ``method``, ``dataset`` (trained and selected on), ``protocol``, ``budget``,
-    ``test_dataset``, ``test_protocol`` (``all-scans``), ``reference`` and ``test_reference`` (each data set's
-    primary), then :func:`msbench.benchmark.aggregation.domain_shift`'s columns (``metric``, ``in_domain``,
-    ``shifted``, ``drop``, ``relative_drop``, CIs and patient counts). Empty when no run has a test data set.
+    :func:`msbench.benchmark.aggregation.shift_table` puts them side by side; the store only reads them.
     """
-    from msbench.benchmark.aggregation import domain_shift
-
     with read_index(results) as conn:
         runs = pd.read_sql_query("SELECT run_id, manifest FROM runs ORDER BY run_id", conn)
         summary = pd.read_sql_query("SELECT * FROM summary", conn)
         shifted = pd.read_sql_query("SELECT * FROM shifted_summary", conn)
-    tables = []
-    for run_id, text in runs.itertuples(index=False):
-        manifest = json.loads(text)
-        test = manifest.get("test_dataset")
-        if not test:
-            continue
-        table = domain_shift(
-            summary[summary["run_id"] == run_id],
-            shifted[shifted["run_id"] == run_id],
-            manifest.get("reference", ""),
-            test["reference"],
-        )
-        ids = {
-            "run_id": run_id,
-            "method": manifest["method"],
-            "dataset": manifest["dataset"],
-            "protocol": manifest["protocol"],
-            "budget": manifest["budget"],
-            "test_dataset": test["dataset"],
-            "test_protocol": test["protocol"],
-            "reference": manifest.get("reference", ""),
-            "test_reference": test["reference"],
-        }
-        tables.append(table.assign(**ids)[[*ids, *table.columns]])
-    return pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
+    manifests = [json.loads(text) for text in runs["manifest"]]
+    return [m for m in manifests if m.get("test_dataset")], summary, shifted
+
+
+def mark_stale(conn: sqlite3.Connection, run_id: str, job_ids: list[str]) -> None:
+    """Marks committed jobs of ``run_id`` stale in the index (their code hash is not the run's code any more)."""
+    conn.executemany("UPDATE jobs SET stale=1 WHERE run_id=? AND job_id=?", [(run_id, job_id) for job_id in job_ids])
