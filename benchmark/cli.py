@@ -1,4 +1,9 @@
-"""The ``msbench`` command line: a thin layer over the Python API (every command calls one function)."""
+"""The ``msbench`` command line: a thin layer over the Python API (every command calls one function).
+
+The ``cli*`` modules import what a command runs inside the command: the harness pulls in pandas, scipy and numba,
+and ``import msbench.benchmark.cli`` (every ``msbench --help``) took 2.7-3.2 s with them at the top against 0.13-0.33
+s without (``python -X importtime -c "import msbench.benchmark.cli"``, 2 shared cores). Each such import says which.
+"""
 
 from __future__ import annotations
 
@@ -106,10 +111,10 @@ def run(
     ] = None,
 ) -> None:
     """Run methods under one protocol; resumable (finished folds are reused), failures recorded."""
-    from msbench.datasets import DatasetNotFoundError
+    from msbench.datasets import DatasetNotFoundError  # pandas: on use, so 'msbench --help' stays quick (see cli.py)
     from msbench.datasets.nnunet_raw import check_patient_regex
 
-    from .plan import ALL_FOLDS, RunRequest
+    from .plan import ALL_FOLDS, RunRequest  # numba: on use, so 'msbench --help' stays quick (see cli.py)
     from .run_report import next_commands, outcome_table, work_summary
     from .runner import RunInterrupted, interruptible, run_benchmark
     from .store import store_writes
@@ -201,7 +206,7 @@ def evaluate(
     ] = None,
 ) -> None:
     """Score predictions against references with the same metric code the runner uses."""
-    from .evaluate import evaluate_to_csv
+    from .evaluate import evaluate_to_csv  # numba: on use, so 'msbench --help' stays quick (see cli.py)
 
     try:
         table = evaluate_to_csv(
@@ -218,7 +223,7 @@ def evaluate(
         return
     cols = [c for c in ("case", "dice", "ppv", "sensitivity", "hd95_mm", "ltpr", "lfpr") if c in table.columns]
     out.print(table[cols].to_string(index=False, float_format=lambda v: f"{v:.4f}"), soft_wrap=True)
-    from .metrics import SUITE_VERSION
+    from .metrics import SUITE_VERSION  # pandas: on use, so 'msbench --help' stays quick (see cli.py)
 
     written = f"wrote {out_csv}" + (f" and {lesions_out}" if lesions_out else "")
     out.print(f"{written} (metric suite {SUITE_VERSION}, lesion connectivity {connectivity})", highlight=False)
@@ -237,7 +242,7 @@ def predict(
     device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "auto",
 ) -> None:
     """Segment your own scans with a model trained in the store (mask and probability on each scan's own grid)."""
-    from .predict import predict_scans
+    from .predict import predict_scans  # numba: on use, so 'msbench --help' stays quick (see cli.py)
     from .store import check_results_dir
 
     if fold is not None and ensemble:
@@ -255,7 +260,7 @@ def predict(
 @datasets_app.command("list")
 def datasets_list() -> None:
     """List the registered datasets, their layouts' variables and protocols."""
-    from msbench.datasets.info import describe_datasets
+    from msbench.datasets.info import describe_datasets  # pandas: on use, so 'msbench --help' stays quick (see cli.py)
 
     table = Table()
     frame = describe_datasets()
@@ -279,7 +284,7 @@ def datasets_info(
     ] = None,
 ) -> None:
     """Cases, patients, time points, modalities, shape, spacing, lesion count and load per case."""
-    from msbench.datasets.info import dataset_info
+    from msbench.datasets.info import dataset_info  # pandas: on use, so 'msbench --help' stays quick (see cli.py)
     from msbench.datasets.nnunet_raw import check_patient_regex
 
     try:
@@ -306,7 +311,7 @@ def datasets_split(
     ] = None,
 ) -> None:
     """Write a seeded patient-level K-fold split of the cases on disk (use it with --protocol FILE.json)."""
-    from msbench.datasets import get_dataset
+    from msbench.datasets import get_dataset  # pandas: on use, so 'msbench --help' stays quick (see cli.py)
     from msbench.datasets.nnunet_raw import check_patient_regex
     from msbench.datasets.splits import make_kfold_split
 
@@ -329,7 +334,7 @@ def datasets_synth(
     patients: Annotated[int, typer.Option(help="Number of patients.")] = 5,
 ) -> None:
     """Write the synth-ms phantom in the ISBI 2015 training layout."""
-    from msbench.datasets.phantom import generate_synth_ms
+    from msbench.datasets.phantom import generate_synth_ms  # scipy, nibabel: on use (see cli.py)
 
     try:
         root = generate_synth_ms(out_dir, seed=seed, resolution_mm=resolution, n_patients=patients, progress=True)
@@ -349,7 +354,7 @@ def datasets_realism(
     seed: Annotated[int, typer.Option(help="Seed of the phantom generated when --root is not given.")] = 0,
 ) -> None:
     """Compare the phantom's lesion statistics with the reference figures and real masks."""
-    from msbench.datasets.phantom import realism_report
+    from msbench.datasets.phantom import realism_report  # scipy, nibabel: on use (see cli.py)
 
     report = realism_report(root, real_dir=real, seed=seed)
     out.print(report.to_text(), soft_wrap=True, markup=False, highlight=False)
@@ -359,7 +364,7 @@ def datasets_realism(
 @methods_app.command("list")
 def methods_list() -> None:
     """List registered methods with their input kind, modalities and paper."""
-    from msbench.methods import get_card, list_methods
+    from msbench.methods import get_card, list_methods  # pandas: on use, so 'msbench --help' stays quick (see cli.py)
 
     table = Table()
     for column in ("name", "input", "modalities", "trainable", "title"):
@@ -373,7 +378,7 @@ def methods_list() -> None:
 @methods_app.command("show")
 def methods_show(name: Annotated[str, typer.Argument(help="Method name.")]) -> None:
     """Print a method's card: citation, claims, defaults, search space, recipes, choices, parameter count."""
-    from msbench.methods.show import describe_method
+    from msbench.methods.show import describe_method  # pandas: on use, so 'msbench --help' stays quick (see cli.py)
 
     try:
         text = describe_method(name)
@@ -385,7 +390,7 @@ def methods_show(name: Annotated[str, typer.Argument(help="Method name.")]) -> N
 
 def main() -> None:
     """Console-script entry point."""
-    from msbench.datasets.registry import PluginError
+    from msbench.datasets.registry import PluginError  # pandas: on use, so 'msbench --help' stays quick (see cli.py)
 
     try:
         app(prog_name="msbench")

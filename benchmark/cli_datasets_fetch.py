@@ -27,7 +27,7 @@ def datasets_fetch(
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
 ) -> None:
     """Download, verify (per-file checksums) and atomically unpack a public data set; resumable."""
-    from msbench.datasets.fetch import FetchError, fetch, load_manifest
+    from msbench.datasets.fetch import FetchError, fetch, load_manifest  # pandas: on use (see cli.py)
 
     try:
         spec = load_manifest(name, manifest)

@@ -31,7 +31,7 @@ def serve(
     """Start the Streamlit leaderboard over a results store; prints its URL. SIGTERM stops the server too."""
     if ctx.invoked_subcommand is not None:
         return
-    from msbench.leaderboard import launch
+    from msbench.leaderboard import launch  # streamlit: on use, so 'msbench --help' stays quick (see cli.py)
 
     from .store import check_results_dir
 
@@ -52,7 +52,7 @@ def export(
     out_file: Annotated[Path | None, typer.Option("--out", help="File to write (default: standard output).")] = None,
 ) -> None:
     """Export the leaderboard table (or challengeR's task/algorithm/case/metric/value CSV)."""
-    from msbench.leaderboard.data import load_store
+    from msbench.leaderboard.data import load_store  # scipy, pandas: on use (see cli.py)
     from msbench.leaderboard.export import FORMATS, write_export
 
     from .store import check_results_dir

@@ -86,7 +86,7 @@ def profile(
     ] = None,
 ) -> None:
     """Profile methods at their own patch/slice and batch size: parameters, FLOPs, peak memory, throughput, latency."""
-    from msbench.methods import BUDGETS, get_card, resolve_methods
+    from msbench.methods import BUDGETS, get_card, resolve_methods  # pandas: on use (see cli.py)
 
     from .options import check_batch_size
     from .profiling import default_spacing, profile_case, profile_method, settings_for, store_profile

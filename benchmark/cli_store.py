@@ -31,7 +31,7 @@ def _check_results(results: Path, *, index: bool = True) -> None:
 def store_reindex(results: ResultsOption = Path("results")) -> None:
     """Rebuild the SQLite index (msbench.sqlite) from the committed job folders."""
     from .store import reindex, store_writes
-    from .tuning import index_journal
+    from .tuning import index_journal  # pandas: on use, so 'msbench --help' stays quick (see cli.py)
 
     _check_results(results, index=False)
     set_aside = lambda path: out.print(f"moved the damaged index aside to {path}", highlight=False)  # noqa: E731

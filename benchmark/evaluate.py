@@ -11,6 +11,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from msbench.datasets.nifti import read_mask
+
 from .metrics import (
     CSV_COLUMNS,
     METRIC_SPECS,
@@ -47,8 +49,6 @@ def load_mask(path: str | Path) -> tuple[np.ndarray, tuple[float, float, float],
         FileNotFoundError: ``path`` does not exist.
         ValueError: The file cannot be read as NIfTI, is not 3D, holds NaN or values other than 0 and 1.
     """
-    from msbench.datasets.nifti import read_mask
-
     return read_mask(path, canonical=True)
 
 

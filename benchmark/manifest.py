@@ -85,7 +85,7 @@ def device_info(device: str) -> dict[str, Any]:
         info["cpu_count"] = os.cpu_count()
         import torch
 
-        from msbench.methods.engine.loop import default_threads
+        from msbench.methods.engine.loop import default_threads  # torch: read when the versions are recorded
 
         # The fits' thread count: CPU results are reproducible for a seed and this count (float reduction order).
         info["torch_threads"] = default_threads(device)

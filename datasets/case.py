@@ -16,6 +16,20 @@ from pathlib import Path
 
 import numpy as np
 
+from ._layout import AFFINE_ATOL_MM, header_grid
+from .nifti import (
+    canonical_affine,
+    canonical_shape,
+    canonical_spacing,
+    check_not_oblique,
+    from_canonical,
+    grid_difference,
+    load_nifti,
+    read_image,
+    read_mask,
+    to_canonical,
+)
+
 MODALITIES = ("flair", "t1", "t2", "pd")
 """Canonical modality names. ISBI 2015's ``mprage`` is ``t1`` here."""
 
@@ -51,15 +65,6 @@ class Case:
 
     @cached_property
     def _grid(self) -> _Grid:
-        from ._layout import AFFINE_ATOL_MM, header_grid
-        from .nifti import (
-            canonical_affine,
-            canonical_shape,
-            canonical_spacing,
-            check_not_oblique,
-            grid_difference,
-            load_nifti,
-        )
 
         # Masks-only cases (reference statistics) take their grid from the first mask.
         files = [*self.images.values(), *self.masks.values()]
@@ -116,8 +121,6 @@ class Case:
 
     def load_image(self, modality: str = "flair") -> np.ndarray:
         """Loads one modality on the canonical grid as a C-contiguous float32 array."""
-        from .nifti import read_image, to_canonical
-
         if modality not in self.images:
             raise KeyError(
                 f"case {self.case_id!r} has no {modality!r} image; it has {sorted(self.images)}. "
@@ -133,8 +136,6 @@ class Case:
 
     def load_mask(self, reference: str = "mask1") -> np.ndarray:
         """Loads one reference mask on the canonical grid as a C-contiguous bool array (voxels must be 0 or 1)."""
-        from .nifti import read_mask, to_canonical
-
         if reference not in self.masks:
             raise KeyError(f"case {self.case_id!r} has no reference {reference!r}; it has {sorted(self.masks)}.")
         _ = self._grid
@@ -159,8 +160,6 @@ class Case:
         Raises:
             ValueError: The brain mask file is not 0/1 or is empty, or no voxel of the inputs is above 0.
         """
-        from .nifti import read_mask, to_canonical
-
         path = self.meta.get("brain_mask")
         if path:
             _ = self._grid
@@ -180,8 +179,6 @@ class Case:
 
     def to_input_orientation(self, data: np.ndarray) -> np.ndarray:
         """An (I, J, K) or (C, I, J, K) array on the canonical grid, in the voxel order of the case's files."""
-        from .nifti import from_canonical
-
         data = np.asarray(data)
         if tuple(data.shape[-3:]) != tuple(self.shape):
             raise ValueError(

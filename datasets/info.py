@@ -17,6 +17,7 @@ import pandas as pd
 
 from .case import Case
 from .registry import DatasetNotFoundError, DatasetSpec, get_dataset, list_datasets
+from .synth_ms import default_root, generated_roots
 
 MASKS_ONLY_LOADERS = {"lesjak-3dms": "msbench.datasets.lesjak:load_masks_only"}
 """Datasets whose samples may hold masks without images, and the loader that lists their masks alone."""
@@ -62,8 +63,6 @@ def root_status(spec: DatasetSpec) -> str:
         path = Path(value).expanduser()
         return f"${spec.env_var}={path} ({'found' if path.is_dir() else 'missing'})"
     if spec.prepare is not None:
-        from .synth_ms import default_root, generated_roots
-
         copies = ", ".join(p.name for p in generated_roots()) or "none generated yet"
         return f"generated on first use into {default_root().parent} (cached: {copies})"
     return f"${spec.env_var} not set"
@@ -141,7 +140,6 @@ def _copies(spec: DatasetSpec, root: Path | str | None) -> list[tuple[str, Path 
     """The roots to list: the given one (or the variable's), else every generated copy of a generated dataset."""
     if root is not None or spec.prepare is None or os.environ.get(spec.env_var):
         return [("", root)]
-    from .synth_ms import default_root, generated_roots
 
     copies = generated_roots()
     if not copies:

@@ -10,14 +10,14 @@ from .isbi2015 import load_training
 
 def default_root(seed: int = 0, resolution_mm: float = 1.0) -> Path:
     """Cache folder of the phantom for one seed, grid and generator version (``$MSBENCH_CACHE`` or ~/.cache)."""
-    from .phantom import default_phantom_dir
+    from .phantom import default_phantom_dir  # scipy, nibabel: the generator on use, not on import msbench.datasets
 
     return default_phantom_dir(seed, resolution_mm)
 
 
 def generated_roots() -> list[Path]:
     """Every complete phantom of the current generator in the cache, finest grid first (any seed, any resolution)."""
-    from .phantom import default_phantom_dir
+    from .phantom import default_phantom_dir  # scipy, nibabel: the generator on use, not on import msbench.datasets
     from .phantom.generate import GENERATOR_VERSION, SUMMARY_NAME
 
     cache = default_phantom_dir().parent
@@ -30,7 +30,7 @@ def prepare(root: Path | None, *, seed: int = 0, resolution_mm: float = 1.0, pro
 
     Without ``root`` it lives in the cache, and generating it there says where first (:func:`generate_cached`).
     """
-    from .phantom import generate_synth_ms
+    from .phantom import generate_synth_ms  # scipy, nibabel: the generator on use, not on import msbench.datasets
     from .phantom.realism import generate_cached
 
     if root is None:

@@ -7,6 +7,7 @@ import importlib
 import importlib.util
 import os
 import pkgutil
+from pathlib import Path
 
 from msbench.datasets.registry import load_entry_points, unknown_name_error
 
@@ -29,9 +30,8 @@ def _load_builtin() -> None:
     global _LOADED
     if _LOADED:
         return
-    import msbench.methods as package
-
-    for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda i: i.name):
+    package_dir = str(Path(__file__).parent)  # this package's folder: the method packages beside this module
+    for info in sorted(pkgutil.iter_modules([package_dir]), key=lambda i: i.name):
         if info.ispkg and importlib.util.find_spec(f"msbench.methods.{info.name}.card") is not None:
             importlib.import_module(f"msbench.methods.{info.name}.card")
     _LOADED = True

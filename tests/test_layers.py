@@ -40,3 +40,14 @@ def test_reading_a_mask_needs_no_metric_code(tmp_path):
 def test_scoring_still_loads_its_kernels_on_first_use():
     loaded = _modules_after("from msbench.benchmark.metrics import evaluate_case")
     assert "numba" in loaded
+
+
+def test_the_command_line_imports_without_the_harness():
+    loaded = _modules_after("import msbench.benchmark.cli")  # every 'msbench --help'
+    assert not {"numba", "torch", "streamlit", "optuna", "scipy", "pandas"} & loaded
+
+
+@pytest.mark.parametrize("statement", ["import msbench.datasets", "from msbench.methods import get_card"])
+def test_data_sets_and_cards_import_without_the_phantom_generator(statement):
+    loaded = _modules_after(statement)
+    assert not {"scipy", "nibabel", "torch", "numba"} & loaded

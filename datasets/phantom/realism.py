@@ -18,6 +18,9 @@ import edt
 import nibabel as nib
 import numpy as np
 
+from msbench.datasets.nifti import read_image
+from msbench.datasets.preprocessing import resample_to_shape, shape_for_spacing
+
 from . import reference, stats, texture
 from ._anatomy import load_template
 from ._grid import Grid
@@ -317,8 +320,6 @@ def grid_ceiling_dice(mask: np.ndarray, spacing_mm: tuple[float, ...], grid_mm: 
     by nearest neighbour. Lesions smaller than half a coarse voxel cannot be found at all, so on a scan with small
     lesions this caps every network trained on that grid, while a training-free threshold works on the scan's voxels.
     """
-    from msbench.datasets.preprocessing import resample_to_shape, shape_for_spacing
-
     mask = np.asarray(mask, dtype=bool)
     coarse = shape_for_spacing(mask.shape, spacing_mm, (grid_mm,) * 3)
     fraction = mask.astype(np.float32)
@@ -335,8 +336,6 @@ def real_lesion_contrast(real_dir: Path, grid_mm: float = 1.0) -> list[LesionCon
     the brain is FLAIR > 0 (the images are skull stripped). Measured on the scan's own grid, as the spec's figures;
     the resolution ceiling on ``grid_mm`` voxels (:func:`grid_ceiling_dice`) too.
     """
-    from msbench.datasets.nifti import read_image
-
     out = []
     for flair_path, t1_path in texture.real_scan_pairs(real_dir):
         masks = [p for p in sorted(flair_path.parent.glob("*.nii*")) if _is_mask_file(p)]

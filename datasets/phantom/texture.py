@@ -20,6 +20,9 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage as ndi
 
+from msbench.datasets.nifti import read_image
+from msbench.datasets.preprocessing import resample_to_shape, shape_for_spacing
+
 _MAD_TO_SD = 1.4826
 
 
@@ -98,9 +101,6 @@ def load_on_grid(path: Path, resolution_mm: float) -> np.ndarray:
     Raises:
         FileNotFoundError, ValueError: If the file is absent or cannot be read as a 3D NIfTI (the message names it).
     """
-    from msbench.datasets.nifti import read_image
-    from msbench.datasets.preprocessing import resample_to_shape, shape_for_spacing
-
     data, affine = read_image(path)
     spacing = np.linalg.norm(affine[:3, :3], axis=0)
     return resample_to_shape(data, shape_for_spacing(data.shape, spacing, (resolution_mm,) * 3), order=1)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..card import CategoricalParam, FloatParam
+from ..card import CategoricalParam, FloatParam, Recipe
 
 PATCH_DEFAULTS: dict[str, Any] = {
     "lr": 1e-4,
@@ -60,8 +60,6 @@ def patch_recipes(smoke_overrides: dict[str, Any]) -> dict[str, Any]:
     ``paper`` is F.sh's schedule (70 epochs, one pass over the lesion patches per epoch); the library baselines
     share it, so that they and F.sh train equally long.
     """
-    from ..card import Recipe
-
     return {
         "smoke": Recipe(
             epochs=12,

@@ -10,6 +10,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from msbench.datasets.preprocessing import mm_to_voxels
+
 from ..adapter import Adapter, FitReport, NetworkProfile, Prediction, endless, fit_signature
 from .augment import Augmentation, AugmentSpec, flip_axes_from
 from .checkpoint import load_trained_weights
@@ -235,8 +237,6 @@ class PatchAdapter3D(NetworkAdapter):
         1 mm is 64), the stride to the nearest voxel inside [1, patch]. One size serves every case of the fit, as
         training batches and the sliding window need one patch shape.
         """
-        from msbench.datasets.preprocessing import mm_to_voxels
-
         patch_mm, stride_mm = float(self.hp("patch_mm")), float(self.hp("stride_mm"))
         if not 0 < stride_mm <= patch_mm:
             raise ValueError(

@@ -80,6 +80,7 @@ class SliceAdapter(Adapter):
         ]
 
     def fit(self, train: Sequence[Case], val: Sequence[Case]) -> FitReport:
+        # torch: the engine's loop on use
         from msbench.methods.engine import EngineConfig, count_parameters, fit_model, seed_everything
 
         if not train or not val:
@@ -142,7 +143,7 @@ class SliceAdapter(Adapter):
 
     def restore(self, fit: Mapping[str, Any]) -> None:
         """The selected epoch's weights from the engine checkpoint in the workdir."""
-        from .checkpoint import load_trained_weights
+        from .checkpoint import load_trained_weights  # torch: on use
 
         self.model = load_trained_weights(self.build_network(len(self.context.modalities)), self.context.workdir)
 
@@ -186,7 +187,7 @@ class _SliceTask:
         return self.adapter.loss(logits, targets)
 
     def validate(self, model: torch.nn.Module) -> dict[str, float]:
-        from msbench.methods.engine import dice_score, validation_dice
+        from msbench.methods.engine import dice_score, validation_dice  # torch: on use
 
         dices, losses = [], []
         self.adapter.model = model

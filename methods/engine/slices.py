@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from msbench.datasets.preprocessing import brain_bbox, brain_window, crop, normalise_01, uncrop
+
 if TYPE_CHECKING:
     import torch
 
@@ -55,8 +57,6 @@ class SliceVolume:
 
     def to_case_grid(self, window_values: np.ndarray) -> np.ndarray:
         """A (H, W, K) array on the window back onto the case grid (zero outside the window)."""
-        from msbench.datasets.preprocessing import uncrop
-
         return uncrop(window_values, self.box, self.full_shape)
 
 
@@ -78,8 +78,6 @@ def load_slice_volume(
         multiple: Window edges in voxels are multiples of this (the network's divisibility).
         upper_percentile: Intensity percentile inside the brain mapped to 1.
     """
-    from msbench.datasets.preprocessing import brain_bbox, brain_window, crop, normalise_01
-
     if not window_mm > 0:
         raise ValueError(f"window_mm must be a positive in-plane window edge in mm, got {window_mm}.")
     image = case.load_images(modalities)

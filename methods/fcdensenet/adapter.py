@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
 def network_config(hparams: Mapping[str, Any], in_channels: int = 1) -> TiramisuConfig:
     """The network's shape from the method's hyper-parameters."""
-    from .network import TiramisuConfig
+    from .network import TiramisuConfig  # torch: the network on use (the card stays torch-free)
 
     n_slices = int(hparams["n_slices"])
     if not hparams["use_clstm"] and n_slices != 1:
@@ -50,8 +50,8 @@ def count_parameters(hparams: Mapping[str, Any], in_channels: int = 1) -> int:
     """Trainable parameters of the network these hyper-parameters build (on the meta device: no memory)."""
     import torch
 
-    from .network import Tiramisu
-    from .network import count_parameters as count
+    from .network import Tiramisu  # torch: on use
+    from .network import count_parameters as count  # torch: on use
 
     with torch.device("meta"):
         return count(Tiramisu(network_config(hparams, in_channels)))
@@ -61,7 +61,7 @@ class FCDenseNetAdapter(SliceAdapter):
     """FC-DenseNet (+ SA) (+ C-LSTM) on 2D / 2.5D axial slices."""
 
     def build_network(self, in_channels: int) -> torch.nn.Module:
-        from .network import Tiramisu
+        from .network import Tiramisu  # torch: on use
 
         return Tiramisu(network_config(self.context.hparams, in_channels))
 

@@ -30,7 +30,7 @@ def load_predictor(folders: NnUNetFolders, device: str, checkpoint: str, mirrori
     from nnunetv2.utilities.label_handling.label_handling import determine_num_input_channels
     from nnunetv2.utilities.plans_handling.plans_handler import PlansManager
 
-    from ._trainer import nnUNetTrainerMSBench
+    from ._trainer import nnUNetTrainerMSBench  # torch, nnunetv2: on use
 
     model = folders.model
     weights = model / "fold_0" / f"checkpoint_{checkpoint}.pth"

@@ -30,7 +30,7 @@ def torch_threads(device: str) -> int:
 
     Imported here, not at module level, so that the parent's adapter stays torch-free until it predicts.
     """
-    from ..engine.loop import default_threads
+    from ..engine.loop import default_threads  # torch: on use, in the child process
 
     return default_threads(device)
 

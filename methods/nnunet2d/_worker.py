@@ -44,7 +44,7 @@ def run_fit(settings: dict[str, Any]) -> None:
     from nnunetv2.experiment_planning.plan_and_preprocess_api import extract_fingerprint_dataset, preprocess_dataset
     from nnunetv2.paths import nnUNet_preprocessed
 
-    from msbench.methods.nnunet2d._trainer import nnUNetTrainerMSBench
+    from msbench.methods.nnunet2d._trainer import nnUNetTrainerMSBench  # torch, nnunetv2: on use, in the worker process
 
     dataset_id = int(settings["dataset_id"])
     n_proc = int(settings["num_processes"])

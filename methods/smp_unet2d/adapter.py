@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from ..engine.slice_adapter import SliceAdapter
+from ..engine.slices import batch_dice_loss
 
 if TYPE_CHECKING:
     import torch
@@ -31,7 +32,7 @@ class SmpUnet2dAdapter(SliceAdapter):
     """segmentation-models-pytorch U-Net on single axial slices, BCE + soft Dice, Adam."""
 
     def build_network(self, in_channels: int) -> torch.nn.Module:
-        from .network import SliceUnet, build_unet
+        from .network import SliceUnet, build_unet  # torch, segmentation_models_pytorch: on use
 
         return SliceUnet(build_unet(self.context.hparams, in_channels), int(self.context.hparams["input_zoom"]))
 
@@ -45,8 +46,6 @@ class SmpUnet2dAdapter(SliceAdapter):
 
     def loss(self, logits: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
         import torch.nn.functional as F
-
-        from ..engine.slices import batch_dice_loss
 
         weight = float(self.context.hparams["bce_weight"])
         bce = F.binary_cross_entropy_with_logits(logits, targets)
