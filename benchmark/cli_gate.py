@@ -57,7 +57,9 @@ def gate(
     budget: Annotated[str | None, typer.Option(help="--update without a BASELINE file: the budget.")] = None,
 ) -> None:
     """Gate the newest runs against a baseline: exit 0 all pass, 1 a failure, 2 a baseline/run mismatch."""
-    from .gate import BaselineError, check_gate, checks_frame, exit_code, load_baseline
+    # scipy, pandas: on use (see cli.py)
+    from .gate import check_gate, checks_frame, exit_code
+    from .gate_baseline import BaselineError, load_baseline
     from .gate_update import dump_baseline, measure_baseline
     from .store import check_results_dir
 

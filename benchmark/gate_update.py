@@ -10,7 +10,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .gate import BASELINE_SCHEMA, Baseline, MethodBaseline, _case_dice, _ident, _pick_run, _summary
+from .gate import _case_dice, _ident, _pick_run, _summary
+from .gate_baseline import BASELINE_SCHEMA, Baseline, MethodBaseline
 from .store import find_run, run_table
 from .store.index import number_or_none
 

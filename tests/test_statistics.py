@@ -10,7 +10,8 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from msbench.benchmark.gate import PASS, Baseline, MethodBaseline, judge_paired
+from msbench.benchmark.gate import PASS, judge_paired
+from msbench.benchmark.gate_baseline import Baseline, MethodBaseline
 from msbench.benchmark.statistics import (
     can_rank,
     min_p,

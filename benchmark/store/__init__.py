@@ -1,5 +1,6 @@
 """The results store: job folders committed by rename (the record) and a SQLite index rebuilt from them (the cache)."""
 
+from ._db import INDEX_NAME, open_index, read_index
 from .checks import check_results_dir, store_writes
 from .files import (
     JOB_RECORD,
@@ -18,7 +19,6 @@ from .files import (
     write_json,
 )
 from .index import (
-    INDEX_NAME,
     dump,
     index_job,
     index_profile,
@@ -26,9 +26,7 @@ from .index import (
     index_study,
     job_table,
     mark_stale,
-    open_index,
     profile_table,
-    read_index,
     reindex,
     run_table,
     shift_inputs,

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from .index import INDEX_NAME, open_index, read_index
+from ._db import INDEX_NAME, open_index, read_index
 
 #: Below this much free space a writing command is refused before it starts: a job's files (predictions, checkpoint,
 #: tables) take tens of MiB on the smoke grid, and a command stopped by a full disk wastes the work it did.

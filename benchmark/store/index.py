@@ -7,69 +7,27 @@ of files.
 It is a cache of the files, never the record: ``reindex`` rebuilds it from the committed job folders at any time.
 WAL mode lets readers (the leaderboard) query while a run writes; each committed job is indexed in one transaction.
 Writers (run, reindex, tune, profile) open it with :func:`open_index`; readers with :func:`read_index`, read-only, so
-a store the user may read but not write is read like any other. The schema version lives in ``PRAGMA user_version``
-and is checked on open.
+a store the user may read but not write is read like any other (both, with the schema and its version checked on
+open, in :mod:`._db`).
 """
 
 from __future__ import annotations
 
 import json
 import math
-import os
 import sqlite3
-import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 import pandas as pd
 
+from ._db import clear_unusable_index, open_index, read_index, transaction
 from .files import RunStore, check_store_version, read_json, read_manifest, read_table
 
-INDEX_NAME = "msbench.sqlite"
-INDEX_SCHEMA_VERSION = 2
 PROFILES_DIR = "profiles"
 PROFILE_FILE = "profile.json"
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS runs (
-    run_id TEXT PRIMARY KEY, method TEXT, dataset TEXT, protocol TEXT, budget TEXT, modalities TEXT,
-    reference TEXT, config_hash TEXT, leaks_timepoints INTEGER, status TEXT, n_jobs_ok INTEGER,
-    n_jobs_failed INTEGER, updated TEXT, manifest TEXT);
-CREATE TABLE IF NOT EXISTS jobs (
-    run_id TEXT, job_id TEXT, fold INTEGER, seed INTEGER, status TEXT, stale INTEGER, code_hash TEXT,
-    git_commit TEXT, error TEXT, fit_seconds REAL, wall_seconds REAL, resumed_from INTEGER, record TEXT,
-    PRIMARY KEY (run_id, job_id));
-CREATE TABLE IF NOT EXISTS case_metrics (
-    run_id TEXT, job_id TEXT, "case" TEXT, patient TEXT, reference TEXT, metric TEXT, value REAL);
-CREATE INDEX IF NOT EXISTS case_metrics_by_run ON case_metrics (run_id, metric);
-CREATE TABLE IF NOT EXISTS lesions (run_id TEXT, job_id TEXT, "case" TEXT, reference TEXT, row TEXT);
-CREATE TABLE IF NOT EXISTS curves (run_id TEXT, job_id TEXT, epoch INTEGER, metric TEXT, value REAL);
-CREATE TABLE IF NOT EXISTS summary (
-    run_id TEXT, seed TEXT, reference TEXT, metric TEXT, mean REAL, sd REAL, median REAL, ci_low REAL,
-    ci_high REAL, n_valid REAL, n_cases REAL, n_patients REAL, n_both_empty REAL, seed_sd REAL, n_seeds REAL);
-CREATE TABLE IF NOT EXISTS studies (
-    study TEXT PRIMARY KEY, method TEXT, dataset TEXT, protocol TEXT, budget TEXT, storage TEXT,
-    n_trials_budget INTEGER, per_trial_budget TEXT, n_complete INTEGER, n_pruned INTEGER, n_failed INTEGER,
-    best_trial INTEGER, best_value REAL, best_params TEXT, search_space TEXT, sampler TEXT, pruner TEXT, updated TEXT);
-CREATE TABLE IF NOT EXISTS trials (
-    study TEXT, number INTEGER, state TEXT, value REAL, params TEXT, intermediate TEXT, worker TEXT, started TEXT,
-    finished TEXT, PRIMARY KEY (study, number));
-CREATE TABLE IF NOT EXISTS profiles (
-    profile_id TEXT PRIMARY KEY, run_id TEXT, job_id TEXT, method TEXT, device TEXT, device_name TEXT,
-    memory_kind TEXT, params_total INTEGER, params_trainable INTEGER, flops_forward REAL, batch_size INTEGER,
-    input_shape TEXT, peak_train_bytes REAL, peak_infer_bytes REAL, train_samples_per_s REAL,
-    train_voxels_per_s REAL, latency_p50_s REAL, latency_p95_s REAL, volumes_per_hour REAL, created TEXT,
-    record TEXT);
-CREATE TABLE IF NOT EXISTS shifted_case_metrics (
-    run_id TEXT, job_id TEXT, dataset TEXT, "case" TEXT, patient TEXT, reference TEXT, metric TEXT, value REAL);
-CREATE INDEX IF NOT EXISTS shifted_case_metrics_by_run ON shifted_case_metrics (run_id, metric);
-CREATE TABLE IF NOT EXISTS shifted_summary (
-    run_id TEXT, seed TEXT, reference TEXT, metric TEXT, mean REAL, sd REAL, median REAL, ci_low REAL,
-    ci_high REAL, n_valid REAL, n_cases REAL, n_patients REAL, n_both_empty REAL, seed_sd REAL, n_seeds REAL);
-"""
 STUDY_COLUMNS = (
     "study", "method", "dataset", "protocol", "budget", "storage", "n_trials_budget", "per_trial_budget",
     "n_complete", "n_pruned", "n_failed", "best_trial", "best_value", "best_params", "search_space", "sampler",
@@ -88,135 +46,6 @@ SUMMARY_COLUMNS = (
     "seed", "reference", "metric", "mean", "sd", "median", "ci_low", "ci_high", "n_valid", "n_cases", "n_patients",
     "n_both_empty", "seed_sd", "n_seeds",
 )  # fmt: skip
-
-
-def index_path(results: Path) -> Path:
-    return Path(results) / INDEX_NAME
-
-
-@contextmanager
-def open_index(results: Path) -> Iterator[sqlite3.Connection]:
-    """The writers' connection (runs, reindex, tuning, profiles): WAL mode, waits up to 60 s for another writer.
-
-    Creates the index (with the mode an ordinary file gets: 0666 less the umask, which SQLite's -wal and -shm files
-    copy) when it is missing; checks the schema version.
-
-    Raises:
-        ValueError: The index was written with another schema version, is damaged, or SQLite refused it (the disk is
-            full, this user may not write it); the message says what to do.
-    """
-    path = index_path(results)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if not path.exists():
-        # SQLite creates its files 0644 whatever the umask; a group sharing the store under umask 002 must write it.
-        os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o666))
-    conn = sqlite3.connect(path, timeout=60.0, isolation_level=None)
-    try:
-        conn.execute("PRAGMA journal_mode=WAL")
-        version = conn.execute("PRAGMA user_version").fetchone()[0]
-        if version == 0:
-            conn.executescript(_SCHEMA)
-            conn.execute(f"PRAGMA user_version={INDEX_SCHEMA_VERSION}")
-        elif version != INDEX_SCHEMA_VERSION:
-            raise ValueError(_version_message(path, version))
-        yield conn
-    except sqlite3.DatabaseError as error:
-        raise ValueError(_index_error(path, error)) from error
-    finally:
-        conn.close()
-
-
-@contextmanager
-def read_index(results: Path) -> Iterator[sqlite3.Connection]:
-    """A read-only connection to the index (SQLite ``mode=ro``, no journal mode change); checks the schema version.
-
-    Readers never write the store, so one the user may read but not write (a lab's shared folder, a read-only mount)
-    reads like any other. SQLite reads a WAL database through its ``-shm`` file; in a folder this user cannot write,
-    with no writer running (no ``-wal`` file), that file cannot be made, so the index is opened ``immutable`` and the
-    read refused if a writer changed the file meanwhile.
-
-    Raises:
-        FileNotFoundError: The store has no index.
-        ValueError: The index is damaged, not an msbench index, of another schema version, or cannot be read; the
-            message says why and what to do (``msbench store reindex`` rebuilds it from the job folders).
-    """
-    path = index_path(results)
-    if not path.is_file():
-        raise FileNotFoundError(f"{results} has no results index ({INDEX_NAME}); run 'msbench run' first.")
-    conn: sqlite3.Connection | None = None
-    try:
-        conn, unchanged = _connect_read_only(path)
-        version = conn.execute("PRAGMA user_version").fetchone()[0]
-        if version != INDEX_SCHEMA_VERSION:
-            raise ValueError(_version_message(path, version))
-        yield conn
-        if unchanged is not None and _file_state(path) != unchanged:
-            raise ValueError(f"{path} changed while it was read (a run is writing it); run the command again.")
-    except (sqlite3.DatabaseError, pd.errors.DatabaseError) as error:  # pandas wraps the sqlite3 error of a query
-        raise ValueError(_index_error(path, error)) from error
-    finally:
-        if conn is not None:
-            conn.close()
-
-
-def _connect_read_only(path: Path) -> tuple[sqlite3.Connection, tuple[int, int] | None]:
-    """A ``mode=ro`` connection and None, or an ``immutable`` one and the file's state when opened (see read_index)."""
-    uri = f"file:{quote(str(path.resolve()))}?mode=ro"
-    conn = sqlite3.connect(uri, uri=True, timeout=60.0, isolation_level=None)
-    try:
-        conn.execute("PRAGMA schema_version").fetchone()  # opens the WAL index (-shm), or fails here
-        return conn, None
-    except sqlite3.OperationalError:
-        conn.close()
-        wal = Path(f"{path}-wal")
-        if os.access(path.parent, os.W_OK) or (wal.is_file() and wal.stat().st_size > 0):
-            raise  # immutable would miss the rows still in the -wal file
-    state = _file_state(path)
-    return sqlite3.connect(f"{uri}&immutable=1", uri=True, isolation_level=None), state
-
-
-def _file_state(path: Path) -> tuple[int, int]:
-    stat = path.stat()
-    return stat.st_mtime_ns, stat.st_size
-
-
-def _version_message(path: Path, version: int) -> str:
-    found = "is not an msbench index (schema version 0)" if version == 0 else f"has index schema version {version}"
-    return (
-        f"{path} {found}, this msbench reads version {INDEX_SCHEMA_VERSION}; rebuild it from the result files with "
-        f"'msbench store reindex --results {path.parent}'."
-    )
-
-
-def _index_error(path: Path, error: Exception) -> str:
-    """What msbench says when SQLite refuses the index: only a damaged file is called damaged."""
-    if not isinstance(error, sqlite3.Error) and isinstance(error.__cause__, sqlite3.Error):
-        error = error.__cause__
-    name = getattr(error, "sqlite_errorname", "")
-    if name.startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB")):
-        return (
-            f"{path} is damaged or not an SQLite index ({error}); 'msbench store reindex --results {path.parent}' "
-            "rebuilds it from the job folders and keeps the damaged file beside it."
-        )
-    if name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")):
-        return f"{path} is locked by another msbench process ({error}); run the command again when it is done."
-    if name.startswith("SQLITE_FULL"):
-        return f"{path}: the disk is full ({error}); free some space and run the command again."
-    return (
-        f"{path} cannot be used ({error}); check that this user may read it and its -wal/-shm files, and may write "
-        f"{path.parent} to run or index."
-    )
-
-
-@contextmanager
-def _transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        yield conn
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")
 
 
 def number_or_none(value: Any) -> float | None:
@@ -257,7 +86,7 @@ def _job_rows(store: RunStore, job_id: str, record: dict[str, Any]) -> dict[str,
 def index_job(conn: sqlite3.Connection, store: RunStore, job_id: str, record: dict[str, Any]) -> None:
     """Replaces one job's rows (record, per-case metrics, lesions, curve) in one transaction."""
     rows = _job_rows(store, job_id, record)
-    with _transaction(conn):
+    with transaction(conn):
         _delete_job(conn, store.run_id, job_id)
         conn.execute(
             "INSERT INTO jobs VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
@@ -312,7 +141,7 @@ def _insert_profile(conn: sqlite3.Connection, record: dict[str, Any]) -> None:
 
 def index_profile(results: Path, record: dict[str, Any]) -> None:
     """Adds (or replaces) one profile's row in the store's index."""
-    with open_index(results) as conn, _transaction(conn):
+    with open_index(results) as conn, transaction(conn):
         _insert_profile(conn, record)
 
 
@@ -337,7 +166,7 @@ def index_run(
     ``shifted``: a cross-dataset run's ``summary_shifted.csv``, replacing its shifted summary (None leaves it).
     """
     run_id = manifest["run_id"]
-    with _transaction(conn):
+    with transaction(conn):
         conn.execute("DELETE FROM runs WHERE run_id=?", (run_id,))
         conn.execute("DELETE FROM summary WHERE run_id=?", (run_id,))
         conn.execute(
@@ -381,7 +210,7 @@ def index_study(conn: sqlite3.Connection, study: dict[str, Any], trials: list[di
     The rows are ``STUDY_COLUMNS`` / ``TRIAL_COLUMNS`` dicts, made by ``msbench.benchmark.tuning.study_row`` and
     ``trial_rows``.
     """
-    with _transaction(conn):
+    with transaction(conn):
         conn.execute("DELETE FROM studies WHERE study=?", (study["study"],))
         conn.execute("DELETE FROM trials WHERE study=?", (study["study"],))
         conn.execute(f"INSERT INTO studies VALUES ({','.join('?' * len(STUDY_COLUMNS))})",
@@ -406,17 +235,17 @@ def reindex(results: Path, *, on_set_aside: Callable[[Path], None] | None = None
     check_store_version(results)
     # every manifest is read (and its schema checked) before the index is touched: a refused run empties nothing
     manifests = [read_manifest(p) for p in sorted((results / "runs").glob("*/manifest.json"))]
-    _clear_unusable_index(results, on_set_aside)
+    clear_unusable_index(results, on_set_aside)
     counts = {"runs": 0, "jobs": 0}
     with open_index(results) as conn:
-        with _transaction(conn):
+        with transaction(conn):
             for table in (
                 "runs", "jobs", "case_metrics", "lesions", "curves", "summary",
                 "shifted_case_metrics", "shifted_summary", "studies", "trials", "profiles",
             ):  # fmt: skip
                 conn.execute(f"DELETE FROM {table}")
         for profile_path in sorted((results / PROFILES_DIR).glob("*.json")):
-            with _transaction(conn):
+            with transaction(conn):
                 _insert_profile(conn, read_json(profile_path))
         for manifest in manifests:
             store = RunStore(results, manifest["run_id"])
@@ -434,35 +263,6 @@ def reindex(results: Path, *, on_set_aside: Callable[[Path], None] | None = None
         for table in ("lesions", "profiles"):
             counts[table] = int(conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0])
     return counts
-
-
-def _clear_unusable_index(results: Path, on_set_aside: Callable[[Path], None] | None) -> None:
-    """Deletes an msbench index of another schema version; moves a damaged or foreign file aside."""
-    path = index_path(results)
-    if not path.is_file():
-        return
-    try:
-        conn = sqlite3.connect(path, timeout=60.0)
-        try:
-            version = conn.execute("PRAGMA user_version").fetchone()[0]
-            tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-            healthy = conn.execute("PRAGMA quick_check").fetchone()[0] == "ok"
-        finally:
-            conn.close()
-    except sqlite3.DatabaseError:
-        healthy, tables, version = False, set(), 0
-    if healthy and version == INDEX_SCHEMA_VERSION:
-        return
-    if healthy and {"runs", "jobs", "case_metrics"} <= tables:  # msbench's own index, another version
-        for suffix in ("", "-wal", "-shm"):
-            Path(f"{path}{suffix}").unlink(missing_ok=True)
-        return
-    aside = path.with_name(f"{INDEX_NAME}.damaged-{time.strftime('%Y%m%dT%H%M%S')}")
-    for suffix in ("-wal", "-shm", ""):  # the file last: a crash in between leaves it where it was
-        if Path(f"{path}{suffix}").exists():
-            os.replace(f"{path}{suffix}", f"{aside}{suffix}")
-    if on_set_aside is not None:
-        on_set_aside(aside)
 
 
 def dump(results: Path) -> dict[str, pd.DataFrame]:

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from msbench.benchmark.gate import FAIL, PASS, BaselineError, judge_dice, load_baseline
+from msbench.benchmark.gate import FAIL, PASS, judge_dice
+from msbench.benchmark.gate_baseline import BaselineError, load_baseline
 
 COMMITTED = Path(__file__).resolve().parents[2] / ".ci" / "smoke-baseline.toml"
 

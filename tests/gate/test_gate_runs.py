@@ -10,7 +10,8 @@ import pytest
 from typer.testing import CliRunner
 
 from msbench.benchmark.cli import app
-from msbench.benchmark.gate import FAIL, MISMATCH, check_gate, load_baseline
+from msbench.benchmark.gate import FAIL, MISMATCH, check_gate
+from msbench.benchmark.gate_baseline import load_baseline
 from msbench.methods import Adapter, FitReport, MethodCard, Prediction, get_card, register
 from msbench.methods.registry import _CARDS
 
