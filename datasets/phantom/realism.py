@@ -18,6 +18,7 @@ import edt
 import nibabel as nib
 import numpy as np
 
+from ..masks import dice_score
 from . import reference, stats, texture
 from ._anatomy import load_template
 from ._grid import Grid
@@ -249,7 +250,7 @@ def _phantom_stats(root: Path, summary: dict) -> _PhantomStats:
             out.n_lesions.append(int(sizes.size))
             out.load_ml.append(load_ml)
             out.sizes.append(sizes * voxel_1mm)
-            out.inter_rater.append(stats.dice(_load(files["mask1"]) > 0, _load(files["mask2"]) > 0))
+            out.inter_rater.append(dice_score(_load(files["mask1"]) > 0, _load(files["mask2"]) > 0))
             out.wm_texture.append(texture.white_matter_texture(flair, _load(files["mprage"])))
             oracle = stats.oracle_threshold_dice(flair, truth, anatomy.brain_mask)
             if load_ml < 3.0:
@@ -325,7 +326,7 @@ def grid_ceiling_dice(mask: np.ndarray, spacing_mm: tuple[float, ...], grid_mm: 
     for axis, (n, c) in enumerate(zip(mask.shape, coarse, strict=True)):
         fraction = np.moveaxis(np.tensordot(_overlap_weights(n, c), fraction, axes=([1], [axis])), 0, axis)
     answer = resample_to_shape(truth_mask(fraction), mask.shape, order=0)
-    return stats.dice(answer, mask)
+    return dice_score(answer, mask)
 
 
 def real_lesion_contrast(real_dir: Path, grid_mm: float = 1.0) -> list[LesionContrast]:

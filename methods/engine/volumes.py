@@ -1,8 +1,8 @@
 """Whole cases as arrays ready for a 3D network: brain crop, [0, 1] normalisation, and the way back to the case grid.
 
 The brain is :meth:`Case.load_brain` (the dataset's brain mask, else the non-zero voxels of the inputs); cropping and
-scaling are :mod:`msbench.datasets.preprocessing`'s ``brain_bbox`` and ``normalise_01`` (re-exported here), the one
-implementation msbench has.
+scaling are :mod:`msbench.datasets.preprocessing`'s ``brain_bbox`` and ``normalise_01``, and validation Dice is
+:func:`msbench.datasets.masks.dice_score` (all re-exported here), the one implementation msbench has of each.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from msbench.datasets.masks import dice_score as dice_score  # re-exported: the engine's validation Dice
 from msbench.datasets.preprocessing import brain_bbox, normalise_01
 
 if TYPE_CHECKING:
@@ -96,17 +97,6 @@ def load_volume(
         spacing_mm=tuple(float(z) for z in case.spacing_mm),  # type: ignore[arg-type]
         outside_positives=outside,
     )
-
-
-def dice_score(pred: np.ndarray, ref: np.ndarray, extra_ref: int = 0) -> float:
-    """Dice of two boolean arrays; ``extra_ref`` reference voxels outside the arrays count as misses.
-
-    Both empty gives NaN, as in the metric suite (``benchmark.metrics``): the scan has nothing to find and
-    nothing was found, so it says nothing about the model. :func:`validation_dice` leaves such scans out.
-    """
-    tp = int(np.logical_and(pred, ref).sum())
-    denom = int(pred.sum()) + int(ref.sum()) + int(extra_ref)
-    return float("nan") if denom == 0 else 2.0 * tp / denom
 
 
 def validation_dice(dices: Sequence[float]) -> float:
