@@ -13,8 +13,9 @@ from torch import nn
 from ..adapter import Adapter, FitReport, NetworkProfile, Prediction, endless, fit_signature
 from .augment import Augmentation, AugmentSpec, flip_axes_from
 from .checkpoint import load_trained_weights
-from .loop import EngineConfig, count_parameters, default_threads, fit_model, seed_everything, torch_threads
+from .loop import EngineConfig, default_threads, fit_model, seed_everything, torch_threads
 from .losses import BceDiceLoss
+from .parameters import count_parameters
 from .tasks import PatchTask, VolumeTask
 from .volumes import Volume, load_volume
 

@@ -14,6 +14,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..engine.parameters import count_parameters as count_module_parameters
+
 NORMS = ("batch", "instance")
 
 
@@ -173,4 +175,4 @@ def build_network(hparams: Mapping[str, Any], in_channels: int = 1) -> R2AttUNet
 
 def count_parameters(hparams: Mapping[str, Any], in_channels: int = 1) -> int:
     """Trainable parameters of the F.sh network for these hyper-parameters."""
-    return sum(p.numel() for p in build_network(hparams, in_channels).parameters() if p.requires_grad)
+    return count_module_parameters(build_network(hparams, in_channels))
