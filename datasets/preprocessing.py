@@ -211,6 +211,11 @@ def shape_for_spacing(
 def resample_to_shape(volume: np.ndarray, shape: Sequence[int], order: int = 1) -> np.ndarray:
     """Resamples the last three axes to ``shape`` (voxel edges aligned: ``scipy.ndimage.zoom`` in grid mode).
 
+    The harness's resampler (``msbench predict``, the training grid) and the phantom's; torch-free, as the datasets
+    layer is. :func:`msbench.methods.engine.volumes.resample` computes the same map with torch in float32, for the
+    networks' fixed input shapes; the two differ in the last bits (up to 4e-6), so neither replaces the other without
+    changing the benchmark's numbers.
+
     Args:
         volume: (I, J, K) or (C, I, J, K); bool masks stay bool (interpolated then thresholded at 0.5 if order > 0).
         shape: Target (I, J, K).
