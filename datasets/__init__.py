@@ -1,7 +1,7 @@
 """Datasets: loaders for the layouts users have, the synth-ms phantom, committed splits and the case iterator."""
 
 from ._layout import MissingFileError, canonical_modality
-from .case import EXTRA_MODALITIES, MODALITIES, Case
+from .case import DEFAULT_MODALITIES, DEFAULT_REFERENCE, EXTRA_MODALITIES, MODALITIES, Case
 from .info import dataset_info, describe_datasets
 from .iteration import LoadedCase, iter_cases, load_case
 from .nifti import read_mask
@@ -9,6 +9,8 @@ from .registry import DatasetNotFoundError, DatasetSpec, get_dataset, list_datas
 from .splits import Fold, Split, case_fingerprint, load_split, make_kfold_split
 
 __all__ = [
+    "DEFAULT_MODALITIES",
+    "DEFAULT_REFERENCE",
     "EXTRA_MODALITIES",
     "MODALITIES",
     "Case",

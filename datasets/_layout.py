@@ -7,8 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-AFFINE_ATOL_MM = 1e-3
-"""Largest difference between two affines (mm) still read as the same grid; headers store float32."""
+from .nifti import AFFINE_ATOL_MM, grid_difference
 
 MODALITY_ALIASES = {
     "flair": "flair",
@@ -85,8 +84,6 @@ def check_same_grid(case_id: str, images: Mapping[str, Path], masks: Mapping[str
     Only headers are read. The first image (or the first mask when there are no images) is the reference grid; a
     file may store the same grid in another voxel order (``msbench.datasets.nifti.grid_difference``).
     """
-    from .nifti import grid_difference
-
     files = [*images.values(), *masks.values()]
     if not files:
         return

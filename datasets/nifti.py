@@ -18,6 +18,10 @@ import numpy as np
 
 from .masks import to_bool_mask
 
+NIFTI_SUFFIXES = (".nii.gz", ".nii")
+"""The file endings msbench reads as NIfTI."""
+AFFINE_ATOL_MM = 1e-3
+"""Largest difference between two affines (mm) still read as the same grid; headers store float32."""
 MAX_OBLIQUITY_DEG = 1.0
 """Default largest angle (degrees) between a voxel axis and its nearest world axis; ``MSBENCH_MAX_OBLIQUITY_DEG``
 overrides it."""

@@ -426,6 +426,28 @@ def _pct(values: list[float]) -> str:
     return _fmt_range(100 * np.asarray(values, dtype=float), 0) + " %"
 
 
+def _reference_column() -> dict[str, str]:
+    """The report's reference figures, rendered from :mod:`.reference` (the one place they are written)."""
+    count, load = dict(reference.LESION_COUNT_QUANTILES), dict(reference.LESION_LOAD_QUANTILES_ML)
+
+    def span(low_high: tuple[float, float]) -> str:
+        return f"{low_high[0]:g}-{low_high[1]:g}"
+
+    return {
+        "count": f"{count[0.5]:g} ({count[0.0]:g}-{count[1.0]:g})",
+        "load": f"{load[0.5]:g} ({load[0.0]:g}-{load[1.0]:g})",
+        # the end points 0 and 1 only bound the interpolation; the spec's percentiles lie between them
+        "percentiles": " / ".join(f"{v:g}" for q, v in reference.LESION_SIZE_QUANTILES_VOX if 0.0 < q < 1.0),
+        "under10": f"{100 * reference.FRACTION_LESIONS_UNDER_10_VOX:.0f} %",
+        "over1000": f"{100 * reference.FRACTION_VOLUME_OVER_1000_VOX:.0f} %",
+        "ratio": f"{reference.FLAIR_LESION_TO_NAWM_RATIO:.2f}",
+        "p10_over_p90": f"{reference.FLAIR_LESION_P10_TO_WM_P90:.2f}",
+        "inter_rater": span(reference.INTER_RATER_DICE),
+        "oracle_low": f"~{reference.ORACLE_DICE_LOW_LOAD[0]:g} at {reference.ORACLE_LOW_LOAD_ML:g} ml",
+        "oracle_high": span(reference.ORACLE_DICE_HIGH_LOAD),
+    }
+
+
 def _rows(ph: _PhantomStats, real: _RealStats | None, resolution_mm: float) -> tuple[Row, ...]:
     sizes = np.concatenate(ph.sizes) if ph.sizes else np.zeros(0)
     size_ph = _size_rows(sizes)
@@ -457,31 +479,37 @@ def _rows(ph: _PhantomStats, real: _RealStats | None, resolution_mm: float) -> t
         return _fmt_range([getattr(t, name) for t in textures], 3)
 
     grid = f"{resolution_mm:g} mm grid"
+    spec = _reference_column()
     return (
         Row(
             "lesions per scan (median, range)",
             _fmt_range(ph.n_lesions, 0),
-            "79 (17-392)",
+            spec["count"],
             _fmt_range(real.n_lesions, 0) if real else "n/a",
         ),
         Row(
             "lesion load ml (median, range)",
             _fmt_range(ph.load_ml),
-            "13.9 (0.3-52)",
+            spec["load"],
             _fmt_range(real.load_ml) if real else "n/a",
         ),
         Row(
             "size p10/p25/p50/p75/p90/p99 (vox)",
             size_ph["percentiles"],
-            "2 / 6 / 17 / 46 / 127 / 2254",
+            spec["percentiles"],
             size_real.get("percentiles", "n/a"),
         ),
-        Row("lesions < 10 vox", size_ph["under10"], "35 %", size_real.get("under10", "n/a")),
-        Row("volume in lesions > 1000 vox", size_ph["over1000"], "71 %", size_real.get("over1000", "n/a")),
+        Row("lesions < 10 vox", size_ph["under10"], spec["under10"], size_real.get("under10", "n/a")),
+        Row("volume in lesions > 1000 vox", size_ph["over1000"], spec["over1000"], size_real.get("over1000", "n/a")),
         Row("KS sizes vs spec percentiles", f"{ks_to_reference_percentiles(sizes):.3f}", "0 (ideal)", "n/a"),
         Row("KS sizes vs real masks (2-sample)", ks_real, "0 (ideal)", "n/a"),
-        Row("FLAIR lesion / NAWM median", _fmt_range(ph.ratio, 2), "1.34", real_contrast("ratio")),
-        Row("FLAIR lesion p10 / NAWM p90", _fmt_range(ph.p10_over_p90, 2), "1.00", real_contrast("p10_over_p90")),
+        Row("FLAIR lesion / NAWM median", _fmt_range(ph.ratio, 2), spec["ratio"], real_contrast("ratio")),
+        Row(
+            "FLAIR lesion p10 / NAWM p90",
+            _fmt_range(ph.p10_over_p90, 2),
+            spec["p10_over_p90"],
+            real_contrast("p10_over_p90"),
+        ),
         Row(
             f"FLAIR NAWM robust sd / median, {grid}",
             spread(ph.wm_texture, "robust_sd"),
@@ -506,17 +534,17 @@ def _rows(ph: _PhantomStats, real: _RealStats | None, resolution_mm: float) -> t
             "ceiling for networks",
             real_contrast("ceiling_dice"),
         ),
-        Row("inter-rater Dice (mask1 vs mask2)", _fmt_range(ph.inter_rater, 2), "0.7-0.8", "n/a"),
+        Row("inter-rater Dice (mask1 vs mask2)", _fmt_range(ph.inter_rater, 2), spec["inter_rater"], "n/a"),
         Row(
             f"oracle threshold Dice, load < 3 ml (n={len(ph.oracle_low)})",
             _fmt_range(ph.oracle_low, 2),
-            "~0.2 at 1.3 ml",
+            spec["oracle_low"],
             real_oracle(0.0, 3.0),
         ),
         Row(
             f"oracle threshold Dice, load >= 8 ml (n={len(ph.oracle_high)})",
             _fmt_range(ph.oracle_high, 2),
-            "0.35-0.65",
+            spec["oracle_high"],
             real_oracle(8.0, float("inf")),
         ),
     )
