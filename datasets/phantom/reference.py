@@ -67,10 +67,3 @@ def interpolate_quantile(knots: tuple[tuple[float, float], ...], u: np.ndarray |
     qs = np.array([k[0] for k in knots])
     logs = np.log(np.array([k[1] for k in knots]))
     return np.exp(np.interp(u, qs, logs))
-
-
-def size_cdf(sizes_vox: np.ndarray) -> np.ndarray:
-    """CDF of the reference lesion-size distribution (the inverse of :data:`LESION_SIZE_QUANTILES_VOX`)."""
-    qs = np.array([k[0] for k in LESION_SIZE_QUANTILES_VOX])
-    logs = np.log(np.array([k[1] for k in LESION_SIZE_QUANTILES_VOX]))
-    return np.interp(np.log(np.maximum(sizes_vox, 1e-9)), logs, qs)
