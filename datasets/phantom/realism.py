@@ -11,12 +11,14 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import edt
 import nibabel as nib
 import numpy as np
+from nibabel.spatialimages import SpatialImage
 
 from ..masks import dice_score
 from . import reference, stats, texture
@@ -167,14 +169,14 @@ class RealismReport:
         return path
 
 
-def _fmt_range(values: list[float] | np.ndarray, digits: int = 1) -> str:
-    values = np.asarray(values, dtype=float)
-    values = values[np.isfinite(values)]
-    if values.size == 0:
+def _fmt_range(values: Sequence[float] | np.ndarray, digits: int = 1) -> str:
+    array = np.asarray(values, dtype=float)
+    array = array[np.isfinite(array)]
+    if array.size == 0:
         return "n/a"
-    if values.size == 1:
-        return f"{values[0]:.{digits}f}"
-    return f"{np.median(values):.{digits}f} ({values.min():.{digits}f}-{values.max():.{digits}f})"
+    if array.size == 1:
+        return f"{array[0]:.{digits}f}"
+    return f"{np.median(array):.{digits}f} ({array.min():.{digits}f}-{array.max():.{digits}f})"
 
 
 def _size_rows(sizes: np.ndarray) -> dict[str, str]:
@@ -222,7 +224,15 @@ class _PhantomStats:
 
 
 def _load(path: Path) -> np.ndarray:
-    return np.asarray(nib.load(path).dataobj)
+    return np.asarray(_spatial_image(path).dataobj)
+
+
+def _spatial_image(path: Path) -> SpatialImage:
+    """``nib.load`` narrowed to what it returns for every file read here (NIfTI); anything else is refused."""
+    image = nib.load(path)
+    if not isinstance(image, SpatialImage):
+        raise ValueError(f"{path}: expected a NIfTI volume, got a {type(image).__name__}.")
+    return image
 
 
 def _mid_axial(flair: np.ndarray, truth: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -407,7 +417,7 @@ def _real_stats(real_dir: Path, resolution_mm: float) -> _RealStats:
     )
     distances: dict[tuple, np.ndarray] = {}
     for path in _real_mask_files(real_dir):
-        img = nib.load(path)
+        img = _spatial_image(path)
         mask = np.asarray(img.dataobj) > 0
         voxel_mm3 = float(np.prod(img.header.get_zooms()[:3]))
         sizes = stats.lesion_sizes(mask)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..card import CategoricalParam, FloatParam
+from ..card import CategoricalParam, FloatParam, SearchParam
 
 PATCH_DEFAULTS: dict[str, Any] = {
     "lr": 1e-4,
@@ -91,7 +91,7 @@ def patch_recipes(smoke_overrides: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-LIBRARY_SEARCH_SPACE = {
+LIBRARY_SEARCH_SPACE: dict[str, SearchParam] = {
     "lr": FloatParam(1e-5, 1e-3, log=True),
     "base_width": CategoricalParam((8, 16, 32)),
     "dropout": FloatParam(0.0, 0.3),

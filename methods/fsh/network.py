@@ -83,6 +83,7 @@ class Up3d(nn.Module):
 
     def __init__(self, in_channels: int, out_channels: int, mode: str, norm: str = "batch") -> None:
         super().__init__()
+        self.body: nn.Module
         if mode == "upsample":
             self.body = nn.Sequential(
                 nn.Upsample(scale_factor=2, mode="trilinear", align_corners=False),

@@ -67,26 +67,30 @@ def _claims() -> tuple[Claim, ...]:
     for metric, values in table5.items():
         if metric.startswith("slice_"):
             level = "slice-level classification"
-            fields = {
-                "unit": "balanced_slices",
-                "aggregation": "pooled",
-                "msbench_metric": metric.replace("slice_", "slice_bal_"),
-                "unit_note": _BALANCED_NOTE,
-            }
+            unit, aggregation, note = "balanced_slices", "pooled", _BALANCED_NOTE
+            key, comparable = metric.replace("slice_", "slice_bal_"), True
         else:
             level = "voxel-level segmentation"
+            unit, aggregation, note = "lesion_slices", "not_reported", _VOXEL_NOTE
             key, comparable = _VOXEL_KEYS[metric]
-            fields = {
-                "unit": "lesion_slices",
-                "aggregation": "not_reported",
-                "msbench_metric": key,
-                "comparable": comparable,
-                "unit_note": _VOXEL_NOTE,
-            }
         for (data, split, centre), value in zip(
             ((_INTERNAL, _TEST_SPLIT, 1), (_EXTERNAL, "external centre, never trained on", 2)), values, strict=True
         ):
-            claims.append(Claim(metric, value, data, split, f"Table 5, {level}, centre {centre}", True, **fields))
+            claims.append(
+                Claim(
+                    metric,
+                    value,
+                    data,
+                    split,
+                    f"Table 5, {level}, centre {centre}",
+                    True,
+                    unit=unit,
+                    aggregation=aggregation,
+                    msbench_metric=key,
+                    comparable=comparable,
+                    unit_note=note,
+                )
+            )
     return tuple(claims)
 
 
