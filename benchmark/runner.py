@@ -29,7 +29,7 @@ from msbench.methods import get_card, resolve_methods
 from . import manifest as mf
 from . import options
 from ._claims import Slot, Snapshot, claimed, committed_before, job_key, reusable, settled, wait_for_others
-from .aggregation import SHIFTED_SUMMARY, primary_dice, split_domains, summarize_run
+from .aggregation import SHIFTED_SUMMARY, human_reference, primary_dice, split_domains, summarize_run
 from .executors import Started, WorkItem, check_executor, run_local, run_ray
 from .job import Job, epochs_done
 from .metrics import MetricParams
@@ -46,13 +46,17 @@ from .plan import (
 from .progress import JobBoard
 from .run_report import BASELINE
 from .store import (
+    RATER_CASES,
+    RATER_SUMMARY,
     RunStore,
     check_store_version,
     file_lock,
     index_job,
+    index_raters,
     index_run,
     open_index,
     read_manifest,
+    read_raters,
     read_table,
     write_csv,
     write_json,
@@ -289,6 +293,13 @@ def _refresh_run(
             write_csv(store.root / SHIFTED_SUMMARY, shifted)
         status = "failed" if failed and not usable else ("partial" if failed else ("ok" if usable else "empty"))
         manifest = read_manifest(store.manifest_path)
+        raters = None
+        if manifest["method"] == options.INTER_RATER:  # the human reference rows, scored once and stored
+            modalities = manifest.get("modalities") or ("flair",)
+            raters = human_reference(cases, setup.spec.references, manifest.get("reference", ""), setup.cases, params,
+                                     modalities)  # fmt: skip
+            write_csv(store.root / RATER_CASES, raters[0])
+            write_csv(store.root / RATER_SUMMARY, raters[1])
         records = dict(jobs)
         manifest.update(
             status=status,
@@ -308,6 +319,8 @@ def _refresh_run(
             for job_id in stale:
                 conn.execute("UPDATE jobs SET stale=1 WHERE run_id=? AND job_id=?", (store.run_id, job_id))
             index_run(conn, manifest, _read_summary(store), shifted)
+            if raters is not None:
+                index_raters(conn, store.run_id, *read_raters(store.root))
     return (primary_dice(summary, setup.spec.primary_reference) if summary is not None else None), status
 
 

@@ -19,7 +19,8 @@ from typing import Any
 import pandas as pd
 
 INDEX_NAME = "msbench.sqlite"
-OPTIONAL_TABLES = ("profiles", "studies", "trials")
+#: Tables written by other commands or for some runs only (``rater_*``: the human reference rows of inter-rater runs).
+OPTIONAL_TABLES = ("profiles", "studies", "trials", "rater_case_metrics", "rater_summary")
 _CHECKED_CSVS = ("cases.csv", "lesions.csv", "summary.csv")
 _JOB_CSVS = ("cases.csv", "lesions.csv", "train_log.csv")
 

@@ -136,37 +136,57 @@ def not_ranked_reasons(rows: pd.DataFrame) -> dict[tuple[str, ...], str]:
     return reasons
 
 
-def _rater_rows(data: StoreData, per_case: dict[tuple[str, str], pd.DataFrame]) -> list[dict[str, Any]]:
-    """Human reference rows of each rater against the truth (``raters``); adds their cases to ``per_case``."""
-    from .raters import TRUTH, rater_cases, rater_summary
+def rater_run_id(run_id: str, rater: str) -> str:
+    """The id a rater's rows are shown under (never a real run id: it holds ``::``)."""
+    return f"{run_id}::{rater}"
 
+
+def _rater_rows(data: StoreData, per_case: dict[tuple[str, str], pd.DataFrame]) -> list[dict[str, Any]]:
+    """Human reference rows of each rater against the truth, as the runner stored them (finished inter-rater runs).
+
+    Adds each row's cases to ``per_case``.
+    """
+    cases, summary = data.table("rater_case_metrics"), data.table("rater_summary")
+    if cases.empty or summary.empty:
+        return []
+    dice = summary[summary["metric"] == "dice"]
+    wide = cases.pivot_table(
+        index=["run_id", "rater", "reference", "case", "patient"], columns="metric", values="value", aggfunc="first",
+        dropna=False,
+    ).reset_index()  # fmt: skip
+    wide.columns.name = None
     rows = []
-    for pseudo, (manifest, cases) in rater_cases(data, HUMAN_METHODS).items():
-        per_case[(pseudo, TRUTH)] = cases
-        summary = rater_summary(cases)
-        run_id = manifest["run_id"]
+    for (run_id, rater, reference), frame in wide.groupby(["run_id", "rater", "reference"], sort=True):
+        manifest = data.manifests.get(run_id, {})
+        found = dice[(dice["run_id"] == run_id) & (dice["rater"] == rater) & (dice["reference"] == reference)]
+        if manifest.get("method") not in HUMAN_METHODS or manifest.get("status") != "ok" or found.empty:
+            continue
+        one = found.iloc[0]
+        pseudo = rater_run_id(run_id, rater)
+        rater_cases = frame.drop(columns=["run_id", "rater", "reference"]).reset_index(drop=True)
+        per_case[(pseudo, reference)] = rater_cases
         rows.append(
             {
-                "method": f"rater {manifest['reference']}",
+                "method": f"rater {rater}",
                 "modalities": "+".join(manifest.get("modalities") or []),
                 **{k: manifest[k] for k in ("dataset", "protocol", "budget")},
-                "reference": TRUTH,
+                "reference": reference,
                 "status": "ok",
                 "run_id": pseudo,
-                "cases": int(summary["n_cases"]),
-                "patients": int(summary["n_patients"]),
-                "mean Dice": summary["dice_mean"],
-                "Dice 95% CI": ci_text(summary["dice_ci_low"], summary["dice_ci_high"], summary["n_patients"]),
-                "median Dice": summary["dice_median"],
-                **{col: _mean(cases, key) for col, key in CASE_MEANS.items()},
-                "volume r": _volume_r(cases),
-                "volume r scans": _correlation_scans(cases),
+                "cases": int(one["n_cases"]),
+                "patients": int(one["n_patients"]),
+                "mean Dice": float(one["mean"]),
+                "Dice 95% CI": ci_text(one["ci_low"], one["ci_high"], one["n_patients"]),
+                "median Dice": float(one["median"]),
+                **{col: _mean(rater_cases, key) for col, key in CASE_MEANS.items()},
+                "volume r": _volume_r(rater_cases),
+                "volume r scans": _correlation_scans(rater_cases),
                 "tuning": "untuned",
                 "stale": stale_text(data, run_id, manifest["method"]),
                 "section": "human reference",
                 **dict.fromkeys(COST_COLUMNS, math.nan),
                 "profile": "",
-                **_claim("", cases),
+                **_claim("", rater_cases),
             }
         )
     return rows

@@ -22,6 +22,7 @@ from .index import (
     dump,
     index_job,
     index_profile,
+    index_raters,
     index_run,
     index_study,
     job_table,
@@ -34,11 +35,14 @@ from .index import (
     study_table,
     trial_table,
 )
+from .raters import RATER_CASES, RATER_SUMMARY, read_raters
 
 __all__ = [
     "INDEX_NAME",
     "JOB_RECORD",
     "MANIFEST_SCHEMA_VERSION",
+    "RATER_CASES",
+    "RATER_SUMMARY",
     "STORE_SCHEMA_VERSION",
     "RunStore",
     "atomic_path",
@@ -50,6 +54,7 @@ __all__ = [
     "find_run",
     "index_job",
     "index_profile",
+    "index_raters",
     "index_run",
     "index_study",
     "job_table",
@@ -58,6 +63,7 @@ __all__ = [
     "read_index",
     "read_json",
     "read_manifest",
+    "read_raters",
     "read_table",
     "reindex",
     "run_table",

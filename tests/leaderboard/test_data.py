@@ -214,6 +214,22 @@ def test_each_rater_is_scored_against_the_truth(board_store):
     assert row["mean Dice"] == pytest.approx(np.mean(dice)) and row["cases"] == len(cases) == 4
 
 
+def test_rater_rows_are_read_from_the_store_not_from_the_masks(board_store, tmp_path):
+    before = main_table(load_store(board_store))
+    store = copy_store(board_store, tmp_path)
+    run_id = next(p.name for p in (store / "runs").glob("inter-rater__*"))
+    assert not pd.read_csv(store / "runs" / run_id / "raters.csv").empty  # stored by the runner
+    for path in (store / "runs").glob("*/manifest.json"):  # the dataset (its NIfTI masks) is gone
+        manifest = json.loads(path.read_text())
+        path.write_text(json.dumps({**manifest, "data_root": str(tmp_path / "gone")}))
+    reindex(store)
+    after = main_table(load_store(store))
+    rows = after[after["method"] == "rater mask1"]
+    assert len(rows) == 1 and rows.iloc[0]["run_id"] == f"{run_id}::mask1"
+    columns = [c for c in after.columns if c != "stale"]
+    pd.testing.assert_frame_equal(before[columns], after[columns])
+
+
 def test_paper_claims_come_from_the_cards_with_their_data_named():
     from msbench.leaderboard.table import _claim
 
