@@ -1,6 +1,6 @@
 """The results store: job folders committed by rename (the record) and a SQLite index rebuilt from them (the cache)."""
 
-from .checks import check_results_dir, store_writes
+from .checks import check_results_dir, check_store, newer_than_index, store_writes
 from .files import (
     JOB_RECORD,
     MANIFEST_SCHEMA_VERSION,
@@ -47,6 +47,7 @@ __all__ = [
     "RunStore",
     "atomic_path",
     "check_results_dir",
+    "check_store",
     "check_store_version",
     "export_run",
     "dump",
@@ -58,6 +59,7 @@ __all__ = [
     "index_run",
     "index_study",
     "job_table",
+    "newer_than_index",
     "open_index",
     "profile_table",
     "read_index",

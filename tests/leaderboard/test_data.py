@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import subprocess
 import sys
+import time
 from dataclasses import replace
 
 import nibabel as nib
@@ -103,6 +105,76 @@ def test_index_behind_the_files_is_refused(board_store, tmp_path):
         conn.execute("DELETE FROM jobs WHERE run_id LIKE 'inter-rater%'")
     with pytest.raises(StoreError, match="msbench store reindex"):
         load_store(store)
+
+
+def _files(folder):
+    """Every file's time and size; SQLite's -wal/-shm files left out (a WAL reader opens them to read)."""
+    return {
+        p: (p.stat().st_mtime_ns, p.stat().st_size)
+        for p in sorted(folder.rglob("*"))
+        if not p.name.endswith(("-wal", "-shm"))
+    }
+
+
+def test_the_board_never_writes_the_store_and_names_reindex_when_the_index_is_missing(board_store, tmp_path):
+    store = copy_store(board_store, tmp_path)
+    before = _files(store)
+    main_table(load_store(store))
+    assert _files(store) == before
+    for suffix in ("", "-wal", "-shm"):
+        (store / f"msbench.sqlite{suffix}").unlink(missing_ok=True)
+    with pytest.raises(StoreError, match="has no index .*'msbench store reindex --results"):
+        load_store(store)
+    assert not (store / "msbench.sqlite").exists()  # the board built no index
+
+
+def test_the_board_lists_run_files_newer_than_the_index(board_store, tmp_path):
+    store = copy_store(board_store, tmp_path)
+    assert load_store(store).behind == ()
+    summary = next((store / "runs").glob("threshold__synth-ms__isbi2015__*/summary.csv"))
+    later = time.time_ns() + 10**9
+    os.utime(summary, ns=(later, later))
+    assert load_store(store).behind == (summary,)
+    reindex(store)
+    assert load_store(store).behind == ()
+
+
+def test_the_data_layer_and_the_table_load_no_numba_or_torch(board_store):
+    code = (
+        "import sys\nfrom pathlib import Path\nfrom msbench.leaderboard.data import load_store\n"
+        "from msbench.leaderboard.export import export\nimport msbench.leaderboard.statistics\n"
+        f"export(load_store(Path({str(board_store)!r})), 'csv')\n"
+        "print(' '.join(sorted(sys.modules)))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    loaded = set(result.stdout.split())
+    assert "numba" not in loaded and "torch" not in loaded
+
+
+def _check(store):
+    result = CliRunner().invoke(cli, ["store", "check", "--results", str(store)])
+    return result.exit_code, " ".join(result.output.split())
+
+
+def test_store_check_finds_edited_missing_and_truncated_job_files(board_store, tmp_path):
+    store = copy_store(board_store, tmp_path)
+    assert _check(store) == (0, f"{store}: every run and job file matches the index.")
+    jobs = sorted(p.parent for p in (store / "runs").glob("*__synth-ms__isbi2015__*/jobs/fold0-seed0/cases.csv"))
+    edited, missing, cut = (jobs[0] / "cases.csv", jobs[1] / "cases.csv", jobs[2] / "lesions.csv")
+    edited.write_text(edited.read_text().replace(",0.", ",0.1", 1))
+    missing.unlink()
+    cut.write_bytes(cut.read_bytes()[: cut.stat().st_size // 2])
+    code, text = _check(store)
+    assert code == 1
+    assert f"{edited} changed after the index was built; run 'msbench store reindex --results {store}'" in text
+    assert f"{missing} is missing; delete the job folder {missing.parent}" in text
+    assert f"{cut} is truncated" in text
+    assert str(jobs[3]) not in text  # the untouched jobs are not named
+    for path in (missing, cut):  # restored from the store it was copied from
+        path.write_bytes((board_store / path.relative_to(store)).read_bytes())
+    reindex(store)
+    assert _check(store)[0] == 0
 
 
 def test_wilcoxon_zero_differences_and_holm_by_hand():
