@@ -23,7 +23,7 @@ import pandas as pd
 
 from msbench.datasets import Case
 
-from .metrics import MetricParams, evaluate_case, isbi_challenge_score, pooled_dice, summarize
+from .metrics import MetricParams, evaluate_case, isbi_challenge_score, pooled_dice, summarize, volume_correlation
 
 ALL_SEEDS = "all"
 IN_DOMAIN, SHIFTED = "in-domain", "shifted"
@@ -111,6 +111,31 @@ def domain_shift(
     out["relative_drop"] = out["drop"] / out["in_domain"].where(out["in_domain"] != 0)
     order = {m: i for i, m in enumerate(metrics)}
     return out.sort_values("metric", key=lambda s: s.map(order)).reset_index(drop=True)
+
+
+def run_scores(cases: pd.DataFrame, rater: str = "") -> pd.DataFrame:
+    """The set-level scores the leaderboard shows per reference, over the cases averaged over seeds (``scores.csv``).
+
+    Per reference: ``isbi_score_raw`` (the ISBI 2015 score of one rater's reference), ``volume_r`` (Pearson's r of
+    the predicted and reference volumes over the scans with a lesion) and ``volume_r_scans`` (those scans).
+
+    Args:
+        cases: Per-case rows (``reference``, ``case``, ``patient`` and the suite's record), any number of seeds.
+        rater: Empty for a run's own rows, else the rater whose rows these are (the ``rater`` column).
+    """
+    if cases.empty or "vol_ref_ml" not in cases:
+        return pd.DataFrame(columns=["rater", "reference", "metric", "value"])
+    means = cases.groupby(["reference", "case", "patient"]).mean(numeric_only=True).reset_index()
+    rows = []
+    for reference, frame in means.groupby("reference", sort=True):
+        scanned = frame[frame["vol_ref_ml"] > 0]
+        scores = {
+            "isbi_score_raw": isbi_challenge_score(frame, rater_col=None).raw,
+            "volume_r": volume_correlation(scanned),
+            "volume_r_scans": float(len(scanned)),
+        }
+        rows += [{"rater": rater, "reference": reference, "metric": k, "value": v} for k, v in scores.items()]
+    return pd.DataFrame(rows)
 
 
 def primary_dice(summary: pd.DataFrame, reference: str) -> float | None:

@@ -29,7 +29,7 @@ from msbench.methods import get_card, resolve_methods
 from . import manifest as mf
 from . import options
 from ._claims import Slot, Snapshot, claimed, committed_before, job_key, reusable, settled, wait_for_others
-from .aggregation import SHIFTED_SUMMARY, human_reference, primary_dice, split_domains, summarize_run
+from .aggregation import SHIFTED_SUMMARY, human_reference, primary_dice, run_scores, split_domains, summarize_run
 from .executors import Started, WorkItem, check_executor, run_local, run_ray
 from .job import Job, epochs_done
 from .metrics import MetricParams
@@ -48,6 +48,7 @@ from .run_report import BASELINE
 from .store import (
     RATER_CASES,
     RATER_SUMMARY,
+    RUN_SCORES,
     RunStore,
     check_store_version,
     file_lock,
@@ -293,13 +294,15 @@ def _refresh_run(
             write_csv(store.root / SHIFTED_SUMMARY, shifted)
         status = "failed" if failed and not usable else ("partial" if failed else ("ok" if usable else "empty"))
         manifest = read_manifest(store.manifest_path)
-        raters = None
+        scores = [run_scores(cases)]
         if manifest["method"] == options.INTER_RATER:  # the human reference rows, scored once and stored
             modalities = manifest.get("modalities") or ("flair",)
-            raters = human_reference(cases, setup.spec.references, manifest.get("reference", ""), setup.cases, params,
-                                     modalities)  # fmt: skip
+            primary = manifest.get("reference", "")
+            raters = human_reference(cases, setup.spec.references, primary, setup.cases, params, modalities)
             write_csv(store.root / RATER_CASES, raters[0])
             write_csv(store.root / RATER_SUMMARY, raters[1])
+            scores.append(run_scores(raters[0], rater=primary))
+        write_csv(store.root / RUN_SCORES, pd.concat(scores, ignore_index=True))
         records = dict(jobs)
         manifest.update(
             status=status,
@@ -319,8 +322,7 @@ def _refresh_run(
             for job_id in stale:
                 conn.execute("UPDATE jobs SET stale=1 WHERE run_id=? AND job_id=?", (store.run_id, job_id))
             index_run(conn, manifest, _read_summary(store), shifted)
-            if raters is not None:
-                index_raters(conn, store.run_id, *read_raters(store.root))
+            index_raters(conn, store.run_id, *read_raters(store.root))
     return (primary_dice(summary, setup.spec.primary_reference) if summary is not None else None), status
 
 

@@ -20,8 +20,9 @@ import pandas as pd
 
 from msbench.benchmark.store import INDEX_NAME, newer_than_index, read_index, run_table
 
-#: Tables written by other commands or for some runs only (``rater_*``: the human reference rows of inter-rater runs).
-OPTIONAL_TABLES = ("profiles", "studies", "trials", "rater_case_metrics", "rater_summary")
+#: Tables written by other commands or for some runs only (``rater_*``: the human reference rows; ``run_scores``:
+#: the ISBI score and volume correlation the runner stores).
+OPTIONAL_TABLES = ("profiles", "studies", "trials", "rater_case_metrics", "rater_summary", "run_scores")
 
 
 class StoreError(ValueError):

@@ -79,6 +79,7 @@ def main_table(data: StoreData) -> pd.DataFrame:
         return pd.DataFrame(columns=list(COLUMNS))
     runs = data.runs.copy()
     per_case = per_case_means(data)
+    scores = stored_scores(data)
     rows = []
     for _, run in runs.iterrows():
         manifest = data.manifests.get(run["run_id"], {})
@@ -93,8 +94,7 @@ def main_table(data: StoreData) -> pd.DataFrame:
             "Dice 95% CI": ci_text(run["dice_ci_low"], run["dice_ci_high"], run["n_patients"]),
             "median Dice": run["dice_median"],
             **{col: _mean(cases, key) for col, key in CASE_MEANS.items()},
-            "volume r": _volume_r(cases),
-            "volume r scans": _correlation_scans(cases),
+            **_volume_columns(scores, run["run_id"], run["reference"]),
             "tuning": tuning_text(manifest),
             "stale": stale_text(data, run["run_id"], run["method"]),
             "section": section_of(run),
@@ -102,9 +102,9 @@ def main_table(data: StoreData) -> pd.DataFrame:
             **_claim(run["method"], cases, run["protocol"]),
         }
         rows.append(row)
-    rows += _rater_rows(data, per_case)
+    rows += _rater_rows(data, per_case, scores)
     table = pd.DataFrame(rows)
-    table[["ISBI score", "ISBI score (normalised)"]] = [_isbi(table, per_case, r) for _, r in table.iterrows()]
+    table[["ISBI score", "ISBI score (normalised)"]] = [_isbi(table, per_case, scores, r) for _, r in table.iterrows()]
     table["rank"], table["ranking"] = pd.Series(pd.NA, index=table.index, dtype="Int64"), ""
     methods = table["section"] == "methods"
     for _, group in table[methods].groupby(list(GROUP)):
@@ -141,7 +141,9 @@ def rater_run_id(run_id: str, rater: str) -> str:
     return f"{run_id}::{rater}"
 
 
-def _rater_rows(data: StoreData, per_case: dict[tuple[str, str], pd.DataFrame]) -> list[dict[str, Any]]:
+def _rater_rows(
+    data: StoreData, per_case: dict[tuple[str, str], pd.DataFrame], scores: dict[tuple[str, str], dict[str, float]]
+) -> list[dict[str, Any]]:
     """Human reference rows of each rater against the truth, as the runner stored them (finished inter-rater runs).
 
     Adds each row's cases to ``per_case``.
@@ -179,8 +181,7 @@ def _rater_rows(data: StoreData, per_case: dict[tuple[str, str], pd.DataFrame]) 
                 "Dice 95% CI": ci_text(one["ci_low"], one["ci_high"], one["n_patients"]),
                 "median Dice": float(one["median"]),
                 **{col: _mean(rater_cases, key) for col, key in CASE_MEANS.items()},
-                "volume r": _volume_r(rater_cases),
-                "volume r scans": _correlation_scans(rater_cases),
+                **_volume_columns(scores, pseudo, reference),
                 "tuning": "untuned",
                 "stale": stale_text(data, run_id, manifest["method"]),
                 "section": "human reference",
@@ -221,29 +222,39 @@ def _mean(cases: pd.DataFrame, key: str) -> float:
     return float(values.mean()) if values.notna().any() else math.nan
 
 
-def _volume_r(cases: pd.DataFrame) -> float:
-    from msbench.benchmark.metrics import volume_correlation
-
-    if cases.empty or "vol_pred_ml" not in cases:
-        return math.nan
-    return volume_correlation(cases[cases["vol_ref_ml"] > 0])
-
-
-def _correlation_scans(cases: pd.DataFrame) -> float:
-    """Scans the volume correlation (and so the ISBI score's correlation term) is computed over."""
-    if cases.empty or "vol_ref_ml" not in cases:
-        return math.nan
-    return float((cases["vol_ref_ml"] > 0).sum())
+def stored_scores(data: StoreData) -> dict[tuple[str, str], dict[str, float]]:
+    """(shown run id, reference) -> the set-level scores the runner stored (``scores.csv``: ISBI raw, volume r)."""
+    scores: dict[tuple[str, str], dict[str, float]] = {}
+    table = data.table("run_scores")
+    for run_id, rater, reference, metric, value in table.reindex(columns=_SCORE_IDS).itertuples(index=False):
+        shown = rater_run_id(run_id, rater) if isinstance(rater, str) and rater else run_id
+        scores.setdefault((shown, reference), {})[metric] = _float(value)
+    return scores
 
 
-def _isbi(table: pd.DataFrame, per_case: dict[tuple[str, str], pd.DataFrame], row: pd.Series) -> tuple[float, float]:
-    """ISBI 2015 score on this reference, and normalised against the inter-rater row on the same cases."""
-    from msbench.benchmark.metrics import isbi_challenge_score
+_SCORE_IDS = ["run_id", "rater", "reference", "metric", "value"]
 
+
+def _volume_columns(scores: dict[tuple[str, str], dict[str, float]], run_id: str, reference: str) -> dict[str, float]:
+    """The volume correlation and the scans it (and the ISBI score's correlation term) is over; NaN when not stored."""
+    stored = scores.get((run_id, reference), {})
+    return {"volume r": stored.get("volume_r", math.nan), "volume r scans": stored.get("volume_r_scans", math.nan)}
+
+
+def _isbi(
+    table: pd.DataFrame,
+    per_case: dict[tuple[str, str], pd.DataFrame],
+    scores: dict[tuple[str, str], dict[str, float]],
+    row: pd.Series,
+) -> tuple[float, float]:
+    """The stored ISBI 2015 score on this reference, and normalised against the inter-rater row on the same cases.
+
+    The inter-rater run's stored score is over its own cases: it normalises a run tested on the same cases only.
+    """
     cases = per_case.get((row["run_id"], row["reference"]), _EMPTY)
     if cases.empty:
         return math.nan, math.nan
-    raw = isbi_challenge_score(cases, rater_col=None).raw
+    raw = scores.get((row["run_id"], row["reference"]), {}).get("isbi_score_raw", math.nan)
     if row["reference"] == "truth":  # the normalisation is against the raters' agreement, not a rater vs the truth
         return raw, math.nan
     same = (table["method"].isin(HUMAN_METHODS)) & (table["status"] == "ok")
@@ -251,8 +262,8 @@ def _isbi(table: pd.DataFrame, per_case: dict[tuple[str, str], pd.DataFrame], ro
         same &= table[key] == row[key]
     for run_id in table.loc[same, "run_id"]:
         human = per_case.get((run_id, row["reference"]), _EMPTY)
-        if not human.empty and set(human["case"]) >= set(cases["case"]):
-            inter = isbi_challenge_score(human[human["case"].isin(cases["case"])], rater_col=None).raw
+        if not human.empty and set(human["case"]) == set(cases["case"]):
+            inter = scores.get((run_id, row["reference"]), {}).get("isbi_score_raw", math.nan)
             return raw, RATER_AGREEMENT_SCORE * raw / inter if inter > 0 else math.nan
     return raw, math.nan
 

@@ -35,7 +35,7 @@ from .index import (
     study_table,
     trial_table,
 )
-from .raters import RATER_CASES, RATER_SUMMARY, read_raters
+from .raters import RATER_CASES, RATER_SUMMARY, RUN_SCORES, SCORE_COLUMNS, read_raters
 
 __all__ = [
     "INDEX_NAME",
@@ -43,6 +43,8 @@ __all__ = [
     "MANIFEST_SCHEMA_VERSION",
     "RATER_CASES",
     "RATER_SUMMARY",
+    "RUN_SCORES",
+    "SCORE_COLUMNS",
     "STORE_SCHEMA_VERSION",
     "RunStore",
     "atomic_path",

@@ -23,7 +23,7 @@ import pandas as pd
 
 from .files import JOB_RECORD, read_json
 from .index import INDEX_NAME, PROFILE_FILE, PROFILES_DIR, open_index, read_index
-from .raters import RATER_CASES, RATER_SUMMARY
+from .raters import RATER_CASES, RATER_SUMMARY, RUN_SCORES
 
 #: Below this much free space a writing command is refused before it starts: a job's files (predictions, checkpoint,
 #: tables) take tens of MiB on the smoke grid, and a command stopped by a full disk wastes the work it did.
@@ -115,7 +115,7 @@ def store_writes(results: Path, *, index: bool = True) -> Iterator[None]:
 
 #: Files of a run folder the index copies (the board's banner compares their times with the index's).
 RUN_FILES = ("manifest.json", "cases.csv", "lesions.csv", "summary.csv", "summary_shifted.csv", RATER_CASES,
-             RATER_SUMMARY)  # fmt: skip
+             RATER_SUMMARY, RUN_SCORES)  # fmt: skip
 #: Files of a committed job folder the index copies.
 JOB_FILES = (JOB_RECORD, "cases.csv", "lesions.csv", "train_log.csv", PROFILE_FILE)
 _CSV_FIX = "it is damaged (cut short by a full disk or an interrupted copy)"
@@ -202,6 +202,8 @@ def check_store(results: Path, *, rater_methods: Sequence[str] = ()) -> list[str
         finished = manifest.get("method") in rater_methods and manifest.get("status") == "ok"
         if finished and has_truth and not (root / RATER_CASES).is_file():
             problems.append(f"{root / RATER_CASES} is missing (the human reference rows); {rerun}.")
+        if manifest.get("n_jobs_ok") and not (root / RUN_SCORES).is_file():
+            problems.append(f"{root / RUN_SCORES} is missing (the ISBI score and volume r the board shows); {rerun}.")
         for job_dir in sorted(p for p in (root / "jobs").glob("*") if p.is_dir() and not p.name.startswith(".")):
             problems += _job_problems(job_dir, run_id, jobs, counts, built, reindex)
     for run_id, job_id in sorted(jobs):

@@ -27,7 +27,7 @@ from urllib.parse import quote
 import pandas as pd
 
 from .files import RunStore, check_store_version, read_json, read_manifest, read_table
-from .raters import RATER_IDS, RATER_SCHEMA, RATER_SUMMARY_COLUMNS, RATER_TABLES, read_raters
+from .raters import RATER_IDS, RATER_SCHEMA, RATER_SUMMARY_COLUMNS, RATER_TABLES, SCORE_COLUMNS, read_raters
 
 INDEX_NAME = "msbench.sqlite"
 INDEX_SCHEMA_VERSION = 2
@@ -377,8 +377,10 @@ def _insert_summary(conn: sqlite3.Connection, table: str, run_id: str, summary: 
     )
 
 
-def index_raters(conn: sqlite3.Connection, run_id: str, cases: pd.DataFrame, summary: pd.DataFrame) -> None:
-    """Replaces one run's human reference rows (``raters.csv``, ``raters_summary.csv``) in one transaction."""
+def index_raters(
+    conn: sqlite3.Connection, run_id: str, cases: pd.DataFrame, summary: pd.DataFrame, scores: pd.DataFrame
+) -> None:
+    """Replaces one run's derived rows (``raters.csv``, ``raters_summary.csv``, ``scores.csv``) in one transaction."""
     metrics = [c for c in cases.columns if c not in RATER_IDS and pd.api.types.is_numeric_dtype(cases[c])]
     ids = list(RATER_IDS)
     with _transaction(conn):
@@ -396,6 +398,13 @@ def index_raters(conn: sqlite3.Connection, run_id: str, cases: pd.DataFrame, sum
         conn.executemany(
             f"INSERT INTO rater_summary VALUES ({','.join('?' * (len(RATER_SUMMARY_COLUMNS) + 1))})",
             [(run_id, *map(str, r[:4]), *(number_or_none(v) for v in r[4:])) for r in frame.itertuples(index=False)],
+        )
+        conn.executemany(
+            "INSERT INTO run_scores VALUES (?,?,?,?,?)",
+            [
+                (run_id, str(rater), str(reference), str(metric), number_or_none(value))
+                for rater, reference, metric, value in scores.reindex(columns=list(SCORE_COLUMNS)).to_numpy()
+            ],
         )
 
 
@@ -503,6 +512,7 @@ def dump(results: Path) -> dict[str, pd.DataFrame]:
         "shifted_case_metrics": 'run_id, job_id, "case", reference, metric',
         "shifted_summary": "run_id, seed, reference, metric",
         "rater_case_metrics": 'run_id, rater, "case", reference, metric', "rater_summary": "run_id, rater, metric",
+        "run_scores": "run_id, rater, reference, metric",
     }  # fmt: skip
     with read_index(results) as conn:
         return {t: pd.read_sql_query(f"SELECT * FROM {t} ORDER BY {k}", conn) for t, k in keys.items()}

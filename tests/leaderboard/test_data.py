@@ -302,6 +302,23 @@ def test_rater_rows_are_read_from_the_store_not_from_the_masks(board_store, tmp_
     pd.testing.assert_frame_equal(before[columns], after[columns])
 
 
+def test_the_isbi_score_and_volume_r_shown_are_the_stored_ones(board_store, tmp_path):
+    store = copy_store(board_store, tmp_path)
+    run = next((store / "runs").glob("threshold__synth-ms__isbi2015__*"))
+    scores = pd.read_csv(run / "scores.csv", keep_default_na=False)
+    mask1 = scores["reference"] == "mask1"
+    assert set(scores.loc[mask1, "metric"]) == {"isbi_score_raw", "volume_r", "volume_r_scans"}
+    scores.loc[mask1 & (scores["metric"] == "isbi_score_raw"), "value"] = 0.125
+    scores.loc[mask1 & (scores["metric"] == "volume_r"), "value"] = 0.5
+    scores.to_csv(run / "scores.csv", index=False)
+    reindex(store)
+    table = main_table(load_store(store))
+    row = table[(table["run_id"] == run.name) & (table["reference"] == "mask1")].iloc[0]
+    assert row["ISBI score"] == 0.125 and row["volume r"] == 0.5
+    human = table[table["method"].eq("inter-rater") & table["reference"].eq("mask1")].iloc[0]
+    assert row["ISBI score (normalised)"] == pytest.approx(90 * 0.125 / human["ISBI score"])
+
+
 def test_paper_claims_come_from_the_cards_with_their_data_named():
     from msbench.leaderboard.table import _claim
 
