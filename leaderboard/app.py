@@ -68,6 +68,11 @@ def main(argv: list[str] | None = None) -> None:
     st.caption(f"results store: {name}")
     if data.behind:
         st.warning(store_name(behind_text(data, name), results))
+    if data.unscored:
+        st.warning(
+            f"{len(data.unscored)} run(s) have no stored ISBI score or volume correlation (made before msbench stored "
+            f"them; {', '.join(data.unscored[:3])}): run their 'msbench run' command again (it reuses every job)."
+        )
     RENDERERS[page](data, table, filters)
 
 

@@ -61,6 +61,17 @@ class StoreData:
     def empty(self) -> bool:
         return self.runs.empty
 
+    @property
+    def unscored(self) -> list[str]:
+        """Runs with finished jobs but no stored ISBI score or volume correlation (made before the runner stored them).
+
+        The page shows those columns empty until the run's command is run again.
+        """
+        scores = self.table("run_scores")
+        scored = set(scores["run_id"]) if "run_id" in scores else set()
+        finished = self.runs.loc[pd.to_numeric(self.runs["n_jobs_ok"]).fillna(0) > 0, "run_id"]
+        return sorted(set(finished) - scored)
+
     def table(self, name: str) -> pd.DataFrame:
         """An optional table (``profiles``, ``studies``, ``trials``), empty when the store has none."""
         return self.optional.get(name, pd.DataFrame())

@@ -319,6 +319,19 @@ def test_the_isbi_score_and_volume_r_shown_are_the_stored_ones(board_store, tmp_
     assert row["ISBI score (normalised)"] == pytest.approx(90 * 0.125 / human["ISBI score"])
 
 
+def test_runs_without_stored_scores_are_named(board_store, tmp_path):
+    assert load_store(board_store).unscored == []
+    store = copy_store(board_store, tmp_path)
+    run = next((store / "runs").glob("threshold__synth-ms__isbi2015__*"))
+    (run / "scores.csv").unlink()  # a run made before the runner stored its scores
+    reindex(store)
+    data = load_store(store)
+    assert data.unscored == [run.name]
+    assert main_table(data).query("run_id == @run.name")["ISBI score"].isna().all()
+    code, text = _check(store)
+    assert code == 1 and f"{run / 'scores.csv'} is missing" in text
+
+
 def test_paper_claims_come_from_the_cards_with_their_data_named():
     from msbench.leaderboard.table import _claim
 
