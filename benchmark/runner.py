@@ -272,6 +272,10 @@ def _refresh_run(
 ) -> tuple[float | None, str]:
     """Re-derives the run's tables and manifest from its committed jobs, under the run lock; indexes them.
 
+    The rows the leaderboard shows but cannot derive from the index alone are computed here, once: each reference's
+    ISBI score and volume correlation (``scores.csv``) and, for the inter-rater run, its rater against the truth
+    (``raters.csv``, ``raters_summary.csv``).
+
     Returns the mean Dice against the primary reference over the usable jobs and the run's status.
     """
     with file_lock(store.lock_path):
