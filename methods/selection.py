@@ -51,51 +51,6 @@ def record_path(method: str) -> Path:
     return RECORD_DIR / f"{method}.json"
 
 
-def _with(recipe: Recipe, *, epochs: int | None = None, steps: int | None = None, **overrides: Any) -> Recipe:
-    """The recipe with other epochs / steps per epoch and some hyper-parameters changed."""
-    changes: dict[str, Any] = {"overrides": {**recipe.overrides, **overrides}}
-    if epochs is not None:
-        changes["epochs"] = epochs
-    if steps is not None:
-        changes["iterations_per_epoch"] = steps
-    return dataclasses.replace(recipe, **changes)
-
-
-_PATCH_3D = ("fsh", "basicunet", "dynunet")
-_FC_DENSENET = ("fcdensenet", "fcdensenet_clstm", "fcdensenet_sa", "fcdensenet_sa_clstm")
-
-
-def smoke_candidates(method: str) -> dict[str, Recipe]:
-    """The candidate smoke recipes of a trainable method: the card's own (``card``) first, then variants of it.
-
-    The variants change one knob each, preferably one that an earlier smoke recipe fixed by looking at a test
-    patient (the share of lesion-containing samples, the BCE weight, the input zoom, the paper's augmentation), so
-    that the validation patient decides it now. On a shared 2-core machine a 3D smoke fit takes about 5 minutes,
-    so most methods get the card's recipe and one variant.
-    """
-    card = get_card(method)
-    if not card.trainable:
-        raise ValueError(f"method {method!r} is not trainable: it has no recipe to select.")
-    base = card.recipe(BUDGET)
-    lr = base.overrides.get("lr", card.defaults.get("lr"))
-    if method in _PATCH_3D:
-        variants = {"positive_fraction 1.0": _with(base, positive_fraction=1.0)}  # F.sh's: lesion patches only
-    elif method == "unet3d" or method == "fcdensenet_clstm":
-        variants = {"lr/3": _with(base, lr=lr / 3)}
-    elif method in _FC_DENSENET:
-        variants = {"positive_fraction 0.75": _with(base, positive_fraction=0.75)}
-    elif method == "smp_unet2d":
-        variants = {"bce_weight 0.2": _with(base, bce_weight=0.2), "input_zoom 1": _with(base, input_zoom=1)}
-    elif method == "nnunet2d":
-        variants = {
-            "paper_augmentation": _with(base, paper_augmentation=True),
-            "entropy_threshold 0.01": _with(base, entropy_threshold=0.01),  # the paper's slice filter
-        }
-    else:
-        raise ValueError(f"no smoke candidates are defined for {method!r}; add them to smoke_candidates().")
-    return {"card": base, **variants}
-
-
 def recorded_candidates(method: str, path: Path | None = None) -> dict[str, Recipe]:
     """The candidates of a committed record, rebuilt as recipes (JSON lists back to tuples)."""
     record = load_record(method, path)
@@ -276,7 +231,7 @@ def run_smoke_selection(
 
     Args:
         method: A trainable registered method.
-        candidates: Name -> recipe (default :func:`smoke_candidates`).
+        candidates: Name -> recipe (default: the card's ``smoke_candidate_recipes()``).
         fold: Outer fold whose training patients train and whose validation patient scores.
         seed: Seed of every fit.
         data_root: Phantom folder (default: the cache ``msbench run`` uses).
@@ -291,7 +246,7 @@ def run_smoke_selection(
 
     from .engine.loop import default_threads
 
-    candidates = dict(candidates or smoke_candidates(method))
+    candidates = dict(candidates or get_card(method).smoke_candidate_recipes())
     spec = get_dataset(DATASET)
     resolution = get_budget(BUDGET).synth_resolution_mm
     root = spec.prepare_root(data_root, resolution_mm=resolution, progress=False)
@@ -322,26 +277,6 @@ def run_smoke_selection(
     return record
 
 
-def card_sentence(record: Mapping[str, Any]) -> str:
-    """The sentence a card says about its smoke recipe's selection (validation numbers only)."""
-
-    def label(name: str) -> str:
-        return "the card's recipe before the selection" if name == "card" else name
-
-    chosen = "the card's recipe, kept" if record["chosen"] == "card" else record["chosen"]
-    others = ", ".join(
-        f"{label(c['name'])} {c['val_dice']:.3f}" for c in record["candidates"] if c["name"] != record["chosen"]
-    )
-    return (
-        f"chosen on validation patient {', '.join(record['val_patients'])} of fold {record['fold']} of "
-        f"{record['dataset']} ({record['protocol']}, {record['synth_resolution_mm']:g} mm) among "
-        f"{len(record['candidates'])} candidates ({chosen}), validation Dice "
-        f"{record['chosen_val_dice']:.3f} "
-        f"(others: {others}; threshold baseline {record['threshold_val_dice']:.3f}); record "
-        f"methods/smoke_selection/{record['method']}.json"
-    )
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m msbench.methods.selection", description=__doc__.split("\n")[0])
     parser.add_argument("methods", nargs="+", help=f"trainable methods, or 'all' ({', '.join(list_methods())})")
@@ -356,7 +291,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         candidates = recorded_candidates(name) if args.recorded else None
         out = (args.out_dir / f"{name}.json") if args.out_dir else None
         record = run_smoke_selection(name, candidates=candidates, fold=args.fold, seed=args.seed, out=out)
-        print(f"{name}: chose {record['chosen']!r} ({card_sentence(record)}) in {record['wall_seconds']} s")
+        dice = record["chosen_val_dice"]
+        print(f"{name}: chose {record['chosen']!r} (validation Dice {dice:.3f}) in {record['wall_seconds']} s")
         sys.stdout.flush()
     return 0
 

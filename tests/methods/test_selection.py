@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 
 import nibabel as nib
 import pytest
@@ -12,14 +13,13 @@ from msbench.datasets.case import Case
 from msbench.datasets.splits import load_split
 from msbench.methods import get_card, list_methods, selection
 from msbench.methods.selection import (
-    card_sentence,
     fold_train_val,
     load_record,
     recipe_from_dict,
     recipe_to_dict,
     record_path,
+    recorded_candidates,
     run_smoke_selection,
-    smoke_candidates,
 )
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -58,7 +58,7 @@ def test_selection_opens_only_training_and_validation_cases(smoke_phantom, smoke
     select = selection.select_recipe
     monkeypatch.setattr(selection, "select_recipe", lambda *a, **k: fitting.append(1) or select(*a, **k))
     test_files = {str(p) for c in fold.select(smoke_cases, "test") for p in (*c.images.values(), *c.masks.values())}
-    card = smoke_candidates("basicunet")["card"]  # one cheap candidate: one step, windows without overlap
+    card = get_card("basicunet").recipe("smoke")  # one cheap candidate: one step, windows without overlap
     tiny = {
         "card": dataclasses.replace(card, epochs=1, iterations_per_epoch=1, overrides={**card.overrides, "stride": 32})
     }
@@ -76,28 +76,40 @@ def test_selection_opens_only_training_and_validation_cases(smoke_phantom, smoke
 
 
 @pytest.mark.parametrize("name", TRAINABLE)
-def test_candidates_start_with_the_cards_recipe_and_round_trip_through_json(name):
-    candidates = smoke_candidates(name)
-    assert next(iter(candidates.values())) == get_card(name).recipe("smoke") and len(candidates) >= 2
+def test_candidates_are_card_data_starting_with_the_smoke_recipe_and_round_trip_through_json(name):
+    candidates = get_card(name).smoke_candidate_recipes()
+    assert next(iter(candidates.items())) == ("card", get_card(name).recipe("smoke")) and len(candidates) >= 2
     for recipe in candidates.values():
         assert recipe_from_dict(json.loads(json.dumps(recipe_to_dict(recipe)))) == recipe
-    with pytest.raises(ValueError, match="not trainable"):
-        smoke_candidates("threshold")
+
+
+def test_a_card_without_candidates_says_so():
+    with pytest.raises(ValueError, match="declares no smoke_candidates"):
+        get_card("threshold").smoke_candidate_recipes()
 
 
 @pytest.mark.parametrize("name", RECORDED)
-def test_card_ships_the_recipe_its_record_chose_and_says_so(name):
+def test_card_ships_the_recipe_its_record_chose_among_its_own_candidates(name):
     record = load_record(name)
     chosen = next(c for c in record["candidates"] if c["name"] == record["chosen"])
     assert recipe_from_dict(chosen["recipe"]) == get_card(name).recipe("smoke")
     assert chosen["val_dice"] == max(c["val_dice"] for c in record["candidates"])
     assert record["val_patients"] == ["training02"] and not set(record["val_cases"]) & set(record["train_cases"])
-    assert card_sentence(record) in get_card(name).choices["smoke"]
+    assert recorded_candidates(name) == get_card(name).smoke_candidate_recipes()
+
+
+MEASURED_DICE = re.compile(r"\bDice\b[^.;:,()]{0,25}?\d*\.\d+")
+"""A Dice followed closely by a decimal number ('validation Dice 0.578'): a measured value, which lives in records."""
+COMMIT_ID = re.compile(r"\b(?=[0-9a-f]*\d)(?=[0-9a-f]*[a-f])[0-9a-f]{7,40}\b")
 
 
 @pytest.mark.parametrize("name", list_methods())
-def test_no_card_reports_a_test_patient_number(name):
+def test_card_prose_holds_no_measured_dice_and_no_commit_id(name):
     card = get_card(name)
-    texts = [*card.choices.values(), *(c.note for c in card.claims)]
-    for text in texts:
+    prose = {**{f"choices[{k!r}]": v for k, v in card.choices.items()}, "title": card.title}
+    prose |= {f"claim {c.metric} {c.source}": f"{c.note} {c.unit_note}" for c in card.claims}
+    for where, text in prose.items():
+        assert not COMMIT_ID.search(text), f"{name} {where}: a commit id: {COMMIT_ID.search(text)}"
+        if not where.startswith("claim"):  # a claim's note quotes the paper's own numbers (per fold, spread)
+            assert not MEASURED_DICE.search(text), f"{name} {where}: a measured Dice: {MEASURED_DICE.search(text)}"
         assert "test Dice" not in text and "test patient" not in text.replace("never a test patient", "")
