@@ -21,6 +21,7 @@ from msbench.methods.selection import (
     recorded_candidates,
     run_smoke_selection,
 )
+from msbench.methods.show import describe_method, selection_lines
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 TRAINABLE = [n for n in list_methods() if get_card(n).trainable]
@@ -113,3 +114,24 @@ def test_card_prose_holds_no_measured_dice_and_no_commit_id(name):
         if not where.startswith("claim"):  # a claim's note quotes the paper's own numbers (per fold, spread)
             assert not MEASURED_DICE.search(text), f"{name} {where}: a measured Dice: {MEASURED_DICE.search(text)}"
         assert "test Dice" not in text and "test patient" not in text.replace("never a test patient", "")
+
+
+def test_methods_show_renders_the_chosen_recipe_its_validation_dice_and_its_record():
+    record = load_record("fsh")
+    text = describe_method("fsh")
+    assert f"chosen: 'card', validation Dice {record['chosen_val_dice']:.3f} (the card ships it)" in text
+    for candidate in record["candidates"]:
+        assert f"{candidate['name']}: validation Dice {candidate['val_dice']:.3f}" in text
+    assert f"threshold baseline: validation Dice {record['threshold_val_dice']:.3f}" in text
+    assert f"record: methods/smoke_selection/fsh.json (commit {record['commit']}" in text
+    assert "on validation patient training02 of fold 0 of synth-ms (isbi2015, 3 mm), seed 0" in text
+
+
+def test_methods_show_says_when_a_card_has_no_record_or_differs_from_it(tmp_path, monkeypatch):
+    card = get_card("fsh")
+    smoke = card.recipe("smoke")
+    edited = dataclasses.replace(card, recipes={**card.recipes, "smoke": dataclasses.replace(smoke, epochs=3)})
+    assert any("NOT the card smoke recipe" in line for line in selection_lines(edited))
+    monkeypatch.setattr(selection, "RECORD_DIR", tmp_path)
+    assert f"    no record: {tmp_path / 'fsh.json'} does not exist" in selection_lines(card)
+    assert "recipe selection: none (the card declares no smoke_candidates)" in describe_method("threshold")
