@@ -5,7 +5,7 @@ the same number of trials (the budget's ``tuning_trials`` unless ``trials`` says
 budget (the budget's recipe of the card: epochs, steps, batch size). A trial fits the method with the sampled
 parameters on the training patients of one outer fold (the budget's first, or ``fold``) and its value is the metric
 suite's ``dice`` on that fold's validation patient (mean over its scans, both-empty scans left out), the criterion of
-:mod:`msbench.methods.selection`. Only those cases are handed to the fit; the fold's test cases are never opened.
+:mod:`.recipe_selection`. Only those cases are handed to the fit; the fold's test cases are never opened.
 A study tunes one fold because in a K-fold protocol every other fold's training patients include this fold's test
 patient: ``msbench run --tuned`` therefore refuses folds whose test patients the study saw.
 
@@ -252,11 +252,16 @@ class _Data:
 
 
 def _prepare(request: TuneRequest) -> _Data:
-    from .plan import RunRequest, prepare_run
-
     card = get_card(request.method)
     if not card.search_space:
         raise ValueError(f"method {card.name!r} declares no search space (its card's search_space); nothing to tune.")
+    return fold_data(request, card)
+
+
+def fold_data(request: TuneRequest, card: MethodCard) -> _Data:
+    """The training and validation cases of the request's fold; its test cases are checked apart, never returned."""
+    from .plan import RunRequest, prepare_run
+
     folds = None if request.fold is None else (request.fold,)
     run = RunRequest(
         methods=card.name,

@@ -10,7 +10,7 @@ from typing import Any
 
 from .card import SCORING_UNITS, Claim, MethodCard
 from .registry import get_card
-from .selection import RECORD_DIR, load_record, recipe_from_dict, record_path
+from .selection import RECORD_DIR, load_record, recipe_from_dict, record_path, rerun_command
 
 
 def parameter_count(name: str, budget: str = "paper") -> int | None:
@@ -81,7 +81,7 @@ def selection_lines(card: MethodCard) -> list[str]:
     lines += [f"    {name}: {dict(changes)}" for name, changes in card.smoke_candidates.items()]
     path = record_path(card.name)
     if not path.is_file():
-        return [*lines, f"    no record: {_shown(path)} does not exist"]
+        return [*lines, f"    no record: {_shown(path)} does not exist; make it with `{rerun_command(card.name)}`"]
     return lines + record_lines(card, load_record(card.name), path)
 
 
@@ -108,5 +108,9 @@ def record_lines(card: MethodCard, record: Mapping[str, Any], path: Path) -> lis
     lines.append(
         f"    record: {_shown(path)} (commit {record['commit']}, started "
         f"{record['started_utc']}, {record['wall_seconds']} s)"
+    )
+    lines.append(
+        f"    re-run: `{rerun_command(card.name)}` (or `{rerun_command(card.name, 'recorded')}`: the record's own "
+        "candidates)"
     )
     return lines
