@@ -91,6 +91,9 @@ def patch_recipes(smoke_overrides: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+PATCH_SMOKE_CANDIDATES = {"positive_fraction 1.0": {"positive_fraction": 1.0}}
+"""The 3D patch methods' recipe-selection variant of the smoke recipe: F.sh's share, lesion patches only."""
+
 LIBRARY_SEARCH_SPACE: dict[str, SearchParam] = {
     "lr": FloatParam(1e-5, 1e-3, log=True),
     "base_width": CategoricalParam((8, 16, 32)),
