@@ -6,6 +6,10 @@ there each case's values are averaged over the seeds first, so the patient boots
 more cases. Every block has the suite's summary per reference, the pooled-voxel Dice (labelled ``dice_pooled``)
 and, where both ISBI raters exist, the ISBI 2015 challenge score normalised by rater 2 against rater 1.
 
+Raters are scored against each other in one place, :func:`score_raters`: rater 2 against rater 1 for that
+normalisation, and the human reference rows of an inter-rater run (:func:`human_reference`: its primary rater against
+the phantom's truth, stored by the runner as ``raters.csv`` so that the leaderboard reads them and scores nothing).
+
 A cross-dataset run (``msbench run --test-dataset B``) has per-case rows of two domains (column ``domain``): the fold's
 test patients of the training data set (``in-domain``, summarised in ``summary.csv`` as for any run) and every scan of
 B (``shifted``, summarised in ``summary_shifted.csv``); :func:`domain_shift` puts the two side by side with the drop.
@@ -20,7 +24,7 @@ import pandas as pd
 
 from msbench.datasets import Case
 
-from .metrics import MetricParams, evaluate_case, isbi_challenge_score, pooled_dice, summarize
+from .metrics import MetricParams, evaluate_case, isbi_challenge_score, pooled_dice, summarize, volume_correlation
 from .store import shift_inputs
 
 ALL_SEEDS = "all"
@@ -28,6 +32,7 @@ IN_DOMAIN, SHIFTED = "in-domain", "shifted"
 SHIFTED_SUMMARY = "summary_shifted.csv"
 SHIFT_METRICS = ("dice", "ndsc", "lesion_f1", "hd95_mm")
 RATERS = ("mask1", "mask2")
+TRUTH = "truth"
 _ID_COLUMNS = ("method", "fold", "case", "patient", "timepoint", "reference")
 
 
@@ -143,6 +148,31 @@ def shift_table(results: Path) -> pd.DataFrame:
     return pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
 
 
+def run_scores(cases: pd.DataFrame, rater: str = "") -> pd.DataFrame:
+    """The set-level scores the leaderboard shows per reference, over the cases averaged over seeds (``scores.csv``).
+
+    Per reference: ``isbi_score_raw`` (the ISBI 2015 score of one rater's reference), ``volume_r`` (Pearson's r of
+    the predicted and reference volumes over the scans with a lesion) and ``volume_r_scans`` (those scans).
+
+    Args:
+        cases: Per-case rows (``reference``, ``case``, ``patient`` and the suite's record), any number of seeds.
+        rater: Empty for a run's own rows, else the rater whose rows these are (the ``rater`` column).
+    """
+    if cases.empty or "vol_ref_ml" not in cases:
+        return pd.DataFrame(columns=["rater", "reference", "metric", "value"])
+    means = cases.groupby(["reference", "case", "patient"]).mean(numeric_only=True).reset_index()
+    rows = []
+    for reference, frame in means.groupby("reference", sort=True):
+        scanned = frame[frame["vol_ref_ml"] > 0]
+        scores = {
+            "isbi_score_raw": isbi_challenge_score(frame, rater_col=None).raw,
+            "volume_r": volume_correlation(scanned),
+            "volume_r_scans": float(len(scanned)),
+        }
+        rows += [{"rater": rater, "reference": reference, "metric": k, "value": v} for k, v in scores.items()]
+    return pd.DataFrame(rows)
+
+
 def primary_dice(summary: pd.DataFrame, reference: str) -> float | None:
     """Mean Dice over all seeds against ``reference`` (None when the run has no such row)."""
     rows = summary[(summary["reference"] == reference) & (summary["metric"] == "dice") & (summary["seed"] == ALL_SEEDS)]
@@ -187,18 +217,9 @@ def _challenge_rows(
     if not set(RATERS) <= set(references):
         return pd.DataFrame()
     scored = cases[cases["reference"].isin(RATERS)]
-    by_id = {c.case_id: c for c in scanned}
-    inter = pd.DataFrame(
-        [
-            {
-                "case": cid,
-                **evaluate_case(
-                    by_id[cid].load_mask("mask2"), by_id[cid].load_mask("mask1"), by_id[cid].spacing_mm, params=params
-                ),
-            }
-            for cid in sorted(set(scored["case"]))
-        ]
-    )
+    tested = set(scored["case"])
+    inter = score_raters(sorted((c for c in scanned if c.case_id in tested), key=lambda c: c.case_id), *RATERS[::-1],
+                         params)  # fmt: skip
     inter_raw = isbi_challenge_score(inter, rater_col=None).raw
     score = isbi_challenge_score(scored, inter_rater_raw=inter_raw)
     n = score.n_valid
@@ -210,3 +231,62 @@ def _challenge_rows(
             {"reference": "mask1", "metric": "isbi_score_inter_rater_raw", "mean": inter_raw, "n_valid": len(inter)},
         ]
     )
+
+
+def score_raters(
+    scanned: Sequence[Case],
+    rater: str,
+    against: str,
+    params: MetricParams,
+    modalities: Sequence[str] | None = None,
+) -> pd.DataFrame:
+    """One rater's masks scored against another reference, one row per scan (``case``, ``patient``, the suite's record).
+
+    Args:
+        scanned: The scans, in the order of the rows.
+        rater: The mask scored (e.g. ``mask2``, ``mask1``).
+        against: The reference it is scored against (``mask1``, ``truth``).
+        params: Metric parameters of the run.
+        modalities: Modalities whose brain mask is the scored domain (None: the whole volume, which changes only the
+            domain-bound scores such as nDSC and specificity, none of the ISBI score's terms).
+    """
+    rows = []
+    for case in scanned:
+        domain = case.load_brain(tuple(modalities)) if modalities else None
+        record = evaluate_case(
+            case.load_mask(rater), case.load_mask(against), case.spacing_mm, params=params, domain=domain
+        )
+        rows.append({"case": case.case_id, "patient": case.patient_id, **record})
+    return pd.DataFrame(rows)
+
+
+def human_reference(
+    cases: pd.DataFrame, references: Sequence[str], primary: str, scanned: Sequence[Case], params: MetricParams,
+    modalities: Sequence[str],
+) -> tuple[pd.DataFrame, pd.DataFrame]:  # fmt: skip
+    """An inter-rater run's human rows beside the methods: its primary rater scored against the truth.
+
+    The run itself scores rater 2 against every reference; rater 1 against the phantom's truth is in no run, so it is
+    scored here on the run's test scans, with the run's metric parameters and scored domain.
+
+    Args:
+        cases: The run's in-domain per-case rows (which scans were tested).
+        references: The dataset's references (nothing is scored without ``truth``).
+        primary: The run's primary reference, the rater scored.
+        scanned: The dataset's cases.
+        params: Metric parameters of the run.
+        modalities: The run's modalities (the brain mask of the scored domain).
+
+    Returns:
+        The per-case rows (``rater``, ``reference``, ``case``, ``patient``, the suite's record) and their Dice summary
+        (``rater``, ``reference``, ``seed`` "all", then the summary's columns); both empty where there is no truth.
+    """
+    if TRUTH not in references or primary not in references or primary == TRUTH or cases.empty:
+        return pd.DataFrame(), pd.DataFrame()
+    tested = set(cases["case"])
+    rows = score_raters([c for c in scanned if c.case_id in tested], primary, TRUTH, params, modalities)
+    if rows.empty:
+        return pd.DataFrame(), pd.DataFrame()
+    summary = summarize(rows, ["dice"]).assign(seed=ALL_SEEDS)
+    ids = {"rater": primary, "reference": TRUTH}
+    return rows.assign(**ids)[[*ids, *rows.columns]], summary.assign(**ids)[[*ids, *summary.columns]]

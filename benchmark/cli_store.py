@@ -8,8 +8,12 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from msbench.leaderboard.data import load_index
+
 from ._console import fail as _fail
 from ._console import out, print_table
+from .options import INTER_RATER
+from .store import check_results_dir, check_store, export_run, find_run, job_table, reindex, store_writes
 
 store_app = typer.Typer(help="The results store's SQLite index.", no_args_is_help=True)
 runs_app = typer.Typer(help="List and inspect the runs of a results store.", no_args_is_help=True)
@@ -19,8 +23,6 @@ ResultsOption = Annotated[Path, typer.Option(help="Results store folder.")]
 
 
 def _check_results(results: Path, *, index: bool = True) -> None:
-    from .store import check_results_dir
-
     try:
         check_results_dir(results, write=False, index=index)
     except ValueError as error:
@@ -30,8 +32,7 @@ def _check_results(results: Path, *, index: bool = True) -> None:
 @store_app.command("reindex")
 def store_reindex(results: ResultsOption = Path("results")) -> None:
     """Rebuild the SQLite index (msbench.sqlite) from the committed job folders."""
-    from .store import reindex, store_writes
-    from .tuning import index_journal  # pandas: on use, so 'msbench --help' stays quick (see cli.py)
+    from .tuning import index_journal  # optuna's journal reader, nibabel: on use (see cli.py)
 
     _check_results(results, index=False)
     set_aside = lambda path: out.print(f"moved the damaged index aside to {path}", highlight=False)  # noqa: E731
@@ -57,11 +58,25 @@ def store_reindex(results: ResultsOption = Path("results")) -> None:
     out.print(f"indexed {counts['runs']} runs and {counts['jobs']} jobs into {results / 'msbench.sqlite'} ({rows})")
 
 
+@store_app.command("check")
+def store_check(results: ResultsOption = Path("results")) -> None:
+    """Compare every run and job file with the index: say what is out of date or damaged and what to run."""
+    _check_results(results)
+    try:
+        problems = check_store(results, rater_methods=(INTER_RATER,))
+    except (FileNotFoundError, ValueError) as error:
+        _fail(str(error))
+        return
+    for problem in problems:
+        out.print(problem, highlight=False, soft_wrap=True)
+    if problems:
+        raise typer.Exit(1)
+    out.print(f"{results}: every run and job file matches the index.", highlight=False)
+
+
 @runs_app.command("list")
 def runs_list(results: ResultsOption = Path("results")) -> None:
     """One line per run: method, dataset, protocol, budget, status, jobs, mean Dice (primary reference)."""
-    from msbench.leaderboard.data import load_index
-
     _check_results(results)
     try:
         index = load_index(results)
@@ -98,8 +113,6 @@ def runs_show(
     results: ResultsOption = Path("results"),
 ) -> None:
     """A run's jobs: status, resume, timings, errors, code hash."""
-    from .store import find_run, job_table
-
     _check_results(results)
     try:
         run_id = find_run(results, run).run_id
@@ -131,8 +144,6 @@ def runs_export(
     results: ResultsOption = Path("results"),
 ) -> None:
     """Plain CSV tables of a run (cases, lesions, summary, jobs) and one prediction CSV per job."""
-    from .store import export_run
-
     _check_results(results)
     try:
         written = export_run(results, run, out_dir)

@@ -1,4 +1,8 @@
-"""``msbench tune``: Optuna studies on equal budgets over the validation patients (see :mod:`.tuning`)."""
+"""``msbench tune``: Optuna studies on equal budgets over the validation patients (see :mod:`.tuning`).
+
+With ``--candidates``, the same command selects a card's smoke recipe among its candidates instead (a fixed study,
+see :mod:`.recipe_selection`) and writes the committed record that ``msbench methods show`` prints.
+"""
 
 from __future__ import annotations
 
@@ -9,17 +13,52 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from msbench.datasets import DatasetNotFoundError
+from msbench.methods.selection import record_path
+
 from ._console import err, out
 from ._console import fail as _fail
+from .recipe_selection import candidate_recipes, run_selection
+from .store import check_results_dir, store_writes
+from .tuning import TuneRequest
+from .tuning import tune as run_tune
 
 
-def _methods(spec: str) -> list[str]:
+def _methods(spec: str, *, candidates: bool = False) -> list[str]:
     from msbench.methods import get_card, resolve_methods
 
     names = resolve_methods(spec)
     if spec == "all":
-        return [n for n in names if get_card(n).search_space]
+        return [n for n in names if (get_card(n).smoke_candidates if candidates else get_card(n).search_space)]
     return names
+
+
+def _select(requests: list[TuneRequest], candidates: str, record_dir: Path | None) -> None:
+    """``--candidates``: one recipe selection per method, then a table of what each chose and where it is recorded."""
+    try:
+        for request in requests:  # every set is checked before the first fit
+            candidate_recipes(request.method, candidates)
+    except (KeyError, ValueError) as error:
+        _fail(str(error).strip("'\""))
+        return
+    table = Table(title=f"msbench tune --candidates {candidates}: recipe selection on the validation patient")
+    for column in ("method", "candidates", "chosen", "validation Dice", "threshold", "record"):
+        table.add_column(column)
+
+    def log(line: str) -> None:
+        out.print(line, markup=False, highlight=False)  # candidate names hold brackets, not markup
+
+    for request in requests:
+        out_path = None if record_dir is None else record_dir / f"{request.method}.json"
+        try:
+            record = run_selection(request, candidates, out=out_path, log=log)
+        except (DatasetNotFoundError, KeyError, ValueError) as error:
+            _fail(str(error).strip("'\""))
+            return
+        chosen, baseline = f"{record['chosen_val_dice']:.4f}", f"{record['threshold_val_dice']:.4f}"
+        where = str(out_path or record_path(request.method))
+        table.add_row(request.method, str(len(record["candidates"])), record["chosen"], chosen, baseline, where)
+    out.print(table)
 
 
 def tune(
@@ -51,24 +90,40 @@ def tune(
     seed: Annotated[int, typer.Option(help="Seed of the TPE sampler and of every trial's fit.")] = 0,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "auto",
     progress: Annotated[bool, typer.Option(help="Show progress (trial k of N, best so far).")] = True,
+    candidates: Annotated[
+        str | None,
+        typer.Option(
+            help="Recipe selection instead of a search: 'smoke' (the card's smoke recipe and its smoke_candidates) "
+            "or 'recorded' (the committed record's candidates), each fitted once on the validation patient in a "
+            "fixed Optuna study (GridSampler, --seed); writes methods/smoke_selection/METHOD.json."
+        ),
+    ] = None,
+    record_dir: Annotated[
+        Path | None, typer.Option(help="--candidates: the record's folder (default: methods/smoke_selection).")
+    ] = None,
 ) -> None:
     """Tune methods with a seeded TPE sampler and a median pruner; resumable, several workers may share a study."""
-    import optuna
-
-    from msbench.datasets import DatasetNotFoundError
-
-    from .store import check_results_dir, store_writes
-    from .tuning import TuneRequest
-    from .tuning import tune as run_tune
+    import optuna  # heavy: imported by the command that runs studies, not by every msbench command
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:
-        check_results_dir(results, write=True)
-        names = _methods(method)
+        if candidates is not None:
+            given = [f"--{k}" for k, v in (("trials", trials), ("storage", storage), ("study", study)) if v is not None]
+            if given:
+                raise ValueError(f"{', '.join(given)}: not used with --candidates, which runs a fixed study of one "
+                                 "trial per candidate, kept in memory.")  # fmt: skip
+        else:
+            check_results_dir(results, write=True)
+        names = _methods(method, candidates=candidates is not None)
         if study is not None and len(names) != 1:
             raise ValueError(f"--study names one study; --method {method!r} selects {len(names)} methods.")
     except (KeyError, ValueError) as error:
         _fail(str(error).strip("'\""))
+        return
+    if candidates is not None:
+        requests = [TuneRequest(n, dataset, results, budget, trials, storage, study, protocol, data_root, fold, seed,
+                                device) for n in names]  # fmt: skip
+        _select(requests, candidates, record_dir)
         return
     outcomes = []
     for name in names:

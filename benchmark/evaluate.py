@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from msbench.datasets.nifti import read_mask
+from msbench.datasets.nifti import AFFINE_ATOL_MM, NIFTI_SUFFIXES, read_mask
 
 from .metrics import (
     CSV_COLUMNS,
@@ -20,10 +20,6 @@ from .metrics import (
     evaluate_case_with_lesions,
     provenance_columns,
 )
-
-NIFTI_SUFFIXES = (".nii.gz", ".nii")
-#: Largest absolute difference between two affines still read as the same grid (mm).
-AFFINE_TOLERANCE_MM = 1e-3
 
 
 def case_name(path: Path) -> str:
@@ -98,7 +94,7 @@ def evaluate_pair(
             f"Shape mismatch: {pred_path} has {pred.shape}, {ref_path} has {ref.shape}; "
             "resample the prediction onto the reference grid."
         )
-    if not np.allclose(pred_affine, ref_affine, rtol=0.0, atol=AFFINE_TOLERANCE_MM):
+    if not np.allclose(pred_affine, ref_affine, rtol=0.0, atol=AFFINE_ATOL_MM):
         raise ValueError(
             f"Affine mismatch between {pred_path} and {ref_path} (max difference "
             f"{np.abs(pred_affine - ref_affine).max():.4g}): the masks are not on the same grid; "
@@ -111,7 +107,7 @@ def evaluate_pair(
 def _load_domain(path: Path, shape: tuple[int, ...], affine: np.ndarray) -> np.ndarray:
     """Read a brain mask and check that it lies on the reference grid."""
     domain, _, domain_affine = load_mask(path)
-    if domain.shape != shape or not np.allclose(domain_affine, affine, rtol=0.0, atol=AFFINE_TOLERANCE_MM):
+    if domain.shape != shape or not np.allclose(domain_affine, affine, rtol=0.0, atol=AFFINE_ATOL_MM):
         raise ValueError(
             f"Brain mask {path} (shape {domain.shape}) is not on the reference grid (shape {shape}): "
             "pass the brain mask of the same case, on the reference grid."
@@ -209,8 +205,8 @@ def evaluate_to_csv(
     out_csv: str | Path,
     *,
     lesions_out: str | Path | None = None,
-    connectivity: int = 18,
-    ndsc_reference_load: float = 0.001,
+    connectivity: int = MetricParams.connectivity,
+    ndsc_reference_load: float = MetricParams.ndsc_reference_load,
     domain: str | Path | None = None,
 ) -> pd.DataFrame:
     """Run :func:`evaluate_paths` and write the per-case (and optionally per-lesion) CSV.
@@ -220,8 +216,8 @@ def evaluate_to_csv(
         ref: Reference NIfTI file or folder, matched by file name.
         out_csv: Per-case table to write (parent folders are created).
         lesions_out: Per-lesion table to write, if given.
-        connectivity: Lesion connectivity of the ISBI family (6, 18 or 26).
-        ndsc_reference_load: r of the normalised Dice (0.001 as in Shifts).
+        connectivity: Lesion connectivity of the ISBI family (6, 18 or 26; default that of ``MetricParams``).
+        ndsc_reference_load: r of the normalised Dice (default that of ``MetricParams``, as in Shifts).
         domain: Brain mask file or folder (matched by file name); None scores the whole volume.
 
     Returns:

@@ -80,7 +80,8 @@ def unpack(data: bytes, folder: Path) -> None:
 
 def _umask_filter(member: tarfile.TarInfo, path: str) -> tarfile.TarInfo:
     """The "data" filter of tarfile, no mode kept: a task's files get this process's umask, as every store file does."""
-    return tarfile.data_filter(member, path).replace(mode=None, deep=False)
+    # typeshed types mode as int; None is documented (tarfile "Extraction filters") as "leave the mode unset"
+    return tarfile.data_filter(member, path).replace(mode=None, deep=False)  # type: ignore[arg-type]
 
 
 def _remote_job(card: MethodCard, job: Job, inputs: JobInputs, partial: bytes) -> tuple[dict[str, Any], bytes]:

@@ -107,6 +107,11 @@ def _cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+def _field(entry: object, key: str) -> object:
+    """``entry[key]`` of one entry of numpy's build configuration (None when absent)."""
+    return entry.get(key) if isinstance(entry, dict) else None
+
+
 def compute_stack() -> dict[str, Any]:
     """What changes CPU numbers besides the seed: CPU model and vector unit, BLAS/LAPACK, MKL, oneDNN, threads.
 
@@ -122,9 +127,12 @@ def compute_stack() -> dict[str, Any]:
     try:
         import numpy as np
 
-        deps = np.show_config(mode="dicts").get("Build Dependencies", {})
-        stack["numpy_blas"] = {k: (deps.get(k) or {}).get("name") for k in ("blas", "lapack")}
-        stack["numpy_blas_version"] = (deps.get("blas") or {}).get("version")
+        numpy_config = np.show_config(mode="dicts")
+        deps = numpy_config.get("Build Dependencies", {}) if isinstance(numpy_config, dict) else None
+        if not isinstance(deps, dict):  # typed object (an old numpy may answer otherwise): numpy_blas is left out
+            raise TypeError(f"numpy's build dependencies are a {type(deps).__name__}")
+        stack["numpy_blas"] = {k: _field(deps.get(k), "name") for k in ("blas", "lapack")}
+        stack["numpy_blas_version"] = _field(deps.get("blas"), "version")
     except (ImportError, TypeError, AttributeError):
         pass
     try:

@@ -11,6 +11,8 @@ from msbench.datasets import EXTRA_MODALITIES, MODALITIES, Case, DatasetSpec
 
 DEVICE_PATTERN = re.compile(r"auto|cpu|cuda(:\d+)?")
 INTER_RATER = "inter-rater"
+BASELINE = "threshold"
+"""The training-free method every run adds (``--no-baseline`` skips it) and every trained one must beat."""
 
 console = Console(stderr=True)
 

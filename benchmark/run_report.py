@@ -6,10 +6,9 @@ from pathlib import Path
 
 from rich.table import Table
 
-from .options import INTER_RATER
+from .options import BASELINE, INTER_RATER
 from .plan import MethodOutcome
 
-BASELINE = "threshold"
 """The training-free baseline every method is compared with (the runner adds it to a run unless told not to)."""
 
 REFERENCE_ROWS = {INTER_RATER: "human ceiling", BASELINE: "baseline"}

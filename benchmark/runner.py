@@ -29,7 +29,7 @@ from msbench.methods import MethodCard, get_card, resolve_methods
 from . import manifest as mf
 from . import options
 from ._claims import Slot, Snapshot, claimed, committed_before, job_key, reusable, settled, wait_for_others
-from .aggregation import SHIFTED_SUMMARY, primary_dice, split_domains, summarize_run
+from .aggregation import SHIFTED_SUMMARY, human_reference, primary_dice, run_scores, split_domains, summarize_run
 from .executors import Started, WorkItem, check_executor, run_local, run_ray
 from .job import Job, epochs_done
 from .metrics import MetricParams
@@ -46,14 +46,19 @@ from .plan import (
 from .progress import JobBoard
 from .run_report import BASELINE
 from .store import (
+    RATER_CASES,
+    RATER_SUMMARY,
+    RUN_SCORES,
     RunStore,
     check_store_version,
     file_lock,
     index_job,
+    index_raters,
     index_run,
     mark_stale,
     open_index,
     read_manifest,
+    read_raters,
     read_table,
     write_csv,
     write_json,
@@ -294,6 +299,10 @@ def _refresh_run(
 ) -> tuple[float | None, str]:
     """Re-derives the run's tables and manifest from its committed jobs, under the run lock; indexes them.
 
+    The rows the leaderboard shows but cannot derive from the index alone are computed here, once: each reference's
+    ISBI score and volume correlation (``scores.csv``) and, for the inter-rater run, its rater against the truth
+    (``raters.csv``, ``raters_summary.csv``).
+
     Returns the mean Dice against the primary reference over the usable jobs and the run's status.
     """
     with file_lock(store.lock_path):
@@ -316,6 +325,15 @@ def _refresh_run(
             write_csv(store.root / SHIFTED_SUMMARY, shifted)
         status = "failed" if failed and not usable else ("partial" if failed else ("ok" if usable else "empty"))
         manifest = read_manifest(store.manifest_path)
+        scores = [run_scores(cases)]
+        if manifest["method"] == options.INTER_RATER:  # the human reference rows, scored once and stored
+            modalities = manifest.get("modalities") or ("flair",)
+            primary = manifest.get("reference", "")
+            raters = human_reference(cases, setup.spec.references, primary, setup.cases, params, modalities)
+            write_csv(store.root / RATER_CASES, raters[0])
+            write_csv(store.root / RATER_SUMMARY, raters[1])
+            scores.append(run_scores(raters[0], rater=primary))
+        write_csv(store.root / RUN_SCORES, pd.concat(scores, ignore_index=True))
         records = dict(jobs)
         manifest.update(
             status=status,
@@ -334,6 +352,7 @@ def _refresh_run(
         with open_index(store.results) as conn:
             mark_stale(conn, store.run_id, stale)
             index_run(conn, manifest, _read_summary(store), shifted)
+            index_raters(conn, store.run_id, *read_raters(store.root))
     return (primary_dice(summary, setup.spec.primary_reference) if summary is not None else None), status
 
 

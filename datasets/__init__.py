@@ -1,21 +1,21 @@
-"""Datasets: loaders for the layouts users have, the synth-ms phantom, committed splits and the case iterator."""
+"""Datasets: loaders for the layouts users have, the synth-ms phantom, and committed splits."""
 
 from ._layout import MissingFileError, canonical_modality
-from .case import EXTRA_MODALITIES, MODALITIES, Case
+from .case import DEFAULT_MODALITIES, DEFAULT_REFERENCE, EXTRA_MODALITIES, MODALITIES, Case
 from .info import dataset_info, describe_datasets
-from .iteration import LoadedCase, iter_cases, load_case
 from .nifti import read_mask
 from .registry import DatasetNotFoundError, DatasetSpec, get_dataset, list_datasets, register_dataset
 from .splits import Fold, Split, case_fingerprint, load_split, make_kfold_split
 
 __all__ = [
+    "DEFAULT_MODALITIES",
+    "DEFAULT_REFERENCE",
     "EXTRA_MODALITIES",
     "MODALITIES",
     "Case",
     "DatasetNotFoundError",
     "DatasetSpec",
     "Fold",
-    "LoadedCase",
     "MissingFileError",
     "Split",
     "canonical_modality",
@@ -23,9 +23,7 @@ __all__ = [
     "dataset_info",
     "describe_datasets",
     "get_dataset",
-    "iter_cases",
     "list_datasets",
-    "load_case",
     "load_split",
     "make_kfold_split",
     "read_mask",

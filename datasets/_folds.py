@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any  # folds are JSON payloads of a split file
 
 import numpy as np
 
@@ -12,7 +13,7 @@ def isbi_patient(case_id: str) -> str:
     return case_id.rsplit("_", 1)[0]
 
 
-def isbi2015_folds(case_ids: Sequence[str]) -> list[dict[str, object]]:
+def isbi2015_folds(case_ids: Sequence[str]) -> list[dict[str, Any]]:
     """Leave-one-patient-out over the 5 training patients; the next patient (cyclically) validates."""
     patients = sorted({isbi_patient(c) for c in case_ids})
     folds = []
@@ -33,7 +34,7 @@ RONDINELLA_TEST_TIMEPOINT = "04"
 RONDINELLA_VAL_TIMEPOINT = "01"
 
 
-def rondinella2023_folds(case_ids: Sequence[str]) -> list[dict[str, object]]:
+def rondinella2023_folds(case_ids: Sequence[str]) -> list[dict[str, Any]]:
     """Rondinella et al. 2023's scan-level folds on the 21 ISBI 2015 training scans: 17 train, 3 validate, 1 tests.
 
     Fold k tests time point 4 of patient k (the paper's folds 1-5). The paper does not say which 3 scans validate;
@@ -63,7 +64,7 @@ def default_n_val(n_patients: int) -> int:
 
 def kfold_folds(
     patient_of: Mapping[str, str], k: int = 5, seed: int = 0, n_val: int | None = None
-) -> list[dict[str, object]]:
+) -> list[dict[str, Any]]:
     """Seeded patient-level K-fold with validation patients inside each fold.
 
     Patients are shuffled with ``numpy.random.default_rng(seed)`` and cut into ``k`` near-equal groups; fold ``i``

@@ -7,10 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .nifti import grid_difference
-
-AFFINE_ATOL_MM = 1e-3
-"""Largest difference between two affines (mm) still read as the same grid; headers store float32."""
+from .nifti import AFFINE_ATOL_MM, grid_difference
 
 MODALITY_ALIASES = {
     "flair": "flair",
@@ -68,6 +65,7 @@ def find_first(candidates: list[Path], what: str) -> Path:
 def header_grid(path: Path) -> tuple[tuple[int, ...], np.ndarray]:
     """Shape (first three axes) and affine of a NIfTI file, read from its header alone."""
     import nibabel as nib
+    from nibabel.spatialimages import SpatialImage
 
     try:
         img = nib.load(str(path))
@@ -75,6 +73,8 @@ def header_grid(path: Path) -> tuple[tuple[int, ...], np.ndarray]:
         raise MissingFileError(f"{path}: the file does not exist.") from err
     except Exception as err:
         raise ValueError(f"{path}: cannot read as NIfTI ({err}).") from err
+    if not isinstance(img, SpatialImage):
+        raise ValueError(f"{path}: cannot read as NIfTI (nibabel reads it as a {type(img).__name__}).")
     shape = tuple(int(s) for s in img.shape)
     if len(shape) not in (3, 4) or (len(shape) == 4 and shape[3] != 1):
         raise ValueError(f"{path}: expected a 3D volume, got shape {shape}.")

@@ -16,8 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ._layout import AFFINE_ATOL_MM, header_grid
+from ._layout import header_grid
 from .nifti import (
+    AFFINE_ATOL_MM,
     canonical_affine,
     canonical_shape,
     canonical_spacing,
@@ -32,6 +33,12 @@ from .nifti import (
 
 MODALITIES = ("flair", "t1", "t2", "pd")
 """Canonical modality names. ISBI 2015's ``mprage`` is ``t1`` here."""
+
+DEFAULT_MODALITIES: tuple[str, ...] = ("flair",)
+"""What a case loads and a method reads when no modality is named: FLAIR, the one every dataset has."""
+
+DEFAULT_REFERENCE = "mask1"
+"""The mask scored against when none is named: the first rater (the consensus where a dataset has one)."""
 
 EXTRA_MODALITIES = ("t1post",)
 """Further canonical names: ``t1post`` is the contrast-enhanced T1 (MSSEG-2016 ``GADO``, Lesjak ``T1WKS``)."""
@@ -130,11 +137,11 @@ class Case:
         data, affine = read_image(self.images[modality])
         return to_canonical(data, affine)
 
-    def load_images(self, modalities: Sequence[str] = ("flair",)) -> np.ndarray:
+    def load_images(self, modalities: Sequence[str] = DEFAULT_MODALITIES) -> np.ndarray:
         """Loads several modalities stacked as a (C, I, J, K) float32 array on the canonical grid."""
         return np.stack([self.load_image(m) for m in modalities])
 
-    def load_mask(self, reference: str = "mask1") -> np.ndarray:
+    def load_mask(self, reference: str = DEFAULT_REFERENCE) -> np.ndarray:
         """Loads one reference mask on the canonical grid as a C-contiguous bool array (voxels must be 0 or 1)."""
         if reference not in self.masks:
             raise KeyError(f"case {self.case_id!r} has no reference {reference!r}; it has {sorted(self.masks)}.")
@@ -147,7 +154,9 @@ class Case:
         """Where :meth:`load_brain` takes the brain from: ``dataset`` (the file the dataset ships) or ``nonzero``."""
         return "dataset" if self.meta.get("brain_mask") else "nonzero"
 
-    def load_brain(self, modalities: Sequence[str] = ("flair",), images: np.ndarray | None = None) -> np.ndarray:
+    def load_brain(
+        self, modalities: Sequence[str] = DEFAULT_MODALITIES, images: np.ndarray | None = None
+    ) -> np.ndarray:
         """The brain as a C-contiguous bool array on the canonical grid: what every pre-processing step calls brain.
 
         The dataset's own brain mask (``meta["brain_mask"]``: Lesjak 3D-MR-MS, MSSEG-2016) when it ships one, else

@@ -11,6 +11,7 @@ import importlib
 import os
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Literal, TypeVar, cast
 
 import numpy as np
 import pandas as pd
@@ -18,6 +19,8 @@ import pandas as pd
 from .case import Case
 from .registry import DatasetNotFoundError, DatasetSpec, get_dataset, list_datasets
 from .synth_ms import default_root, generated_roots
+
+T = TypeVar("T")
 
 MASKS_ONLY_LOADERS = {"lesjak-3dms": "msbench.datasets.lesjak:load_masks_only"}
 """Datasets whose samples may hold masks without images, and the loader that lists their masks alone."""
@@ -116,7 +119,8 @@ def dataset_info(
         }
         if reference is not None:
             mask = case.load_mask(reference)
-            row["n_lesions"] = int(cc3d.connected_components(mask, connectivity=connectivity, return_N=True)[1])
+            checked = cast(Literal[6, 18, 26], connectivity)  # checked above; cc3d's stubs take only the literals
+            row["n_lesions"] = int(cc3d.connected_components(mask, connectivity=checked, return_N=True)[1])
             row["lesion_load_ml"] = float(mask.sum()) * float(np.prod(case.spacing_mm)) / 1000.0
         rows.append(row)
     frame = pd.DataFrame(rows, columns=["copy", *INFO_COLUMNS])
@@ -150,9 +154,9 @@ def _copies(spec: DatasetSpec, root: Path | str | None) -> list[tuple[str, Path 
     return [(p.name, p) for p in copies]
 
 
-def _progress(cases: list[Case], enabled: bool, label: str) -> Iterable[Case]:
+def _progress(items: list[T], enabled: bool, label: str) -> Iterable[T]:
     if not enabled:
-        return cases
+        return items
     from tqdm import tqdm
 
-    return tqdm(cases, desc=label, unit="case")
+    return tqdm(items, desc=label, unit="case")

@@ -20,8 +20,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ._layout import AFFINE_ATOL_MM, MissingFileError, check_same_grid, find_first, header_grid
+from ._layout import MissingFileError, check_same_grid, find_first, header_grid
 from .case import Case
+from .nifti import AFFINE_ATOL_MM
 from .registry import DatasetNotFoundError, get_dataset
 
 DATASET = "lesjak-3dms"

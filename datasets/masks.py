@@ -1,6 +1,7 @@
-"""The one 0/1 check of msbench, numpy only: what a mask file, a prediction and a scorer's input must hold.
+"""Mask helpers of msbench, numpy only: the one 0/1 check and the one plain overlap Dice.
 
-It lives with the data (the lowest layer) so that reading a mask needs no metric code; the metric suite re-exports it.
+They live with the data (the lowest layer) so that reading a mask needs no metric code and so that methods (which may
+not import the harness or the metric suite) and datasets reach them; the metric suite re-exports the check.
 """
 
 from __future__ import annotations
@@ -37,3 +38,24 @@ def to_bool_mask(mask: np.ndarray, name: str) -> np.ndarray:
     if mask.dtype.itemsize == 1 and mask.dtype.kind in "ui":
         return mask.view(bool)  # 0/1 bytes are valid booleans: no copy
     return mask != 0
+
+
+def dice_score(pred: np.ndarray, ref: np.ndarray, extra_ref: int = 0) -> float:
+    """Dice of two masks, 2|P & G| / (|P| + |G|); ``extra_ref`` reference voxels outside the arrays count as misses.
+
+    The one plain overlap Dice for code that may not import the metric suite: the methods' validation (model
+    selection, ``methods.engine``, nnU-Net 2D) and the phantom's statistics. Its value equals the suite's ``dice``
+    (``benchmark.metrics``, computed there from the confusion counts it keeps for every other score), NaN when both
+    are empty included: the scan has nothing to find and nothing was found, so it says nothing about the model.
+
+    Args:
+        pred: Predicted mask (boolean, or any array whose non-zero voxels are foreground).
+        ref: Reference mask of the same shape.
+        extra_ref: Reference voxels outside ``ref`` (for example outside a brain crop).
+    """
+    # No copy for boolean input (the usual case); other dtypes are read as "non-zero is foreground".
+    pred = np.asarray(pred, dtype=bool)
+    ref = np.asarray(ref, dtype=bool)
+    tp = int(np.logical_and(pred, ref).sum())
+    denom = int(pred.sum()) + int(ref.sum()) + int(extra_ref)
+    return float("nan") if denom == 0 else 2.0 * tp / denom

@@ -58,7 +58,7 @@ def _load(root: Path, subset: str, dataset: str) -> list[Case]:
     centers = sorted(p for p in base.glob("Center_*") if p.is_dir() and re.fullmatch(r"Center_\d+", p.name))
     if not centers:
         raise DatasetNotFoundError(spec.missing_message(root, f"Neither {root / subset} nor {root} holds Center_XX."))
-    cases = []
+    cases: list[Case] = []
     for center in centers:
         patients = sorted(p for p in center.glob("Patient_*") if p.is_dir() and re.fullmatch(r"Patient_\d+", p.name))
         if not patients:

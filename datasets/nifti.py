@@ -18,6 +18,10 @@ import numpy as np
 
 from .masks import to_bool_mask
 
+NIFTI_SUFFIXES = (".nii.gz", ".nii")
+"""The file endings msbench reads as NIfTI."""
+AFFINE_ATOL_MM = 1e-3
+"""Largest difference between two affines (mm) still read as the same grid; headers store float32."""
 MAX_OBLIQUITY_DEG = 1.0
 """Default largest angle (degrees) between a voxel axis and its nearest world axis; ``MSBENCH_MAX_OBLIQUITY_DEG``
 overrides it."""
@@ -35,6 +39,7 @@ def load_nifti(path: str | Path):
         ValueError: The file cannot be read as NIfTI or is not a 3D volume.
     """
     import nibabel as nib
+    from nibabel.spatialimages import SpatialImage
 
     path = Path(path)
     if not path.is_file():
@@ -43,6 +48,8 @@ def load_nifti(path: str | Path):
         image = nib.load(str(path))
     except Exception as err:  # nibabel raises many types for a corrupt or non-NIfTI file
         raise ValueError(f"{path}: cannot read as NIfTI ({type(err).__name__}: {err}).") from err
+    if not isinstance(image, SpatialImage):
+        raise ValueError(f"{path}: cannot read as NIfTI (nibabel reads it as a {type(image).__name__}).")
     shape = tuple(int(s) for s in image.shape)
     if len(shape) < 3 or any(s != 1 for s in shape[3:]):
         raise ValueError(f"{path}: expected a 3D volume, got shape {shape}.")
@@ -150,12 +157,12 @@ def canonical_affine(affine: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
 
 def canonical_shape(affine: np.ndarray, shape: tuple[int, ...]) -> tuple[int, int, int]:
     """Voxel shape of the canonical grid (the file's shape with its axes permuted)."""
-    return _permute(tuple(int(s) for s in shape[:3]), affine)  # type: ignore[return-value]
+    return _permute(tuple(int(s) for s in shape[:3]), affine)
 
 
 def canonical_spacing(affine: np.ndarray, zooms: tuple[float, ...]) -> tuple[float, float, float]:
     """Voxel size in mm of the canonical grid (the file's zooms with its axes permuted)."""
-    return _permute(tuple(float(z) for z in zooms[:3]), affine)  # type: ignore[return-value]
+    return _permute(tuple(float(z) for z in zooms[:3]), affine)
 
 
 def _permute(values: tuple, affine: np.ndarray) -> tuple:

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from ._layout import canonical_modality, check_same_grid, require_file
 from .case import Case
+from .nifti import NIFTI_SUFFIXES
 from .registry import DatasetNotFoundError, get_dataset
 
 DATASET = "nnunet-raw"
@@ -102,7 +103,7 @@ def _read_dataset_json(path: Path) -> tuple[dict[int, str], str]:
     if not isinstance(labels, dict) or len(labels) < 2:
         raise ValueError(f'{path}: expected "labels" with background and at least one lesion label, got {labels!r}.')
     ending = meta.get("file_ending", ".nii.gz")
-    if ending not in (".nii.gz", ".nii"):
+    if ending not in NIFTI_SUFFIXES:
         raise ValueError(f"{path}: file_ending {ending!r} is not NIfTI; msbench reads .nii.gz and .nii.")
     return channels, ending
 

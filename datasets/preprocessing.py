@@ -14,6 +14,7 @@ the padding. Typical round trip::
 from __future__ import annotations
 
 from collections.abc import Sequence
+from types import EllipsisType
 
 import numpy as np
 
@@ -71,9 +72,9 @@ def brain_bbox(image_or_mask: np.ndarray, margin: int | Sequence[int] = 0, thres
     data = np.asarray(image_or_mask)
     if data.ndim not in (3, 4):
         raise ValueError(f"brain_bbox: expected an (I, J, K) or (C, I, J, K) array, got shape {data.shape}.")
-    foreground = data > threshold
+    foreground: np.ndarray = data > threshold
     if foreground.ndim == 4:
-        foreground = foreground.any(axis=0)
+        foreground = np.asarray(foreground.any(axis=0))
     shape = foreground.shape
     margins = _per_axis(margin, "margin")
     if not foreground.any():
@@ -177,7 +178,7 @@ def crop(volume: np.ndarray, bbox: BBox, fill: float | bool = 0) -> np.ndarray:
     out = np.full(lead + tuple(s.stop - s.start for s in bbox), fill, dtype=volume.dtype)
     inside, target = _overlap(bbox, spatial)
     if inside is not None:
-        out[(..., *target)] = volume[(..., *inside)]
+        out[_spatial_index(target)] = volume[_spatial_index(inside)]
     return out
 
 
@@ -195,7 +196,7 @@ def uncrop(cropped: np.ndarray, bbox: BBox, shape: Sequence[int], fill: float | 
     out = np.full(cropped.shape[:-3] + spatial, fill, dtype=cropped.dtype)
     inside, target = _overlap(bbox, spatial)
     if inside is not None:
-        out[(..., *inside)] = cropped[(..., *target)]
+        out[_spatial_index(inside)] = cropped[_spatial_index(target)]
     return out
 
 
@@ -210,6 +211,11 @@ def shape_for_spacing(
 
 def resample_to_shape(volume: np.ndarray, shape: Sequence[int], order: int = 1) -> np.ndarray:
     """Resamples the last three axes to ``shape`` (voxel edges aligned: ``scipy.ndimage.zoom`` in grid mode).
+
+    The harness's resampler (``msbench predict``, the training grid) and the phantom's; torch-free, as the datasets
+    layer is. :func:`msbench.methods.engine.volumes.resample` computes the same map with torch in float32, for the
+    networks' fixed input shapes; the two differ in the last bits (up to 4e-6), so neither replaces the other without
+    changing the benchmark's numbers.
 
     Args:
         volume: (I, J, K) or (C, I, J, K); bool masks stay bool (interpolated then thresholded at 0.5 if order > 0).
@@ -281,6 +287,11 @@ def _check_bbox(bbox: BBox) -> None:
         for s in bbox
     ):
         raise ValueError(f"bbox={bbox!r}: expected three slices with explicit start < stop and no step.")
+
+
+def _spatial_index(box: BBox) -> tuple[EllipsisType | slice, ...]:
+    """``box`` over the last three axes, whatever leads them (``array[(..., *box)]``)."""
+    return (..., *box)
 
 
 def _overlap(bbox: BBox, spatial: Sequence[int]) -> tuple[BBox | None, BBox]:

@@ -1,8 +1,10 @@
 """Re-take the README's leaderboard screenshots from a real results store.
 
-Usage: ``python docs/screenshot.py RESULTS [OUT_DIR]`` (default ``docs``). Serves ``msbench leaderboard`` on a free
-port, drives Debian's ``/usr/bin/chromium`` with Playwright (no browser download), waits until Streamlit has drawn
-the table (and each page's figure) and writes ``leaderboard.png`` and ``statistics.png``.
+Usage, from the repository root: ``python -m docs.screenshot RESULTS [OUT_DIR]`` (default ``docs``; run as a module
+so that it imports the browser helpers it shares with the browser test, ``tests/leaderboard/browser.py``). Serves
+``msbench leaderboard`` on a free port, drives Debian's ``/usr/bin/chromium`` with Playwright (no browser download),
+waits until Streamlit has drawn the table (and each page's figure) and writes ``leaderboard.png`` and
+``statistics.png``.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from pathlib import Path
 
 from playwright.sync_api import sync_playwright
 
-from msbench.leaderboard.browser import CHROMIUM, CHROMIUM_FLAGS, free_port, listening
+from tests.leaderboard.browser import CHROMIUM, CHROMIUM_FLAGS, free_port, listening
 
 
 def main(results: Path, out_dir: Path) -> None:

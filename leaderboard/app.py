@@ -15,9 +15,9 @@ from msbench.leaderboard.pages import PAGES, RENDERERS, sidebar_filters
 from msbench.leaderboard.table import main_table
 
 
-@st.cache_resource(ttl=60, max_entries=4, show_spinner=False)
+@st.cache_data(ttl=60, max_entries=4, show_spinner=False)
 def _load(results: str, signature: str) -> tuple[StoreData, pd.DataFrame]:
-    """The store and its main table, read again whenever ``signature`` (index and manifests' mtimes) changes."""
+    """The store and its main table, a pure function of the store: read again when ``signature`` changes."""
     data = load_store(Path(results))
     return data, main_table(data)
 
@@ -39,6 +39,17 @@ def store_name(text: str, results: Path) -> str:
     return text.replace(str(results.resolve()), name).replace(str(results.absolute()), name)
 
 
+def behind_text(data: StoreData, name: str) -> str:
+    """The banner of a store whose run files changed after its index was built (the page shows the index)."""
+    first = data.behind[0]
+    more = f" and {len(data.behind) - 1} more" if len(data.behind) > 1 else ""
+    return (
+        f"The index of {name} is older than its files ({first}{more} changed after it was built): this page may not "
+        f"show them. Run 'msbench store reindex --results {name}' (and 'msbench store check --results {name}' to see "
+        "what changed), then reload."
+    )
+
+
 def main(argv: list[str] | None = None) -> None:
     st.set_page_config(page_title="msbench leaderboard", layout="wide")
     st.title("msbench leaderboard")
@@ -55,6 +66,13 @@ def main(argv: list[str] | None = None) -> None:
     page = st.sidebar.radio("Page", PAGES, key="page")
     filters = sidebar_filters(table)
     st.caption(f"results store: {name}")
+    if data.behind:
+        st.warning(store_name(behind_text(data, name), results))
+    if data.unscored:
+        st.warning(
+            f"{len(data.unscored)} run(s) have no stored ISBI score or volume correlation (made before msbench stored "
+            f"them; {', '.join(data.unscored[:3])}): run their 'msbench run' command again (it reuses every job)."
+        )
     RENDERERS[page](data, table, filters)
 
 

@@ -1,15 +1,15 @@
-"""The leaderboard's data layer: reads a results store with pandas and sqlite3 (no torch, no streamlit).
+"""The leaderboard's data layer: reads a results store with pandas and sqlite3 (no torch, no streamlit, no numba).
 
 Everything the pages show comes from :func:`load_store`: the index's tables (runs, jobs, per-case metrics, lesions,
-curves), the optional tables other commands add (``profiles`` from profiling, ``studies``/``trials`` from tuning)
-and each run's manifest. Damaged input is refused with a :class:`StoreError` that names the file and the fix: a
-corrupt SQLite index, a truncated CSV in a run or job folder, or an index that no longer matches the job folders.
+curves, the human reference rows), the optional tables other commands add (``profiles`` from profiling,
+``studies``/``trials`` from tuning) and each run's manifest. It never writes the store and reads no job folder: a
+missing or damaged index is refused with a :class:`StoreError` naming ``msbench store reindex``, an index that lacks
+a run or a job the manifests name likewise, and run files changed after the index was built are listed in
+``StoreData.behind`` (the page's banner). Checking every job file against the index is ``msbench store check``.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import os
 from dataclasses import dataclass, field
@@ -18,10 +18,11 @@ from typing import Any
 
 import pandas as pd
 
-INDEX_NAME = "msbench.sqlite"
-OPTIONAL_TABLES = ("profiles", "studies", "trials")
-_CHECKED_CSVS = ("cases.csv", "lesions.csv", "summary.csv")
-_JOB_CSVS = ("cases.csv", "lesions.csv", "train_log.csv")
+from msbench.benchmark.store import INDEX_NAME, newer_than_index, read_index, run_table
+
+#: Tables written by other commands or for some runs only (``rater_*``: the human reference rows; ``run_scores``:
+#: the ISBI score and volume correlation the runner stores).
+OPTIONAL_TABLES = ("profiles", "studies", "trials", "rater_case_metrics", "rater_summary", "run_scores")
 
 
 class StoreError(ValueError):
@@ -40,8 +41,10 @@ class StoreData:
         lesions: One row per lesion (the lesions table's JSON rows, expanded), with ``run_id``.
         curves: Training curves in long form: ``run_id, job_id, epoch, metric, value``.
         manifests: Run id -> the run's ``manifest.json``.
-        optional: Tables written by other commands when present (``profiles``, ``studies``, ``trials``); an absent
-            table is an empty frame.
+        optional: Tables written by other commands or for some runs only (``OPTIONAL_TABLES``); an absent table is
+            an empty frame.
+        behind: Run files (manifests, run tables) and profiles changed after the index was built: the index may not
+            show them until ``msbench store reindex``.
     """
 
     results: Path
@@ -52,10 +55,22 @@ class StoreData:
     curves: pd.DataFrame
     manifests: dict[str, dict[str, Any]]
     optional: dict[str, pd.DataFrame] = field(default_factory=dict)
+    behind: tuple[Path, ...] = ()
 
     @property
     def empty(self) -> bool:
         return self.runs.empty
+
+    @property
+    def unscored(self) -> list[str]:
+        """Runs with finished jobs but no stored ISBI score or volume correlation (made before the runner stored them).
+
+        The page shows those columns empty until the run's command is run again.
+        """
+        scores = self.table("run_scores")
+        scored = set(scores["run_id"]) if "run_id" in scores else set()
+        finished = self.runs.loc[pd.to_numeric(self.runs["n_jobs_ok"]).fillna(0) > 0, "run_id"]
+        return sorted(set(finished) - scored)
 
     def table(self, name: str) -> pd.DataFrame:
         """An optional table (``profiles``, ``studies``, ``trials``), empty when the store has none."""
@@ -85,11 +100,12 @@ def store_signature(results: Path) -> str:
 
 
 def load_store(results: Path) -> StoreData:
-    """Reads and checks a results store.
+    """Reads a results store (never writes it, reads no job folder).
 
     Raises:
-        StoreError: The folder does not exist, holds no results, or is damaged (the message names the file and the
-            fix: ``msbench store reindex``, deleting the damaged job, or a new ``--results`` folder).
+        StoreError: The folder does not exist, holds no results, has no index, or its index is damaged or lacks a run
+            or job its manifests name (the message names the file and the fix: ``msbench store reindex``, or a new
+            ``--results`` folder).
     """
     results = Path(results)
     if not results.is_dir():
@@ -97,42 +113,37 @@ def load_store(results: Path) -> StoreData:
             f"results folder {results} does not exist; make one with 'msbench run --method threshold "
             f"--results {results}' or pass --results pointing to an existing store."
         )
-    index = results / INDEX_NAME
-    if not index.is_file():
+    if not (results / INDEX_NAME).is_file():
         if not any((results / "runs").glob("*/manifest.json")):
             raise StoreError(
                 f"{results} holds no msbench results (no {INDEX_NAME}, no runs/*/manifest.json); run "
                 f"'msbench run --method threshold --results {results}' first, or pass the folder 'msbench run' wrote."
             )
-        _reindex(results)
+        raise StoreError(_no_index(results))
     manifests = _read_manifests(results)
     tables = _read_index(results)
-    _check_files(results, manifests, tables)
-    runs = _run_rows(results)
+    _check_index(results, manifests, tables)
     return StoreData(
         results=results,
-        runs=runs,
+        runs=_run_rows(results),
         jobs=_job_rows(tables["jobs"]),
         cases=tables["case_metrics"],
         lesions=_lesion_rows(tables["lesions"]),
         curves=tables["curves"],
         manifests=manifests,
         optional={name: tables[name] for name in OPTIONAL_TABLES if name in tables},
+        behind=tuple(newer_than_index(results)),
     )
 
 
-def _reindex(results: Path) -> None:
-    from msbench.benchmark.store import reindex
-
+def _no_index(results: Path) -> str:
+    reindex = f"msbench store reindex --results {results}"
     if not os.access(results, os.W_OK):
-        raise StoreError(
+        return (
             f"{results} has no index ({INDEX_NAME}) and this user may not write the folder to build one; ask the "
-            f"store's owner to run 'msbench store reindex --results {results}'."
+            f"store's owner to run '{reindex}'."
         )
-    try:
-        reindex(results)
-    except (ValueError, KeyError, pd.errors.ParserError) as error:
-        raise StoreError(f"cannot index {results}: {error}") from error
+    return f"{results} has no index ({INDEX_NAME}); build it from the run folders with '{reindex}', then reload."
 
 
 def _read_manifests(results: Path) -> dict[str, dict[str, Any]]:
@@ -151,8 +162,6 @@ def _read_manifests(results: Path) -> dict[str, dict[str, Any]]:
 
 def _read_index(results: Path) -> dict[str, pd.DataFrame]:
     """Every table the pages use, read through the store's read-only connection (it never writes the store)."""
-    from msbench.benchmark.store import read_index
-
     wanted = ("runs", "jobs", "case_metrics", "shifted_case_metrics", "lesions", "curves", "summary", *OPTIONAL_TABLES)
     try:
         with read_index(results) as conn:
@@ -163,70 +172,24 @@ def _read_index(results: Path) -> dict[str, pd.DataFrame]:
 
 
 def _run_rows(results: Path) -> pd.DataFrame:
-    from msbench.benchmark.store import run_table
-
     try:
         return run_table(results)
     except (FileNotFoundError, ValueError) as error:
         raise StoreError(str(error)) from error
 
 
-def check_csv(path: Path) -> int:
-    """Number of data rows of a CSV the store wrote; refuses a truncated or ragged file.
-
-    Raises:
-        StoreError: The file does not end with a newline, or a row has another number of fields than the header.
-    """
-    text = path.read_text()
-    if not text.strip():
-        return 0
-    fix = "the file is damaged (cut short by a full disk or an interrupted copy): delete the job folder and rerun it"
-    if not text.endswith("\n"):
-        raise StoreError(f"{path} is truncated (its last line has no line end); {fix}.")
-    rows = list(csv.reader(io.StringIO(text)))
-    width = len(rows[0])
-    for number, row in enumerate(rows[1:], start=2):
-        if len(row) != width:
-            raise StoreError(f"{path} line {number} has {len(row)} fields, its header {width}; {fix}.")
-    return len(rows) - 1
-
-
-def _check_files(results: Path, manifests: dict[str, dict[str, Any]], tables: dict[str, pd.DataFrame]) -> None:
-    """Every CSV the pages rely on is whole, and the index holds every committed job with all its case rows."""
+def _check_index(results: Path, manifests: dict[str, dict[str, Any]], tables: dict[str, pd.DataFrame]) -> None:
+    """The index holds every run and every finished job the manifests name (no job folder is read)."""
     reindex = f"run 'msbench store reindex --results {results}' to rebuild the index from the job folders"
-    indexed_runs = set(tables["runs"]["run_id"])
-    missing = sorted(set(manifests) - indexed_runs)
+    missing = sorted(set(manifests) - set(tables["runs"]["run_id"]))
     if missing:
         raise StoreError(f"{results / INDEX_NAME} lacks the runs {', '.join(missing)}; {reindex}.")
     jobs = tables["jobs"]
-    # cases.csv holds a cross-dataset run's shifted rows too; the index keeps them in shifted_case_metrics.
-    counts: dict[tuple[str, str], int] = {}
-    for name, keys in (("case_metrics", ["case"]), ("shifted_case_metrics", ["dataset", "case"])):
-        if name in tables:
-            rows = tables[name].drop_duplicates(["run_id", "job_id", *keys, "reference"])
-            for key, n in rows.groupby(["run_id", "job_id"]).size().items():
-                counts[key] = counts.get(key, 0) + int(n)
-    for run_id in manifests:
-        root = results / "runs" / run_id
-        for name in _CHECKED_CSVS:
-            if (root / name).is_file():
-                check_csv(root / name)
-        indexed_jobs = set(jobs.loc[jobs["run_id"] == run_id, "job_id"])
-        for job_dir in sorted(p for p in (root / "jobs").glob("*") if p.is_dir() and not p.name.startswith(".")):
-            if not (job_dir / "job.json").is_file():
-                continue
-            if job_dir.name not in indexed_jobs:
-                raise StoreError(f"{results / INDEX_NAME} lacks the committed job {job_dir}; {reindex}.")
-            n_cases = 0
-            for name in _JOB_CSVS:
-                if (job_dir / name).is_file():
-                    rows = check_csv(job_dir / name)
-                    n_cases = rows if name == "cases.csv" else n_cases
-            if n_cases != counts.get((run_id, job_dir.name), 0):
-                raise StoreError(
-                    f"{job_dir / 'cases.csv'} has {n_cases} rows, the index {counts.get((run_id, job_dir.name), 0)}; "
-                    f"{reindex}."
-                )
+    for run_id, manifest in manifests.items():
+        absent = sorted(set(manifest.get("jobs") or []) - set(jobs.loc[jobs["run_id"] == run_id, "job_id"]))
+        if absent:
+            folders = ", ".join(str(results / "runs" / run_id / "jobs" / job) for job in absent)
+            raise StoreError(f"{results / INDEX_NAME} lacks the committed jobs {folders}; {reindex}.")
 
 
 def _job_rows(jobs: pd.DataFrame) -> pd.DataFrame:
@@ -248,17 +211,16 @@ def _lesion_rows(lesions: pd.DataFrame) -> pd.DataFrame:
 
 
 def load_index(results: Path) -> pd.DataFrame:
-    """The store's ``run_table`` (one row per run and reference), the index rebuilt from the run files when missing.
-
-    Kept for ``msbench runs list``; the pages read :func:`load_store`.
+    """The store's ``run_table`` (one row per run and reference), for ``msbench runs list`` (the pages: load_store).
 
     Raises:
         FileNotFoundError: ``results`` holds no msbench results.
+        StoreError: The store has no index (the message names ``msbench store reindex``).
         ValueError: The folder was written by an older store, or its index by another schema (says what to do).
     """
     results = Path(results)
     if not (results / INDEX_NAME).is_file():
         if not (results / "runs").is_dir():
             raise FileNotFoundError(f"{results} holds no msbench results (no {INDEX_NAME}, no runs/).")
-        _reindex(results)
+        raise StoreError(_no_index(results))
     return _run_rows(results)

@@ -79,6 +79,7 @@ def main_table(data: StoreData) -> pd.DataFrame:
         return pd.DataFrame(columns=list(COLUMNS))
     runs = data.runs.copy()
     per_case = per_case_means(data)
+    scores = stored_scores(data)
     rows = []
     for _, run in runs.iterrows():
         manifest = data.manifests.get(run["run_id"], {})
@@ -93,8 +94,7 @@ def main_table(data: StoreData) -> pd.DataFrame:
             "Dice 95% CI": ci_text(run["dice_ci_low"], run["dice_ci_high"], run["n_patients"]),
             "median Dice": run["dice_median"],
             **{col: _mean(cases, key) for col, key in CASE_MEANS.items()},
-            "volume r": _volume_r(cases),
-            "volume r scans": _correlation_scans(cases),
+            **_volume_columns(scores, run["run_id"], run["reference"]),
             "tuning": tuning_text(manifest),
             "stale": stale_text(data, run["run_id"], run["method"]),
             "section": section_of(run),
@@ -102,9 +102,9 @@ def main_table(data: StoreData) -> pd.DataFrame:
             **_claim(run["method"], cases, run["protocol"]),
         }
         rows.append(row)
-    rows += _rater_rows(data, per_case)
+    rows += _rater_rows(data, per_case, scores)
     table = pd.DataFrame(rows)
-    table[["ISBI score", "ISBI score (normalised)"]] = [_isbi(table, per_case, r) for _, r in table.iterrows()]
+    table[["ISBI score", "ISBI score (normalised)"]] = [_isbi(table, per_case, scores, r) for _, r in table.iterrows()]
     table["rank"], table["ranking"] = pd.Series(pd.NA, index=table.index, dtype="Int64"), ""
     methods = table["section"] == "methods"
     for _, group in table[methods].groupby(list(GROUP)):
@@ -136,37 +136,58 @@ def not_ranked_reasons(rows: pd.DataFrame) -> dict[tuple[str, ...], str]:
     return reasons
 
 
-def _rater_rows(data: StoreData, per_case: dict[tuple[str, str], pd.DataFrame]) -> list[dict[str, Any]]:
-    """Human reference rows of each rater against the truth (``raters``); adds their cases to ``per_case``."""
-    from .raters import TRUTH, rater_cases, rater_summary
+def rater_run_id(run_id: str, rater: str) -> str:
+    """The id a rater's rows are shown under (never a real run id: it holds ``::``)."""
+    return f"{run_id}::{rater}"
 
+
+def _rater_rows(
+    data: StoreData, per_case: dict[tuple[str, str], pd.DataFrame], scores: dict[tuple[str, str], dict[str, float]]
+) -> list[dict[str, Any]]:
+    """Human reference rows of each rater against the truth, as the runner stored them (finished inter-rater runs).
+
+    Adds each row's cases to ``per_case``.
+    """
+    cases, summary = data.table("rater_case_metrics"), data.table("rater_summary")
+    if cases.empty or summary.empty:
+        return []
+    dice = summary[summary["metric"] == "dice"]
+    wide = cases.pivot_table(
+        index=["run_id", "rater", "reference", "case", "patient"], columns="metric", values="value", aggfunc="first",
+        dropna=False,
+    ).reset_index()  # fmt: skip
+    wide.columns.name = None
     rows = []
-    for pseudo, (manifest, cases) in rater_cases(data, HUMAN_METHODS).items():
-        per_case[(pseudo, TRUTH)] = cases
-        summary = rater_summary(cases)
-        run_id = manifest["run_id"]
+    for (run_id, rater, reference), frame in wide.groupby(["run_id", "rater", "reference"], sort=True):
+        manifest = data.manifests.get(run_id, {})
+        found = dice[(dice["run_id"] == run_id) & (dice["rater"] == rater) & (dice["reference"] == reference)]
+        if manifest.get("method") not in HUMAN_METHODS or manifest.get("status") != "ok" or found.empty:
+            continue
+        one = found.iloc[0]
+        pseudo = rater_run_id(run_id, rater)
+        rater_cases = frame.drop(columns=["run_id", "rater", "reference"]).reset_index(drop=True)
+        per_case[(pseudo, reference)] = rater_cases
         rows.append(
             {
-                "method": f"rater {manifest['reference']}",
+                "method": f"rater {rater}",
                 "modalities": "+".join(manifest.get("modalities") or []),
                 **{k: manifest[k] for k in ("dataset", "protocol", "budget")},
-                "reference": TRUTH,
+                "reference": reference,
                 "status": "ok",
                 "run_id": pseudo,
-                "cases": int(summary["n_cases"]),
-                "patients": int(summary["n_patients"]),
-                "mean Dice": summary["dice_mean"],
-                "Dice 95% CI": ci_text(summary["dice_ci_low"], summary["dice_ci_high"], summary["n_patients"]),
-                "median Dice": summary["dice_median"],
-                **{col: _mean(cases, key) for col, key in CASE_MEANS.items()},
-                "volume r": _volume_r(cases),
-                "volume r scans": _correlation_scans(cases),
+                "cases": int(one["n_cases"]),
+                "patients": int(one["n_patients"]),
+                "mean Dice": float(one["mean"]),
+                "Dice 95% CI": ci_text(one["ci_low"], one["ci_high"], one["n_patients"]),
+                "median Dice": float(one["median"]),
+                **{col: _mean(rater_cases, key) for col, key in CASE_MEANS.items()},
+                **_volume_columns(scores, pseudo, reference),
                 "tuning": "untuned",
                 "stale": stale_text(data, run_id, manifest["method"]),
                 "section": "human reference",
                 **dict.fromkeys(COST_COLUMNS, math.nan),
                 "profile": "",
-                **_claim("", cases),
+                **_claim("", rater_cases),
             }
         )
     return rows
@@ -201,29 +222,39 @@ def _mean(cases: pd.DataFrame, key: str) -> float:
     return float(values.mean()) if values.notna().any() else math.nan
 
 
-def _volume_r(cases: pd.DataFrame) -> float:
-    from msbench.benchmark.metrics import volume_correlation
-
-    if cases.empty or "vol_pred_ml" not in cases:
-        return math.nan
-    return volume_correlation(cases[cases["vol_ref_ml"] > 0])
-
-
-def _correlation_scans(cases: pd.DataFrame) -> float:
-    """Scans the volume correlation (and so the ISBI score's correlation term) is computed over."""
-    if cases.empty or "vol_ref_ml" not in cases:
-        return math.nan
-    return float((cases["vol_ref_ml"] > 0).sum())
+def stored_scores(data: StoreData) -> dict[tuple[str, str], dict[str, float]]:
+    """(shown run id, reference) -> the set-level scores the runner stored (``scores.csv``: ISBI raw, volume r)."""
+    scores: dict[tuple[str, str], dict[str, float]] = {}
+    table = data.table("run_scores")
+    for run_id, rater, reference, metric, value in table.reindex(columns=_SCORE_IDS).itertuples(index=False):
+        shown = rater_run_id(run_id, rater) if isinstance(rater, str) and rater else run_id
+        scores.setdefault((shown, reference), {})[metric] = _float(value)
+    return scores
 
 
-def _isbi(table: pd.DataFrame, per_case: dict[tuple[str, str], pd.DataFrame], row: pd.Series) -> tuple[float, float]:
-    """ISBI 2015 score on this reference, and normalised against the inter-rater row on the same cases."""
-    from msbench.benchmark.metrics import isbi_challenge_score
+_SCORE_IDS = ["run_id", "rater", "reference", "metric", "value"]
 
+
+def _volume_columns(scores: dict[tuple[str, str], dict[str, float]], run_id: str, reference: str) -> dict[str, float]:
+    """The volume correlation and the scans it (and the ISBI score's correlation term) is over; NaN when not stored."""
+    stored = scores.get((run_id, reference), {})
+    return {"volume r": stored.get("volume_r", math.nan), "volume r scans": stored.get("volume_r_scans", math.nan)}
+
+
+def _isbi(
+    table: pd.DataFrame,
+    per_case: dict[tuple[str, str], pd.DataFrame],
+    scores: dict[tuple[str, str], dict[str, float]],
+    row: pd.Series,
+) -> tuple[float, float]:
+    """The stored ISBI 2015 score on this reference, and normalised against the inter-rater row on the same cases.
+
+    The inter-rater run's stored score is over its own cases: it normalises a run tested on the same cases only.
+    """
     cases = per_case.get((row["run_id"], row["reference"]), _EMPTY)
     if cases.empty:
         return math.nan, math.nan
-    raw = isbi_challenge_score(cases, rater_col=None).raw
+    raw = scores.get((row["run_id"], row["reference"]), {}).get("isbi_score_raw", math.nan)
     if row["reference"] == "truth":  # the normalisation is against the raters' agreement, not a rater vs the truth
         return raw, math.nan
     same = (table["method"].isin(HUMAN_METHODS)) & (table["status"] == "ok")
@@ -231,8 +262,8 @@ def _isbi(table: pd.DataFrame, per_case: dict[tuple[str, str], pd.DataFrame], ro
         same &= table[key] == row[key]
     for run_id in table.loc[same, "run_id"]:
         human = per_case.get((run_id, row["reference"]), _EMPTY)
-        if not human.empty and set(human["case"]) >= set(cases["case"]):
-            inter = isbi_challenge_score(human[human["case"].isin(cases["case"])], rater_col=None).raw
+        if not human.empty and set(human["case"]) == set(cases["case"]):
+            inter = scores.get((run_id, row["reference"]), {}).get("isbi_score_raw", math.nan)
             return raw, RATER_AGREEMENT_SCORE * raw / inter if inter > 0 else math.nan
     return raw, math.nan
 

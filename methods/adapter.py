@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from msbench.datasets.case import DEFAULT_MODALITIES, DEFAULT_REFERENCE
+
 from .card import MethodCard, Recipe
 
 if TYPE_CHECKING:
@@ -62,8 +64,8 @@ class FitContext:
     budget: str
     recipe: Recipe
     hparams: Mapping[str, Any]
-    modalities: tuple[str, ...] = ("flair",)
-    reference: str = "mask1"
+    modalities: tuple[str, ...] = DEFAULT_MODALITIES
+    reference: str = DEFAULT_REFERENCE
     progress: bool = True
     on_epoch: Callable[[int, Mapping[str, float]], None] | None = field(default=None, compare=False, repr=False)
 

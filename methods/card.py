@@ -8,7 +8,7 @@ The adapter that trains and predicts is referenced as ``"module:Class"`` and imp
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from msbench.benchmark.protocol import BUDGETS as _PROTOCOL_BUDGETS
@@ -142,6 +142,9 @@ class CategoricalParam:
 
 SearchParam = FloatParam | IntParam | CategoricalParam
 
+CARD_CANDIDATE = "card"
+"""The name of the smoke recipe itself among the recipe-selection candidates (``MethodCard.smoke_candidates``)."""
+
 
 @dataclass(frozen=True)
 class Recipe:
@@ -180,6 +183,9 @@ class MethodCard:
         choices: What the paper leaves open and what msbench chose, with the reason (hyper-parameter -> text).
         trainable: False for training-free methods.
         family: Methods sharing a paper (ablations) share a family.
+        smoke_candidates: The variants of the smoke recipe that recipe selection (``msbench tune --candidates
+            smoke``) weighs against the smoke recipe itself, each a name -> hyper-parameters it changes; the smoke
+            recipe is the first candidate, ``card``, and wins ties.
     """
 
     name: str
@@ -195,6 +201,23 @@ class MethodCard:
     choices: Mapping[str, str] = field(default_factory=dict)
     trainable: bool = True
     family: str = ""
+    smoke_candidates: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.smoke_candidates:
+            return
+        where = f"method {self.name!r}: smoke_candidates"
+        if not self.trainable or "smoke" not in self.recipes:
+            raise ValueError(f"{where}: only a trainable method with a smoke recipe has candidates to select.")
+        if CARD_CANDIDATE in self.smoke_candidates:
+            raise ValueError(f"{where}: {CARD_CANDIDATE!r} names the smoke recipe itself; name the variant otherwise.")
+        known = {*self.defaults, *self.recipes["smoke"].overrides}
+        for name, changes in self.smoke_candidates.items():
+            if not changes or set(changes) - known:
+                raise ValueError(
+                    f"{where}: candidate {name!r} changes {sorted(set(changes) - known) or 'nothing'}; expected some "
+                    f"of the hyper-parameters {sorted(known)}."
+                )
 
     def recipe(self, budget: str) -> Recipe:
         if budget not in BUDGETS:
@@ -213,3 +236,21 @@ class MethodCard:
                 f"method {self.name!r} has no hyper-parameters {sorted(unknown)}; known: {sorted(self.defaults)}."
             )
         return {**self.defaults, **self.recipe(budget).overrides, **overrides}
+
+    def smoke_candidate_recipes(self) -> dict[str, Recipe]:
+        """The recipe-selection candidates as recipes: the smoke recipe (``card``) first, then each variant of it.
+
+        Raises:
+            ValueError: The card declares no candidates.
+        """
+        if not self.smoke_candidates:
+            raise ValueError(
+                f"method {self.name!r} declares no smoke_candidates on its card: "
+                f"{'it has no recipe to select' if not self.trainable else 'add them to its card'}."
+            )
+        base = self.recipe("smoke")
+        variants = {
+            name: replace(base, overrides={**base.overrides, **changes})
+            for name, changes in self.smoke_candidates.items()
+        }
+        return {CARD_CANDIDATE: base, **variants}

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import importlib
+from collections.abc import Mapping
 from dataclasses import asdict
+from pathlib import Path
+from typing import Any
 
-from .card import SCORING_UNITS, Claim
+from .card import SCORING_UNITS, Claim, MethodCard
 from .registry import get_card
+from .selection import RECORD_DIR, load_record, recipe_from_dict, record_path, rerun_command
 
 
 def parameter_count(name: str, budget: str = "paper") -> int | None:
@@ -65,4 +69,48 @@ def describe_method(name: str) -> str:
     if card.choices:
         lines.append("  choices where the paper is silent:")
         lines += [f"    {k}: {v}" for k, v in card.choices.items()]
+    lines += selection_lines(card)
     return "\n".join(lines)
+
+
+def selection_lines(card: MethodCard) -> list[str]:
+    """The card's recipe selection as text: its candidates, and from the committed record the chosen one and why."""
+    if not card.smoke_candidates:
+        return ["  recipe selection: none (the card declares no smoke_candidates)"]
+    lines = ["  recipe selection (smoke): candidates card (the smoke recipe)"]
+    lines += [f"    {name}: {dict(changes)}" for name, changes in card.smoke_candidates.items()]
+    path = record_path(card.name)
+    if not path.is_file():
+        return [*lines, f"    no record: {_shown(path)} does not exist; make it with `{rerun_command(card.name)}`"]
+    return lines + record_lines(card, load_record(card.name), path)
+
+
+def _shown(path: Path) -> str:
+    """A record's path from the repository root (``methods/smoke_selection/fsh.json``) where it lies there."""
+    root = RECORD_DIR.parents[1]
+    return str(path.relative_to(root)) if path.is_relative_to(root) else str(path)
+
+
+def record_lines(card: MethodCard, record: Mapping[str, Any], path: Path) -> list[str]:
+    """A committed selection record as text: the chosen recipe, every candidate's validation Dice, provenance."""
+    chosen = next(c for c in record["candidates"] if c["name"] == record["chosen"])
+    same = recipe_from_dict(chosen["recipe"]) == card.recipe("smoke")
+    lines = [
+        f"    chosen: {record['chosen']!r}, validation Dice {record['chosen_val_dice']:.3f} "
+        f"({'the card ships it' if same else 'NOT the card smoke recipe: the card differs from its record'})",
+        f"    on validation patient {', '.join(record['val_patients'])} of fold {record['fold']} of "
+        f"{record['dataset']} ({record['protocol']}, {record['synth_resolution_mm']:g} mm), seed {record['seed']}, "
+        f"{record['device']}",
+    ]
+    for candidate in record["candidates"]:
+        lines.append(f"      {candidate['name']}: validation Dice {candidate['val_dice']:.3f}")
+    lines.append(f"      threshold baseline: validation Dice {record['threshold_val_dice']:.3f}")
+    lines.append(
+        f"    record: {_shown(path)} (commit {record['commit']}, started "
+        f"{record['started_utc']}, {record['wall_seconds']} s)"
+    )
+    lines.append(
+        f"    re-run: `{rerun_command(card.name)}` (or `{rerun_command(card.name, 'recorded')}`: the record's own "
+        "candidates)"
+    )
+    return lines

@@ -36,6 +36,14 @@ def test_no_bare_top_level_datasets_package(tmp_path):
     assert str(REPO) not in origin
 
 
+def test_test_helpers_and_dead_modules_do_not_ship():
+    import importlib.util
+
+    # browser helpers live in tests/leaderboard; the case iterator had no caller (issue #24)
+    for name in ("msbench.leaderboard.browser", "msbench.methods.engine.testing", "msbench.datasets.iteration"):
+        assert importlib.util.find_spec(name) is None, name
+
+
 def test_committed_splits_ship_as_package_data():
     from msbench.datasets.splits import SPLITS_DIR
 

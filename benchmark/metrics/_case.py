@@ -86,11 +86,12 @@ def _evaluate(
 ) -> tuple[dict[str, float | int], list[LesionRow]]:
     pred, ref, spacing = check_inputs(pred, ref, spacing_mm)
     n_total = int(np.prod(pred.shape))
-    domain_voxels, domain_on_slice = n_total, None
+    domain_voxels = n_total
+    domain_on_slice: np.ndarray | None = None
     if domain is not None:
         domain = check_domain(domain, pred.shape)
         domain_voxels = int(np.count_nonzero(domain))
-        domain_on_slice = domain.any(axis=(0, 1))
+        domain_on_slice = np.asarray(domain.any(axis=(0, 1)))
     case = crop_case(pred, ref, spacing, params.surface_margin_vox)
     counts = confusion_counts(case.pred_fg, case.ref, n_total=n_total)
     record: dict[str, float | int] = voxel_scores(

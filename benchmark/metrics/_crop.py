@@ -69,7 +69,7 @@ def check_inputs(
             f"spacing_mm={tuple(spacing_mm)!r}: expected three positive finite voxel sizes in mm, "
             "in array axis order (for NIfTI: header.get_zooms()[:3])."
         )
-    return to_bool_mask(pred, "pred"), to_bool_mask(ref, "ref"), spacing  # type: ignore[return-value]
+    return to_bool_mask(pred, "pred"), to_bool_mask(ref, "ref"), spacing
 
 
 def check_domain(domain: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:

@@ -97,13 +97,14 @@ def label_case_lesions(
         for connectivity, added in extra.items():
             components[connectivity] = nodes.join(labels, n, boundary, added)
         labelled.append((nodes, labels, components))
+    (p_nodes, p_labels, p_components), (g_nodes, g_labels, g_components) = labelled
     return [
-        tuple(
-            _kept_lesions(shape, nodes, labels, components[connectivity], min_voxels)
-            for nodes, labels, components in labelled
+        (
+            _kept_lesions(shape, p_nodes, p_labels, p_components[connectivity], min_voxels),
+            _kept_lesions(shape, g_nodes, g_labels, g_components[connectivity], min_voxels),
         )
         for connectivity, min_voxels in requests
-    ]  # type: ignore[misc]
+    ]
 
 
 def _kept_lesions(

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ._nan import precision, ratio
+from .specs import MetricParams
 
 _MM3_PER_ML = 1000.0
 
@@ -59,7 +60,10 @@ def normalised_dice(c: Confusion, n_domain: int, reference_load: float) -> float
 
 
 def voxel_scores(
-    c: Confusion, voxel_volume_mm3: float, n_domain: int | None = None, reference_load: float = 0.001
+    c: Confusion,
+    voxel_volume_mm3: float,
+    n_domain: int | None = None,
+    reference_load: float = MetricParams.ndsc_reference_load,
 ) -> dict[str, float | int]:
     """Every voxel metric of the suite from the confusion counts, under the empty-mask policy.
 

@@ -1,7 +1,7 @@
 """The results store: job folders committed by rename (the record) and a SQLite index rebuilt from them (the cache)."""
 
 from ._db import INDEX_NAME, open_index, read_index
-from .checks import check_results_dir, store_writes
+from .checks import check_results_dir, check_store, newer_than_index, store_writes
 from .files import (
     JOB_RECORD,
     MANIFEST_SCHEMA_VERSION,
@@ -22,6 +22,7 @@ from .index import (
     dump,
     index_job,
     index_profile,
+    index_raters,
     index_run,
     index_study,
     job_table,
@@ -33,15 +34,21 @@ from .index import (
     study_table,
     trial_table,
 )
+from .raters import RATER_CASES, RATER_SUMMARY, RUN_SCORES, SCORE_COLUMNS, read_raters
 
 __all__ = [
     "INDEX_NAME",
     "JOB_RECORD",
     "MANIFEST_SCHEMA_VERSION",
+    "RATER_CASES",
+    "RATER_SUMMARY",
+    "RUN_SCORES",
+    "SCORE_COLUMNS",
     "STORE_SCHEMA_VERSION",
     "RunStore",
     "atomic_path",
     "check_results_dir",
+    "check_store",
     "check_store_version",
     "export_run",
     "dump",
@@ -49,14 +56,17 @@ __all__ = [
     "find_run",
     "index_job",
     "index_profile",
+    "index_raters",
     "index_run",
     "index_study",
     "job_table",
+    "newer_than_index",
     "open_index",
     "profile_table",
     "read_index",
     "read_json",
     "read_manifest",
+    "read_raters",
     "read_table",
     "reindex",
     "run_table",

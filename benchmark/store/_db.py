@@ -16,6 +16,8 @@ from urllib.parse import quote
 
 import pandas as pd
 
+from .raters import RATER_SCHEMA
+
 INDEX_NAME = "msbench.sqlite"
 
 
@@ -90,6 +92,7 @@ def open_index(results: Path) -> Iterator[sqlite3.Connection]:
             conn.execute(f"PRAGMA user_version={INDEX_SCHEMA_VERSION}")
         elif version != INDEX_SCHEMA_VERSION:
             raise ValueError(_version_message(path, version))
+        conn.executescript(RATER_SCHEMA)
         yield conn
     except sqlite3.DatabaseError as error:
         raise ValueError(_index_error(path, error)) from error

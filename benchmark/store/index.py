@@ -24,6 +24,7 @@ import pandas as pd
 
 from ._db import clear_unusable_index, open_index, read_index, transaction
 from .files import RunStore, check_store_version, read_json, read_manifest, read_table
+from .raters import RATER_IDS, RATER_SUMMARY_COLUMNS, RATER_TABLES, SCORE_COLUMNS, read_raters
 
 PROFILES_DIR = "profiles"
 PROFILE_FILE = "profile.json"
@@ -204,6 +205,37 @@ def _insert_summary(conn: sqlite3.Connection, table: str, run_id: str, summary: 
     )
 
 
+def index_raters(
+    conn: sqlite3.Connection, run_id: str, cases: pd.DataFrame, summary: pd.DataFrame, scores: pd.DataFrame
+) -> None:
+    """Replaces one run's derived rows (``raters.csv``, ``raters_summary.csv``, ``scores.csv``) in one transaction."""
+    metrics = [c for c in cases.columns if c not in RATER_IDS and pd.api.types.is_numeric_dtype(cases[c])]
+    ids = list(RATER_IDS)
+    with transaction(conn):
+        for table in RATER_TABLES:
+            conn.execute(f"DELETE FROM {table} WHERE run_id=?", (run_id,))
+        conn.executemany(
+            "INSERT INTO rater_case_metrics VALUES (?,?,?,?,?,?,?)",
+            [
+                (run_id, *(str(row[k]) for k in (ids[0], ids[2], ids[3], ids[1])), m, number_or_none(row[m]))
+                for row in cases.to_dict("records")
+                for m in metrics
+            ],
+        )
+        frame = summary.reindex(columns=list(RATER_SUMMARY_COLUMNS))
+        conn.executemany(
+            f"INSERT INTO rater_summary VALUES ({','.join('?' * (len(RATER_SUMMARY_COLUMNS) + 1))})",
+            [(run_id, *map(str, r[:4]), *(number_or_none(v) for v in r[4:])) for r in frame.itertuples(index=False)],
+        )
+        conn.executemany(
+            "INSERT INTO run_scores VALUES (?,?,?,?,?)",
+            [
+                (run_id, str(rater), str(reference), str(metric), number_or_none(value))
+                for rater, reference, metric, value in scores.reindex(columns=list(SCORE_COLUMNS)).to_numpy()
+            ],
+        )
+
+
 def index_study(conn: sqlite3.Connection, study: dict[str, Any], trials: list[dict[str, Any]]) -> None:
     """Replaces one Optuna study's row and all its trials in one transaction.
 
@@ -241,7 +273,7 @@ def reindex(results: Path, *, on_set_aside: Callable[[Path], None] | None = None
         with transaction(conn):
             for table in (
                 "runs", "jobs", "case_metrics", "lesions", "curves", "summary",
-                "shifted_case_metrics", "shifted_summary", "studies", "trials", "profiles",
+                "shifted_case_metrics", "shifted_summary", "studies", "trials", "profiles", *RATER_TABLES,
             ):  # fmt: skip
                 conn.execute(f"DELETE FROM {table}")
         for profile_path in sorted((results / PROFILES_DIR).glob("*.json")):
@@ -256,6 +288,7 @@ def reindex(results: Path, *, on_set_aside: Callable[[Path], None] | None = None
             shifted_path = store.root / "summary_shifted.csv"
             shifted = read_table(shifted_path, dtype={"seed": str}) if shifted_path.is_file() else None
             index_run(conn, manifest, summary, shifted)
+            index_raters(conn, manifest["run_id"], *read_raters(store.root))
             counts["runs"] += 1
         for table in ("case_metrics", "shifted_case_metrics"):  # scored (case, reference) pairs, not metric values
             query = f'SELECT COUNT(*) FROM (SELECT DISTINCT run_id, job_id, "case", reference FROM {table})'
@@ -274,6 +307,8 @@ def dump(results: Path) -> dict[str, pd.DataFrame]:
         "profiles": "profile_id",
         "shifted_case_metrics": 'run_id, job_id, "case", reference, metric',
         "shifted_summary": "run_id, seed, reference, metric",
+        "rater_case_metrics": 'run_id, rater, "case", reference, metric', "rater_summary": "run_id, rater, metric",
+        "run_scores": "run_id, rater, reference, metric",
     }  # fmt: skip
     with read_index(results) as conn:
         return {t: pd.read_sql_query(f"SELECT * FROM {t} ORDER BY {k}", conn) for t, k in keys.items()}

@@ -184,7 +184,8 @@ class Canvas:
     def build(cls, anatomy: Anatomy, look: PatientLook) -> Canvas:
         inside = anatomy.brain_mask
         flat = np.flatnonzero(inside)
-        index = np.unravel_index(flat, inside.shape)
+        i, j, k = np.unravel_index(flat, inside.shape)
+        index = (i, j, k)
         brain = anatomy.brain.ravel()[flat]
         gm = anatomy.gm.ravel()[flat] / brain
         wm = anatomy.wm.ravel()[flat] / brain

@@ -11,16 +11,19 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import edt
 import nibabel as nib
 import numpy as np
+from nibabel.spatialimages import SpatialImage
 
 from msbench.datasets.nifti import read_image
 from msbench.datasets.preprocessing import resample_to_shape, shape_for_spacing
 
+from ..masks import dice_score
 from . import reference, stats, texture
 from ._anatomy import load_template
 from ._grid import Grid
@@ -169,14 +172,14 @@ class RealismReport:
         return path
 
 
-def _fmt_range(values: list[float] | np.ndarray, digits: int = 1) -> str:
-    values = np.asarray(values, dtype=float)
-    values = values[np.isfinite(values)]
-    if values.size == 0:
+def _fmt_range(values: Sequence[float] | np.ndarray, digits: int = 1) -> str:
+    array = np.asarray(values, dtype=float)
+    array = array[np.isfinite(array)]
+    if array.size == 0:
         return "n/a"
-    if values.size == 1:
-        return f"{values[0]:.{digits}f}"
-    return f"{np.median(values):.{digits}f} ({values.min():.{digits}f}-{values.max():.{digits}f})"
+    if array.size == 1:
+        return f"{array[0]:.{digits}f}"
+    return f"{np.median(array):.{digits}f} ({array.min():.{digits}f}-{array.max():.{digits}f})"
 
 
 def _size_rows(sizes: np.ndarray) -> dict[str, str]:
@@ -224,7 +227,15 @@ class _PhantomStats:
 
 
 def _load(path: Path) -> np.ndarray:
-    return np.asarray(nib.load(path).dataobj)
+    return np.asarray(_spatial_image(path).dataobj)
+
+
+def _spatial_image(path: Path) -> SpatialImage:
+    """``nib.load`` narrowed to what it returns for every file read here (NIfTI); anything else is refused."""
+    image = nib.load(path)
+    if not isinstance(image, SpatialImage):
+        raise ValueError(f"{path}: expected a NIfTI volume, got a {type(image).__name__}.")
+    return image
 
 
 def _mid_axial(flair: np.ndarray, truth: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -252,7 +263,7 @@ def _phantom_stats(root: Path, summary: dict) -> _PhantomStats:
             out.n_lesions.append(int(sizes.size))
             out.load_ml.append(load_ml)
             out.sizes.append(sizes * voxel_1mm)
-            out.inter_rater.append(stats.dice(_load(files["mask1"]) > 0, _load(files["mask2"]) > 0))
+            out.inter_rater.append(dice_score(_load(files["mask1"]) > 0, _load(files["mask2"]) > 0))
             out.wm_texture.append(texture.white_matter_texture(flair, _load(files["mprage"])))
             oracle = stats.oracle_threshold_dice(flair, truth, anatomy.brain_mask)
             if load_ml < 3.0:
@@ -326,7 +337,7 @@ def grid_ceiling_dice(mask: np.ndarray, spacing_mm: tuple[float, ...], grid_mm: 
     for axis, (n, c) in enumerate(zip(mask.shape, coarse, strict=True)):
         fraction = np.moveaxis(np.tensordot(_overlap_weights(n, c), fraction, axes=([1], [axis])), 0, axis)
     answer = resample_to_shape(truth_mask(fraction), mask.shape, order=0)
-    return stats.dice(answer, mask)
+    return dice_score(answer, mask)
 
 
 def real_lesion_contrast(real_dir: Path, grid_mm: float = 1.0) -> list[LesionContrast]:
@@ -405,7 +416,7 @@ def _real_stats(real_dir: Path, resolution_mm: float) -> _RealStats:
     )
     distances: dict[tuple, np.ndarray] = {}
     for path in _real_mask_files(real_dir):
-        img = nib.load(path)
+        img = _spatial_image(path)
         mask = np.asarray(img.dataobj) > 0
         voxel_mm3 = float(np.prod(img.header.get_zooms()[:3]))
         sizes = stats.lesion_sizes(mask)
@@ -422,6 +433,28 @@ def _real_stats(real_dir: Path, resolution_mm: float) -> _RealStats:
 
 def _pct(values: list[float]) -> str:
     return _fmt_range(100 * np.asarray(values, dtype=float), 0) + " %"
+
+
+def _reference_column() -> dict[str, str]:
+    """The report's reference figures, rendered from :mod:`.reference` (the one place they are written)."""
+    count, load = dict(reference.LESION_COUNT_QUANTILES), dict(reference.LESION_LOAD_QUANTILES_ML)
+
+    def span(low_high: tuple[float, float]) -> str:
+        return f"{low_high[0]:g}-{low_high[1]:g}"
+
+    return {
+        "count": f"{count[0.5]:g} ({count[0.0]:g}-{count[1.0]:g})",
+        "load": f"{load[0.5]:g} ({load[0.0]:g}-{load[1.0]:g})",
+        # the end points 0 and 1 only bound the interpolation; the spec's percentiles lie between them
+        "percentiles": " / ".join(f"{v:g}" for q, v in reference.LESION_SIZE_QUANTILES_VOX if 0.0 < q < 1.0),
+        "under10": f"{100 * reference.FRACTION_LESIONS_UNDER_10_VOX:.0f} %",
+        "over1000": f"{100 * reference.FRACTION_VOLUME_OVER_1000_VOX:.0f} %",
+        "ratio": f"{reference.FLAIR_LESION_TO_NAWM_RATIO:.2f}",
+        "p10_over_p90": f"{reference.FLAIR_LESION_P10_TO_WM_P90:.2f}",
+        "inter_rater": span(reference.INTER_RATER_DICE),
+        "oracle_low": f"~{reference.ORACLE_DICE_LOW_LOAD[0]:g} at {reference.ORACLE_LOW_LOAD_ML:g} ml",
+        "oracle_high": span(reference.ORACLE_DICE_HIGH_LOAD),
+    }
 
 
 def _rows(ph: _PhantomStats, real: _RealStats | None, resolution_mm: float) -> tuple[Row, ...]:
@@ -455,31 +488,37 @@ def _rows(ph: _PhantomStats, real: _RealStats | None, resolution_mm: float) -> t
         return _fmt_range([getattr(t, name) for t in textures], 3)
 
     grid = f"{resolution_mm:g} mm grid"
+    spec = _reference_column()
     return (
         Row(
             "lesions per scan (median, range)",
             _fmt_range(ph.n_lesions, 0),
-            "79 (17-392)",
+            spec["count"],
             _fmt_range(real.n_lesions, 0) if real else "n/a",
         ),
         Row(
             "lesion load ml (median, range)",
             _fmt_range(ph.load_ml),
-            "13.9 (0.3-52)",
+            spec["load"],
             _fmt_range(real.load_ml) if real else "n/a",
         ),
         Row(
             "size p10/p25/p50/p75/p90/p99 (vox)",
             size_ph["percentiles"],
-            "2 / 6 / 17 / 46 / 127 / 2254",
+            spec["percentiles"],
             size_real.get("percentiles", "n/a"),
         ),
-        Row("lesions < 10 vox", size_ph["under10"], "35 %", size_real.get("under10", "n/a")),
-        Row("volume in lesions > 1000 vox", size_ph["over1000"], "71 %", size_real.get("over1000", "n/a")),
+        Row("lesions < 10 vox", size_ph["under10"], spec["under10"], size_real.get("under10", "n/a")),
+        Row("volume in lesions > 1000 vox", size_ph["over1000"], spec["over1000"], size_real.get("over1000", "n/a")),
         Row("KS sizes vs spec percentiles", f"{ks_to_reference_percentiles(sizes):.3f}", "0 (ideal)", "n/a"),
         Row("KS sizes vs real masks (2-sample)", ks_real, "0 (ideal)", "n/a"),
-        Row("FLAIR lesion / NAWM median", _fmt_range(ph.ratio, 2), "1.34", real_contrast("ratio")),
-        Row("FLAIR lesion p10 / NAWM p90", _fmt_range(ph.p10_over_p90, 2), "1.00", real_contrast("p10_over_p90")),
+        Row("FLAIR lesion / NAWM median", _fmt_range(ph.ratio, 2), spec["ratio"], real_contrast("ratio")),
+        Row(
+            "FLAIR lesion p10 / NAWM p90",
+            _fmt_range(ph.p10_over_p90, 2),
+            spec["p10_over_p90"],
+            real_contrast("p10_over_p90"),
+        ),
         Row(
             f"FLAIR NAWM robust sd / median, {grid}",
             spread(ph.wm_texture, "robust_sd"),
@@ -504,17 +543,17 @@ def _rows(ph: _PhantomStats, real: _RealStats | None, resolution_mm: float) -> t
             "ceiling for networks",
             real_contrast("ceiling_dice"),
         ),
-        Row("inter-rater Dice (mask1 vs mask2)", _fmt_range(ph.inter_rater, 2), "0.7-0.8", "n/a"),
+        Row("inter-rater Dice (mask1 vs mask2)", _fmt_range(ph.inter_rater, 2), spec["inter_rater"], "n/a"),
         Row(
             f"oracle threshold Dice, load < 3 ml (n={len(ph.oracle_low)})",
             _fmt_range(ph.oracle_low, 2),
-            "~0.2 at 1.3 ml",
+            spec["oracle_low"],
             real_oracle(0.0, 3.0),
         ),
         Row(
             f"oracle threshold Dice, load >= 8 ml (n={len(ph.oracle_high)})",
             _fmt_range(ph.oracle_high, 2),
-            "0.35-0.65",
+            spec["oracle_high"],
             real_oracle(8.0, float("inf")),
         ),
     )

@@ -49,8 +49,9 @@ FRACTION_VOLUME_OVER_1000_VOX = 0.71
 FLAIR_LESION_TO_NAWM_RATIO = 1.34
 #: FLAIR lesion 10th percentile / white-matter 90th percentile (the spec: they coincide).
 FLAIR_LESION_P10_TO_WM_P90 = 1.0
-#: Oracle global-threshold Dice: about 0.2 at 1.3 ml, 0.35-0.65 at 8-50 ml.
+#: Oracle global-threshold Dice: about 0.2 at 1.3 ml (``ORACLE_LOW_LOAD_ML``), 0.35-0.65 at 8-50 ml.
 ORACLE_DICE_LOW_LOAD = (0.2, 0.2)
+ORACLE_LOW_LOAD_ML = 1.3
 ORACLE_DICE_HIGH_LOAD = (0.35, 0.65)
 #: Inter-rater Dice of human raters on ISBI 2015.
 INTER_RATER_DICE = (0.7, 0.8)
@@ -66,10 +67,3 @@ def interpolate_quantile(knots: tuple[tuple[float, float], ...], u: np.ndarray |
     qs = np.array([k[0] for k in knots])
     logs = np.log(np.array([k[1] for k in knots]))
     return np.exp(np.interp(u, qs, logs))
-
-
-def size_cdf(sizes_vox: np.ndarray) -> np.ndarray:
-    """CDF of the reference lesion-size distribution (the inverse of :data:`LESION_SIZE_QUANTILES_VOX`)."""
-    qs = np.array([k[0] for k in LESION_SIZE_QUANTILES_VOX])
-    logs = np.log(np.array([k[1] for k in LESION_SIZE_QUANTILES_VOX]))
-    return np.interp(np.log(np.maximum(sizes_vox, 1e-9)), logs, qs)

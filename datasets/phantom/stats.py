@@ -14,16 +14,6 @@ def lesion_sizes(mask: np.ndarray) -> np.ndarray:
     return np.bincount(labels.ravel(), minlength=n + 1)[1:].astype(np.int64)
 
 
-def dice(a: np.ndarray, b: np.ndarray) -> float:
-    """Dice of two boolean masks; NaN when both are empty."""
-    a = np.asarray(a, dtype=bool)
-    b = np.asarray(b, dtype=bool)
-    total = int(a.sum()) + int(b.sum())
-    if total == 0:
-        return float("nan")
-    return 2.0 * int(np.logical_and(a, b).sum()) / total
-
-
 def oracle_threshold_dice(image: np.ndarray, truth: np.ndarray, within: np.ndarray, n_bins: int = 1024) -> float:
     """Best Dice that any single global threshold ``image >= t`` reaches against ``truth`` (an oracle).
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..card import MethodCard
-from ..engine.defaults import LIBRARY_SEARCH_SPACE, PATCH_CHOICES, PATCH_DEFAULTS, patch_recipes
+from ..engine.defaults import LIBRARY_SEARCH_SPACE, PATCH_CHOICES, PATCH_DEFAULTS, PATCH_SMOKE_CANDIDATES, patch_recipes
 from ..registry import register
 
 CARD = register(
@@ -24,11 +24,10 @@ CARD = register(
             "beside F.sh's 7 M parameters; instance norm and LeakyReLU as MONAI defines them.",
             "smoke": "w = 8, 32^3 patches on a stride-16 grid (half lesion-containing), batch Dice, lr 3e-3, 12 x 10 "
             "steps of 4 patches (the 3D patch methods' shared smoke schedule). The half share of lesion patches was "
-            "chosen on validation patient training02 of fold 0 of synth-ms (isbi2015, 3 mm) among 2 candidates (the "
-            "card's recipe, kept), validation Dice 0.579 (others: positive_fraction 1.0 0.552; threshold baseline "
-            "0.393); record methods/smoke_selection/basicunet.json (phantom 1.1.0; on phantom 1.0.0 the selection, "
-            "record at commit faac558, chose this recipe too, at 0.606)",
+            "chosen on the validation patient among the card's smoke_candidates; `msbench methods show basicunet` "
+            "prints the selection's record.",
         },
         family="library",
+        smoke_candidates=PATCH_SMOKE_CANDIDATES,
     )
 )

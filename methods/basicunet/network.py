@@ -7,6 +7,8 @@ from typing import Any
 
 from torch import nn
 
+from ..engine.parameters import count_parameters as count_module_parameters
+
 
 def build_network(hparams: Mapping[str, Any], in_channels: int = 1) -> nn.Module:
     """BasicUNet with features ``(w, w, 2w, 4w, 8w, w)`` for ``w = base_width``."""
@@ -24,4 +26,4 @@ def build_network(hparams: Mapping[str, Any], in_channels: int = 1) -> nn.Module
 
 def count_parameters(hparams: Mapping[str, Any], in_channels: int = 1) -> int:
     """Trainable parameters of the network for these hyper-parameters."""
-    return sum(p.numel() for p in build_network(hparams, in_channels).parameters() if p.requires_grad)
+    return count_module_parameters(build_network(hparams, in_channels))

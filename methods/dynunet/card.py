@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..card import MethodCard
-from ..engine.defaults import LIBRARY_SEARCH_SPACE, PATCH_CHOICES, PATCH_DEFAULTS, patch_recipes
+from ..engine.defaults import LIBRARY_SEARCH_SPACE, PATCH_CHOICES, PATCH_DEFAULTS, PATCH_SMOKE_CANDIDATES, patch_recipes
 from ..registry import register
 
 CARD = register(
@@ -25,17 +25,15 @@ CARD = register(
             "3x3x3 kernels, four stride-2 down-samplings, residual blocks, instance norm, leaky ReLU: nnU-Net's 3D "
             "full-resolution layout for 64^3 patches, without deep supervision.",
             "why not SegResNet": "MONAI's SegResNet was the first choice and was dropped because it does not "
-            "learn reliably on the smoke budget: on fold 1 of the phantom its validation Dice sat at 0 for at least 7 "
+            "learn reliably on the smoke budget: on fold 1 of the phantom it predicted nothing for most "
             "of 12 epochs under every variant tried (lr 1e-3 or 3e-3, no output-bias prior, BCE weight 0.2, only "
             "lesion patches, batch norm); DynUNet at the same width and schedule learns from epoch 2.",
             "smoke": "base width 8, 32^3 patches on a stride-16 grid, only lesion-containing patches, batch Dice, lr "
             "3e-3, 12 x 10 steps of 4 patches (the 3D patch methods' shared smoke schedule). Lesion patches only "
-            "(half before) was chosen on validation patient training02 of fold 0 of synth-ms (isbi2015, 3 mm) among 2 "
-            "candidates (the card's recipe, kept), validation Dice 0.556 (others: positive_fraction 1.0 0.556; "
-            "threshold baseline 0.393); record methods/smoke_selection/dynunet.json (phantom 1.1.0; on phantom 1.0.0 "
-            "the selection, record at commit c9408b0, chose this recipe too, at 0.609). The margin is "
-            "small: one seed, one patient.",
+            "(half before) was chosen on the validation patient among the card's smoke_candidates; `msbench methods "
+            "show dynunet` prints the selection's record. The margin is small: one seed, one patient.",
         },
         family="library",
+        smoke_candidates=PATCH_SMOKE_CANDIDATES,
     )
 )

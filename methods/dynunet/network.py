@@ -7,6 +7,8 @@ from typing import Any
 
 from torch import nn
 
+from ..engine.parameters import count_parameters as count_module_parameters
+
 LEVELS = 5
 """Resolution levels: a full-resolution stage and four stride-2 down-samplings (patch edges must divide by 16)."""
 
@@ -32,4 +34,4 @@ def build_network(hparams: Mapping[str, Any], in_channels: int = 1) -> nn.Module
 
 def count_parameters(hparams: Mapping[str, Any], in_channels: int = 1) -> int:
     """Trainable parameters of the network for these hyper-parameters."""
-    return sum(p.numel() for p in build_network(hparams, in_channels).parameters() if p.requires_grad)
+    return count_module_parameters(build_network(hparams, in_channels))

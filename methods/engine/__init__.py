@@ -16,9 +16,11 @@ Training loop (``loop``):
     ``TrainTask``: the protocol a task meets: ``train_batches(epoch, rng)``, ``loss(logits, targets) -> (total,
     terms)``, ``validate(model) -> {"val_dice", "val_loss", ...}``.
     ``TrainResult(best_epoch, best_metrics, history, best_weights, resumed_from, stopped_early)``.
-    ``seed_everything(seed)``, ``epoch_seed(seed, epoch)``, ``count_parameters(model)``, ``torch_threads(n)``
+    ``seed_everything(seed)``, ``epoch_seed(seed, epoch)``, ``torch_threads(n)``
     (context manager), ``default_threads(device)`` (every core, or ``MSBENCH_NUM_THREADS``; ``EngineConfig.num_threads``
     overrides it).
+
+Parameters (``parameters``, torch-free): ``count_parameters(model, *, trainable_only=True)``, the one counter.
 
 Checkpoints (``checkpoint``): ``save_atomic(payload, path)``, ``load_checkpoint(path)`` (``weights_only=True``).
 
@@ -57,7 +59,7 @@ _EXPORTS = {
     "EngineConfig": "loop",
     "TrainResult": "loop",
     "TrainTask": "loop",
-    "count_parameters": "loop",
+    "count_parameters": "parameters",
     "default_threads": "loop",
     "torch_threads": "loop",
     "epoch_seed": "loop",

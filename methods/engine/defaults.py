@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..card import CategoricalParam, FloatParam, Recipe
+from ..card import CategoricalParam, FloatParam, Recipe, SearchParam
 
 PATCH_DEFAULTS: dict[str, Any] = {
     "lr": 1e-4,
@@ -89,7 +89,10 @@ def patch_recipes(smoke_overrides: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-LIBRARY_SEARCH_SPACE = {
+PATCH_SMOKE_CANDIDATES = {"positive_fraction 1.0": {"positive_fraction": 1.0}}
+"""The 3D patch methods' recipe-selection variant of the smoke recipe: F.sh's share, lesion patches only."""
+
+LIBRARY_SEARCH_SPACE: dict[str, SearchParam] = {
     "lr": FloatParam(1e-5, 1e-3, log=True),
     "base_width": CategoricalParam((8, 16, 32)),
     "dropout": FloatParam(0.0, 0.3),

@@ -15,8 +15,9 @@ from msbench.datasets.preprocessing import mm_to_voxels
 from ..adapter import Adapter, FitReport, NetworkProfile, Prediction, endless, fit_signature
 from .augment import Augmentation, AugmentSpec, flip_axes_from
 from .checkpoint import load_trained_weights
-from .loop import EngineConfig, count_parameters, default_threads, fit_model, seed_everything, torch_threads
+from .loop import EngineConfig, default_threads, fit_model, seed_everything, torch_threads
 from .losses import BceDiceLoss
+from .parameters import count_parameters
 from .tasks import PatchTask, VolumeTask
 from .volumes import Volume, load_volume
 
@@ -52,14 +53,14 @@ def init_output_bias(model: nn.Module, prior: float) -> None:
         return
     if not prior < 1.0:
         raise ValueError(f"init_prior must lie in [0, 1), got {prior}.")
-    last = None
+    last_bias: torch.Tensor | None = None
     for module in model.modules():
         if isinstance(module, nn.Conv3d | nn.Conv2d) and module.bias is not None:
-            last = module
-    if last is None:
+            last_bias = module.bias
+    if last_bias is None:
         raise ValueError(f"{type(model).__name__} has no convolution with a bias to initialise.")
     with torch.no_grad():
-        last.bias.fill_(float(np.log(prior / (1.0 - prior))))
+        last_bias.fill_(float(np.log(prior / (1.0 - prior))))
 
 
 class NetworkAdapter(Adapter):
@@ -196,7 +197,7 @@ class NetworkAdapter(Adapter):
         rng = np.random.default_rng(ctx.seed)
         return NetworkProfile(
             build_model=lambda: self.build_network(len(ctx.modalities)),
-            batches=endless(lambda epoch: task.train_batches(epoch, rng)),  # type: ignore[attr-defined]
+            batches=endless(lambda epoch: task.train_batches(epoch, rng)),
             loss=task.loss,
             make_optimizer=self.make_optimizer,
             amp=bool(ctx.hparams.get("amp", True)),

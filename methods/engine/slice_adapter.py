@@ -192,6 +192,7 @@ class _SliceTask:
         dices, losses = [], []
         self.adapter.model = model
         for volume in self.val:
+            assert volume.mask is not None, "validation volumes are loaded with their masks"
             probability = self.adapter.predict_probability(volume)
             dices.append(dice_score(probability > 0.5, volume.mask, volume.outside_positives))
             losses.append(soft_dice_loss(probability, volume.mask))

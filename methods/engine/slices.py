@@ -187,7 +187,7 @@ def predict_window(
 
     half = n_slices // 2
     out = np.zeros(volume.image.shape[1:], dtype=np.float32)
-    indexed = hasattr(model, "forward_indexed")
+    forward_indexed = getattr(model, "forward_indexed", None)  # an nn.Module attribute: typed Tensor | Module
     with torch.no_grad():
         for start in range(0, volume.n_slices, batch_size):
             ks = np.arange(start, min(start + batch_size, volume.n_slices))
@@ -195,7 +195,7 @@ def predict_window(
             distinct, rows = np.unique(wanted, return_inverse=True)
             slab = torch.from_numpy(np.ascontiguousarray(np.moveaxis(volume.image[..., distinct], -1, 0))).to(device)
             sequences = torch.from_numpy(rows.reshape(wanted.shape)).to(device)
-            logits = model.forward_indexed(slab, sequences) if indexed else model(slab[sequences])
+            logits = forward_indexed(slab, sequences) if forward_indexed is not None else model(slab[sequences])
             out[..., ks] = np.moveaxis(to_probability(logits.float())[:, 0].cpu().numpy(), 0, -1)
     return out
 

@@ -50,6 +50,10 @@ class VolumeTask:
         self.threshold = float(threshold)
         self.min_lesion_voxels = int(min_lesion_voxels)
 
+    def train_batches(self, epoch: int, rng: np.random.Generator) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """One epoch's (inputs, targets): what makes a task trainable (``loop.TrainTask``); subclasses define it."""
+        raise NotImplementedError(f"{type(self).__name__} has no training batches; a training task defines them.")
+
     def loss(self, logits: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
         return self._loss(logits, targets)
 

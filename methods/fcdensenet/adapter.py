@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from ..engine.parameters import count_parameters as count_module_parameters
 from ..engine.slice_adapter import SliceAdapter
 from ..engine.slices import batch_dice_loss
 
@@ -51,10 +52,9 @@ def count_parameters(hparams: Mapping[str, Any], in_channels: int = 1) -> int:
     import torch
 
     from .network import Tiramisu  # torch: on use
-    from .network import count_parameters as count  # torch: on use
 
     with torch.device("meta"):
-        return count(Tiramisu(network_config(hparams, in_channels)))
+        return count_module_parameters(Tiramisu(network_config(hparams, in_channels)))
 
 
 class FCDenseNetAdapter(SliceAdapter):

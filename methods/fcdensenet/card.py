@@ -135,19 +135,14 @@ SMOKE_TEXT = (
     "12 x 15 steps of 6 slices, 3/4 of each batch lesion-containing, Adam lr 3e-3, the narrow network above. "
     "The share of lesion slices (1/2 before, 3/4 now) was "
 )
-SMOKE_SELECTION = {
-    name: f"chosen on validation patient training02 of fold 0 of synth-ms (isbi2015, 3 mm) among 2 candidates "
-    f"(the card's recipe, kept), validation Dice {chosen} (others: {other} {other_dice}; threshold baseline 0.393); "
-    f"record methods/smoke_selection/{name}.json (phantom 1.1.0; on phantom 1.0.0 the selection, record at commit "
-    f"{commit}, chose this recipe too, at {before})"
-    for name, chosen, other, other_dice, commit, before in (
-        ("fcdensenet", "0.555", "positive_fraction 0.75", "0.555", "faac558", "0.552"),
-        ("fcdensenet_clstm", "0.521", "lr/3", "0.404", "54332a1", "0.437"),
-        ("fcdensenet_sa", "0.551", "positive_fraction 0.75", "0.551", "faac558", "0.470"),
-        ("fcdensenet_sa_clstm", "0.495", "positive_fraction 0.75", "0.495", "faac558", "0.472"),
+
+
+def _selection_text(name: str) -> str:
+    return (
+        f"chosen on the validation patient among the card's smoke_candidates; `msbench methods show {name}` prints "
+        "the selection's record."
     )
-}
-"""What ``python -m msbench.methods.selection`` recorded for each variant (tests/methods/test_selection.py checks)."""
+
 
 FULL = MethodCard(
     name="fcdensenet_sa_clstm",
@@ -183,8 +178,9 @@ FULL = MethodCard(
         ),
         _claim("dice", 0.8500, ABLATION_SPLIT, "Table 5", "fold 2: 0.8900, fold 4: 0.8101"),
     ),
-    choices={**CHOICES, "smoke": SMOKE_TEXT + SMOKE_SELECTION["fcdensenet_sa_clstm"]},
+    choices={**CHOICES, "smoke": SMOKE_TEXT + _selection_text("fcdensenet_sa_clstm")},
     family="rondinella2023",
+    smoke_candidates={"positive_fraction 0.75": {"positive_fraction": 0.75}},
 )
 
 
@@ -194,19 +190,20 @@ SMOKE_LR = {"fcdensenet_clstm": 1e-3}
 _CLSTM_SMOKE_TEXT = (
     "12 x 15 steps of 6 slices, 3/4 of each batch lesion-containing, Adam lr 1e-3 (3e-3 learned at 1 torch thread "
     "and collapsed to empty predictions at 2), the narrow network above. The share of lesion slices (1/2 before, 3/4 "
-    "now) was chosen at 1 thread on the validation patient (validation Dice 0.516 against 0.469); the lr was then "
+    "now) was chosen at 1 thread on the validation patient; the lr was then "
 )
 
 
 def _smoke_text(name: str) -> str:
-    return (_CLSTM_SMOKE_TEXT if name == "fcdensenet_clstm" else SMOKE_TEXT) + SMOKE_SELECTION[name]
+    return (_CLSTM_SMOKE_TEXT if name == "fcdensenet_clstm" else SMOKE_TEXT) + _selection_text(name)
 
 
 def _ablation(name: str, title: str, use_sa: bool, use_clstm: bool, dice: tuple[float, float, float]) -> MethodCard:
     mean, fold2, fold4 = dice
-    recipes = dict(FULL.recipes)
+    recipes, candidates = dict(FULL.recipes), FULL.smoke_candidates
     if name in SMOKE_LR:
         recipes["smoke"] = replace(recipes["smoke"], overrides={**SMOKE_OVERRIDES, "lr": SMOKE_LR[name]})
+        candidates = {"lr/3": {"lr": SMOKE_LR[name] / 3}}
     return replace(
         FULL,
         recipes=recipes,
@@ -216,6 +213,7 @@ def _ablation(name: str, title: str, use_sa: bool, use_clstm: bool, dice: tuple[
         defaults={**DEFAULTS, "use_sa": use_sa, "use_clstm": use_clstm, "n_slices": 3 if use_clstm else 1},
         claims=(_claim("dice", mean, ABLATION_SPLIT, "Table 5", f"fold 2: {fold2}, fold 4: {fold4}"),),
         choices={**CHOICES, "smoke": _smoke_text(name)},
+        smoke_candidates=candidates,
     )
 
 

@@ -284,8 +284,3 @@ def _init_weights(module: nn.Module) -> None:
         nn.init.kaiming_uniform_(module.weight)
         if module.bias is not None:
             nn.init.zeros_(module.bias)
-
-
-def count_parameters(module: nn.Module) -> int:
-    """Trainable parameters of a module."""
-    return sum(p.numel() for p in module.parameters() if p.requires_grad)

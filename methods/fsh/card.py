@@ -102,8 +102,7 @@ CARD = register(
             "imbalanced first steps are not spent unlearning a 0.5 lesion probability.",
             "norm": "batch (the paper's 3DR2CL has batch normalisation); 'instance' (InstanceNorm3d with affine "
             "weights) is tunable and used on smoke, where batch statistics of 4 lesion-rich patches under a fast "
-            "changing network left eval-mode predictions swinging between validation Dice 0.5 and 0 from epoch to "
-            "epoch.",
+            "changing network left eval-mode predictions swinging between half-right and empty from epoch to epoch.",
             "batch norm": "one 3x3x3 conv shared by the recurrent steps, one batch norm per step (recurrent batch "
             "normalisation, Cooijmans et al. 2017): a norm shared across steps mixes two input distributions in "
             "its running statistics and fails at inference.",
@@ -114,15 +113,14 @@ CARD = register(
             "smoke": "base width 8, t=1, transposed-conv up-sampling, instance norm, 0.2 BCE + 0.8 batch Dice, lr "
             "3e-3, 32^3 patches on a stride-16 grid, half of them lesion-containing, no rotation or elastic "
             "deformation, 12 epochs of 10 steps of 4 patches. The half share of lesion patches (the paper draws "
-            "only lesion patches) was chosen on validation patient training02 of fold 0 of synth-ms (isbi2015, 3 mm) "
-            "among 2 candidates (the card's recipe, kept), validation Dice 0.578 (others: positive_fraction 1.0 "
-            "0.567; threshold baseline 0.393); record methods/smoke_selection/fsh.json (phantom 1.1.0; on phantom "
-            "1.0.0 the selection, record at commit 63e97d8, chose this recipe too, at 0.532)",
+            "only lesion patches) was chosen on the validation patient among the card's smoke_candidates; `msbench "
+            "methods show fsh` prints the selection's record.",
             "batch_dice": "the paper's Dice formula sums over voxels without saying whether over one patch or the "
             "batch; per patch (False) by default, batch Dice on smoke where patches hold few lesion voxels.",
             "quick": "the paper's network and patches, 20 epochs of 50 steps at lr 3e-4 with early stopping: "
             "one GPU hour for all methods.",
         },
         family="fsh",
+        smoke_candidates={"positive_fraction 1.0": {"positive_fraction": 1.0}},  # F.sh's: lesion patches only
     )
 )

@@ -14,6 +14,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..engine.parameters import count_parameters as count_module_parameters
+
 NORMS = ("batch", "instance")
 
 
@@ -81,6 +83,7 @@ class Up3d(nn.Module):
 
     def __init__(self, in_channels: int, out_channels: int, mode: str, norm: str = "batch") -> None:
         super().__init__()
+        self.body: nn.Module
         if mode == "upsample":
             self.body = nn.Sequential(
                 nn.Upsample(scale_factor=2, mode="trilinear", align_corners=False),
@@ -173,4 +176,4 @@ def build_network(hparams: Mapping[str, Any], in_channels: int = 1) -> R2AttUNet
 
 def count_parameters(hparams: Mapping[str, Any], in_channels: int = 1) -> int:
     """Trainable parameters of the F.sh network for these hyper-parameters."""
-    return sum(p.numel() for p in build_network(hparams, in_channels).parameters() if p.requires_grad)
+    return count_module_parameters(build_network(hparams, in_channels))

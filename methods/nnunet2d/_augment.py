@@ -79,7 +79,7 @@ class PaperAffine2D(BasicTransform):
         return torch.flip(segmentation, dims=(-1,)) if params["flip"] else segmentation
 
 
-def affine_matrix(rotation_deg: float, shear_deg: float, zoom: Sequence[float]) -> np.ndarray:
+def affine_matrix(rotation_deg: float, shear_deg: float, zoom: Sequence[float] | np.ndarray) -> np.ndarray:
     """Keras' composition rotation @ shear @ zoom, acting on (X, Y) pixel offsets from the centre (output -> input)."""
     theta, shear = math.radians(rotation_deg), math.radians(shear_deg)
     rotation = np.array([[math.cos(theta), -math.sin(theta)], [math.sin(theta), math.cos(theta)]])
@@ -87,7 +87,7 @@ def affine_matrix(rotation_deg: float, shear_deg: float, zoom: Sequence[float]) 
     return rotation @ shearing @ np.diag(np.asarray(zoom, dtype=np.float64))
 
 
-def sampling_grid(shape: Sequence[int], matrix: np.ndarray, shift_px: Sequence[float]) -> torch.Tensor:
+def sampling_grid(shape: Sequence[int], matrix: np.ndarray, shift_px: Sequence[float] | np.ndarray) -> torch.Tensor:
     """``grid_sample`` grid (1, X, Y, 2) that reads input pixel ``matrix @ (p - c) + c + shift`` for output pixel p."""
     size = np.asarray(shape, dtype=np.float64)
     centre = (size - 1) / 2

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from ..engine.parameters import count_parameters
 from ._layout import NnUNetFolders
 
 
@@ -69,7 +70,7 @@ def load_predictor(folders: NnUNetFolders, device: str, checkpoint: str, mirrori
         state["trainer_name"],
         state.get("inference_allowed_mirroring_axes"),
     )
-    return predictor, sum(p.numel() for p in network.parameters())
+    return predictor, count_parameters(network, trainable_only=False)
 
 
 def predict_volume(

@@ -9,6 +9,7 @@ import sys
 from collections import deque
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from ._layout import NnUNetFolders
 
@@ -62,7 +63,7 @@ def worker_environment(folders: NnUNetFolders, device: str) -> tuple[dict[str, s
 
 def run_worker(
     folders: NnUNetFolders,
-    settings: Mapping[str, object],
+    settings: Mapping[str, Any],
     env: Mapping[str, str],
     log_path: Path,
     progress: bool,

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from msbench.datasets.case import Case
+from msbench.datasets.masks import dice_score
 
 from ..adapter import Adapter, FitReport, Prediction, fit_signature
 from ._layout import CONFIGURATION, DATASET_ID, NnUNetFolders, write_raw_dataset
@@ -89,7 +90,7 @@ class NnUNet2dAdapter(Adapter):
         epochs = run_worker(folders, settings, env, folders.root / "nnunet_worker.log", self.context.progress)
 
         self._predictor, n_parameters = self._load_predictor()
-        val_dice = [_dice(self.predict(case).mask, case.load_mask(self.context.reference)) for case in val]
+        val_dice = [dice_score(self.predict(case).mask, case.load_mask(self.context.reference)) for case in val]
         history_file = folders.model / "fold_0" / "msbench_history.json"
         history = json.loads(history_file.read_text()) if history_file.is_file() else epochs
         return FitReport(
@@ -138,13 +139,6 @@ class NnUNet2dAdapter(Adapter):
             "training_cases_without_kept_slice": [i for i in train_ids if not kept[i]],
             "nnunet_folders": str(self.folders.root),
         }
-
-
-def _dice(prediction: np.ndarray, reference: np.ndarray) -> float:
-    denominator = int(prediction.sum()) + int(reference.sum())
-    if denominator == 0:
-        return float("nan")
-    return 2.0 * int(np.logical_and(prediction, reference).sum()) / denominator
 
 
 def _chosen_epoch(history: list[dict], checkpoint: str) -> int | None:

@@ -67,26 +67,30 @@ def _claims() -> tuple[Claim, ...]:
     for metric, values in table5.items():
         if metric.startswith("slice_"):
             level = "slice-level classification"
-            fields = {
-                "unit": "balanced_slices",
-                "aggregation": "pooled",
-                "msbench_metric": metric.replace("slice_", "slice_bal_"),
-                "unit_note": _BALANCED_NOTE,
-            }
+            unit, aggregation, note = "balanced_slices", "pooled", _BALANCED_NOTE
+            key, comparable = metric.replace("slice_", "slice_bal_"), True
         else:
             level = "voxel-level segmentation"
+            unit, aggregation, note = "lesion_slices", "not_reported", _VOXEL_NOTE
             key, comparable = _VOXEL_KEYS[metric]
-            fields = {
-                "unit": "lesion_slices",
-                "aggregation": "not_reported",
-                "msbench_metric": key,
-                "comparable": comparable,
-                "unit_note": _VOXEL_NOTE,
-            }
         for (data, split, centre), value in zip(
             ((_INTERNAL, _TEST_SPLIT, 1), (_EXTERNAL, "external centre, never trained on", 2)), values, strict=True
         ):
-            claims.append(Claim(metric, value, data, split, f"Table 5, {level}, centre {centre}", True, **fields))
+            claims.append(
+                Claim(
+                    metric,
+                    value,
+                    data,
+                    split,
+                    f"Table 5, {level}, centre {centre}",
+                    True,
+                    unit=unit,
+                    aggregation=aggregation,
+                    msbench_metric=key,
+                    comparable=comparable,
+                    unit_note=note,
+                )
+            )
     return tuple(claims)
 
 
@@ -176,10 +180,8 @@ CARD = register(
             "batch_size": "None keeps nnU-Net's planned 2D batch size; the smoke budget fixes 4 for CPU speed.",
             "smoke": "The smoke budget (3 mm phantom, 2 CPU cores) trains plain nnU-Net 2d: entropy_threshold 0 (every "
             "slice) and no paper augmentation; quick and paper keep both extras. Leaving both off on smoke was "
-            "chosen on validation patient training02 of fold 0 of synth-ms (isbi2015, 3 mm) among 3 candidates (the "
-            "card's recipe, kept), validation Dice 0.500 (others: paper_augmentation 0.412, entropy_threshold 0.01 "
-            "0.422; threshold baseline 0.393); record methods/smoke_selection/nnunet2d.json (phantom 1.1.0; on "
-            "phantom 1.0.0 the selection, record at commit 34d04d1, chose this recipe too, at 0.471)",
+            "chosen on the validation patient among the card's smoke_candidates; `msbench methods show nnunet2d` "
+            "prints the selection's record.",
             "checkpoint": "'final' predicts with nnU-Net's checkpoint_final.pth (its default); 'best' with "
             "checkpoint_best.pth, chosen by nnU-Net's EMA pseudo-Dice on the validation patients.",
             "test_time_mirroring": "nnU-Net's predictor averages the network over mirrored inputs (its default, kept); "
@@ -192,6 +194,10 @@ CARD = register(
             "determinism": "On CPU, data augmentation runs in the training process (nnUNet_n_proc_DA=0) and every "
             "generator is seeded, so a seed reproduces the run; on CUDA nnU-Net's augmentation workers are used "
             "and runs are not bit-identical.",
+        },
+        smoke_candidates={
+            "paper_augmentation": {"paper_augmentation": True},
+            "entropy_threshold 0.01": {"entropy_threshold": 0.01},  # the paper's slice filter
         },
     )
 )

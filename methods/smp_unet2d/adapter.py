@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from ..engine.parameters import count_parameters as count_module_parameters
 from ..engine.slice_adapter import SliceAdapter
 from ..engine.slices import batch_dice_loss
 
@@ -25,7 +26,7 @@ def count_parameters(hparams: Mapping[str, Any], in_channels: int = 1) -> int:
 
     with torch.device("meta"):
         model = build_unet(hparams, in_channels)
-    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+    return count_module_parameters(model)
 
 
 class SmpUnet2dAdapter(SliceAdapter):

@@ -72,20 +72,19 @@ CARD = register(
             "it is a longer run (100 x 250 steps of 16 slices).",
             "smoke": "Encoder depth 3 (decoder 64-32-16, 0.88 M parameters), 192 mm window (3 mm, 61x73 in-plane), "
             "120 steps of 8 slices, 3/4 of them with lesion, 0.2 BCE + 0.8 soft Dice and slices zoomed 2x "
-            "(input_zoom). The BCE weight 0.2 (soft Dice alone before) and the zoom were chosen on validation patient "
-            "training02 of fold 0 of synth-ms (isbi2015, 3 mm) among 3 candidates (the card's recipe, kept), "
-            "validation Dice 0.514 (others: bce_weight 0.2 0.514, input_zoom 1 0.456; threshold baseline 0.393); "
-            "record methods/smoke_selection/smp_unet2d.json (phantom 1.1.0; on phantom 1.0.0 the selection, record at "
-            "commit 5b210d7, chose this recipe too, at 0.530)",
+            "(input_zoom). The BCE weight 0.2 (soft Dice alone before) and the zoom were chosen on the validation "
+            "patient among the card's smoke_candidates; `msbench methods show smp_unet2d` prints the selection's "
+            "record.",
             "bn_recalibration_batches": "0 (PyTorch's running averages) on quick and paper; 10 on smoke, where 120 "
-            "steps at lr 1e-3 move the weights faster than the averages (momentum 0.1) follow. Measured on fold 0: "
-            "the same weights score validation Dice 0.06 with the running averages and 0.48 with statistics "
-            "recomputed from 10 training batches.",
+            "steps at lr 1e-3 move the weights faster than the averages (momentum 0.1) follow. On fold 0 the same "
+            "weights scored far lower with the running averages than with statistics recomputed from 10 training "
+            "batches.",
             "input_zoom": "1 (none) on quick and paper. The ResNet stem reaches its first skip at half resolution "
             "and its second at a quarter, so the decoder has no full-resolution feature; on a coarse grid a lesion "
             "of a few voxels is lost. input_zoom z enlarges each slice z times (bilinear) before the network and "
             "average-pools the logits back.",
         },
         family="library-baselines",
+        smoke_candidates={"bce_weight 0.2": {"bce_weight": 0.2}, "input_zoom 1": {"input_zoom": 1}},
     )
 )

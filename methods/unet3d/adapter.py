@@ -144,7 +144,7 @@ class UNet3dAdapter(NetworkAdapter):
         factor = 2 ** int(self.hp("levels"))
         if len(shape) != 3 or any(s % factor for s in shape):
             raise ValueError(f"unet3d: input_shape must be 3 sizes divisible by {factor}, got {shape}.")
-        return shape  # type: ignore[return-value]
+        return shape
 
     def build_task(
         self, train: Sequence[Volume], val: Sequence[Volume], chosen: Mapping[str, Any] | None = None

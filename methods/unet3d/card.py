@@ -139,12 +139,11 @@ CARD = register(
             "threshold": "probability 0.5 (not given).",
             "init_prior": "not given; the output bias starts at the logit of 0.01 (Lin et al. 2017).",
             "smoke": "a 40x48x40 grid, base width 8, lr 1e-3, 10 x 10 steps of 2 volumes. The lr (3e-3 before) was "
-            "chosen on validation patient training02 of fold 0 of synth-ms (isbi2015, 3 mm) among 2 candidates (the "
-            "card's recipe, kept), validation Dice 0.557 (others: lr/3 0.522; threshold baseline 0.393); record "
-            "methods/smoke_selection/unet3d.json (phantom 1.1.0; on phantom 1.0.0 the selection, record at commit "
-            "63e97d8, chose this recipe too, at 0.552). The margin is small: one seed, one patient.",
+            "chosen on the validation patient among the card's smoke_candidates; `msbench methods show unet3d` prints "
+            "the selection's record. The margin is small: one seed, one patient.",
             "quick": "the paper's grid and network, 30 epochs of 20 steps at lr 3e-4 with early stopping.",
         },
         family="unet3d",
+        smoke_candidates={"lr/3": {"lr": 1e-3 / 3}},  # a third of the smoke recipe's lr
     )
 )

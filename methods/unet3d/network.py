@@ -13,6 +13,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..engine.parameters import count_parameters as count_module_parameters
+
 
 def _conv(in_channels: int, out_channels: int) -> list[nn.Module]:
     return [
@@ -73,4 +75,4 @@ def build_network(hparams: Mapping[str, Any], in_channels: int = 1) -> UNet3d:
 
 def count_parameters(hparams: Mapping[str, Any], in_channels: int = 1) -> int:
     """Trainable parameters of the 3D U-Net for these hyper-parameters."""
-    return sum(p.numel() for p in build_network(hparams, in_channels).parameters() if p.requires_grad)
+    return count_module_parameters(build_network(hparams, in_channels))

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from msbench.datasets import MissingFileError, dataset_info, iter_cases, lesjak, load_split
+from msbench.datasets import MissingFileError, dataset_info, lesjak, load_split
 
 SAMPLE = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "open_ms_data"
 MNI = SAMPLE / "cross_sectional" / "MNI"
@@ -48,9 +48,9 @@ def test_patient07_loads_with_four_modalities_on_one_grid(tmp_path: Path) -> Non
     (tmp_path / "MNI" / "patient07").symlink_to(MNI / "patient07")
     (case,) = lesjak.load(tmp_path / "MNI")
     assert set(case.images) == {"flair", "t1", "t1post", "t2"} and case.meta["variant"] == "mni"
-    (loaded,) = iter_cases([case], ("flair",), "consensus")
-    assert loaded.image.shape == (1, 182, 218, 182) and loaded.image.dtype == np.float32
-    assert loaded.mask is not None and loaded.mask.any() and loaded.spacing_mm == (1.0, 1.0, 1.0)
+    image, mask = case.load_images(("flair",)), case.load_mask("consensus")
+    assert image.shape == (1, 182, 218, 182) and image.dtype == np.float32
+    assert mask.any() and tuple(case.spacing_mm) == (1.0, 1.0, 1.0)
     # lesions are hyperintense on FLAIR: their median exceeds the brain's
-    flair = loaded.image[0]
-    assert np.median(flair[loaded.mask]) > np.median(flair[flair > 0])
+    flair = image[0]
+    assert np.median(flair[mask]) > np.median(flair[flair > 0])

@@ -160,3 +160,15 @@ def test_full_resolution_phantom_sits_in_the_spec_bands(tmp_path: Path) -> None:
     assert float(row(report, "KS sizes vs spec percentiles").phantom) < 0.1
     percent_small = float(row(report, "lesions < 10 vox").phantom.split()[0])
     assert 25 <= percent_small <= 45
+
+
+def test_the_reports_reference_column_is_rendered_from_the_reference_module(monkeypatch) -> None:
+    column = {row.statistic: row.reference for row in realism_module._rows(realism_module._PhantomStats(), None, 1.0)}
+    assert column["inter-rater Dice (mask1 vs mask2)"] == "0.7-0.8"
+    assert column["lesions per scan (median, range)"] == "79 (17-392)"
+    assert column["size p10/p25/p50/p75/p90/p99 (vox)"] == "2 / 6 / 17 / 46 / 127 / 2254"
+    monkeypatch.setattr(reference, "INTER_RATER_DICE", (0.5, 0.6))
+    monkeypatch.setattr(reference, "FRACTION_VOLUME_OVER_1000_VOX", 0.5)
+    column = {row.statistic: row.reference for row in realism_module._rows(realism_module._PhantomStats(), None, 1.0)}
+    assert column["inter-rater Dice (mask1 vs mask2)"] == "0.5-0.6"
+    assert column["volume in lesions > 1000 vox"] == "50 %"

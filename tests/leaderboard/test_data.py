@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import subprocess
 import sys
+import time
 from dataclasses import replace
 
 import nibabel as nib
@@ -103,6 +105,76 @@ def test_index_behind_the_files_is_refused(board_store, tmp_path):
         conn.execute("DELETE FROM jobs WHERE run_id LIKE 'inter-rater%'")
     with pytest.raises(StoreError, match="msbench store reindex"):
         load_store(store)
+
+
+def _files(folder):
+    """Every file's time and size; SQLite's -wal/-shm files left out (a WAL reader opens them to read)."""
+    return {
+        p: (p.stat().st_mtime_ns, p.stat().st_size)
+        for p in sorted(folder.rglob("*"))
+        if not p.name.endswith(("-wal", "-shm"))
+    }
+
+
+def test_the_board_never_writes_the_store_and_names_reindex_when_the_index_is_missing(board_store, tmp_path):
+    store = copy_store(board_store, tmp_path)
+    before = _files(store)
+    main_table(load_store(store))
+    assert _files(store) == before
+    for suffix in ("", "-wal", "-shm"):
+        (store / f"msbench.sqlite{suffix}").unlink(missing_ok=True)
+    with pytest.raises(StoreError, match="has no index .*'msbench store reindex --results"):
+        load_store(store)
+    assert not (store / "msbench.sqlite").exists()  # the board built no index
+
+
+def test_the_board_lists_run_files_newer_than_the_index(board_store, tmp_path):
+    store = copy_store(board_store, tmp_path)
+    assert load_store(store).behind == ()
+    summary = next((store / "runs").glob("threshold__synth-ms__isbi2015__*/summary.csv"))
+    later = time.time_ns() + 10**9
+    os.utime(summary, ns=(later, later))
+    assert load_store(store).behind == (summary,)
+    reindex(store)
+    assert load_store(store).behind == ()
+
+
+def test_the_data_layer_and_the_table_load_no_numba_or_torch(board_store):
+    code = (
+        "import sys\nfrom pathlib import Path\nfrom msbench.leaderboard.data import load_store\n"
+        "from msbench.leaderboard.export import export\nimport msbench.leaderboard.statistics\n"
+        f"export(load_store(Path({str(board_store)!r})), 'csv')\n"
+        "print(' '.join(sorted(sys.modules)))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    loaded = set(result.stdout.split())
+    assert "numba" not in loaded and "torch" not in loaded
+
+
+def _check(store):
+    result = CliRunner().invoke(cli, ["store", "check", "--results", str(store)])
+    return result.exit_code, " ".join(result.output.split())
+
+
+def test_store_check_finds_edited_missing_and_truncated_job_files(board_store, tmp_path):
+    store = copy_store(board_store, tmp_path)
+    assert _check(store) == (0, f"{store}: every run and job file matches the index.")
+    jobs = sorted(p.parent for p in (store / "runs").glob("*__synth-ms__isbi2015__*/jobs/fold0-seed0/cases.csv"))
+    edited, missing, cut = (jobs[0] / "cases.csv", jobs[1] / "cases.csv", jobs[2] / "lesions.csv")
+    edited.write_text(edited.read_text().replace(",0.", ",0.1", 1))
+    missing.unlink()
+    cut.write_bytes(cut.read_bytes()[: cut.stat().st_size // 2])
+    code, text = _check(store)
+    assert code == 1
+    assert f"{edited} changed after the index was built; run 'msbench store reindex --results {store}'" in text
+    assert f"{missing} is missing; delete the job folder {missing.parent}" in text
+    assert f"{cut} is truncated" in text
+    assert str(jobs[3]) not in text  # the untouched jobs are not named
+    for path in (missing, cut):  # restored from the store it was copied from
+        path.write_bytes((board_store / path.relative_to(store)).read_bytes())
+    reindex(store)
+    assert _check(store)[0] == 0
 
 
 def test_wilcoxon_zero_differences_and_holm_by_hand():
@@ -212,6 +284,52 @@ def test_each_rater_is_scored_against_the_truth(board_store):
         dice.append(2 * (rater & truth).sum() / (rater.sum() + truth.sum()))
     row = human[human["method"] == "rater mask1"].iloc[0]
     assert row["mean Dice"] == pytest.approx(np.mean(dice)) and row["cases"] == len(cases) == 4
+
+
+def test_rater_rows_are_read_from_the_store_not_from_the_masks(board_store, tmp_path):
+    before = main_table(load_store(board_store))
+    store = copy_store(board_store, tmp_path)
+    run_id = next(p.name for p in (store / "runs").glob("inter-rater__*"))
+    assert not pd.read_csv(store / "runs" / run_id / "raters.csv").empty  # stored by the runner
+    for path in (store / "runs").glob("*/manifest.json"):  # the dataset (its NIfTI masks) is gone
+        manifest = json.loads(path.read_text())
+        path.write_text(json.dumps({**manifest, "data_root": str(tmp_path / "gone")}))
+    reindex(store)
+    after = main_table(load_store(store))
+    rows = after[after["method"] == "rater mask1"]
+    assert len(rows) == 1 and rows.iloc[0]["run_id"] == f"{run_id}::mask1"
+    columns = [c for c in after.columns if c != "stale"]
+    pd.testing.assert_frame_equal(before[columns], after[columns])
+
+
+def test_the_isbi_score_and_volume_r_shown_are_the_stored_ones(board_store, tmp_path):
+    store = copy_store(board_store, tmp_path)
+    run = next((store / "runs").glob("threshold__synth-ms__isbi2015__*"))
+    scores = pd.read_csv(run / "scores.csv", keep_default_na=False)
+    mask1 = scores["reference"] == "mask1"
+    assert set(scores.loc[mask1, "metric"]) == {"isbi_score_raw", "volume_r", "volume_r_scans"}
+    scores.loc[mask1 & (scores["metric"] == "isbi_score_raw"), "value"] = 0.125
+    scores.loc[mask1 & (scores["metric"] == "volume_r"), "value"] = 0.5
+    scores.to_csv(run / "scores.csv", index=False)
+    reindex(store)
+    table = main_table(load_store(store))
+    row = table[(table["run_id"] == run.name) & (table["reference"] == "mask1")].iloc[0]
+    assert row["ISBI score"] == 0.125 and row["volume r"] == 0.5
+    human = table[table["method"].eq("inter-rater") & table["reference"].eq("mask1")].iloc[0]
+    assert row["ISBI score (normalised)"] == pytest.approx(90 * 0.125 / human["ISBI score"])
+
+
+def test_runs_without_stored_scores_are_named(board_store, tmp_path):
+    assert load_store(board_store).unscored == []
+    store = copy_store(board_store, tmp_path)
+    run = next((store / "runs").glob("threshold__synth-ms__isbi2015__*"))
+    (run / "scores.csv").unlink()  # a run made before the runner stored its scores
+    reindex(store)
+    data = load_store(store)
+    assert data.unscored == [run.name]
+    assert main_table(data).query("run_id == @run.name")["ISBI score"].isna().all()
+    code, text = _check(store)
+    assert code == 1 and f"{run / 'scores.csv'} is missing" in text
 
 
 def test_paper_claims_come_from_the_cards_with_their_data_named():

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from msbench.leaderboard.browser import CHROMIUM, CHROMIUM_FLAGS, free_port, listening
+from .browser import CHROMIUM, CHROMIUM_FLAGS, free_port, listening
 
 
 def _children(pid: int) -> list[int]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -117,3 +118,17 @@ def test_nnunet2d_entropy_filter_drops_lesion_slices_below_34_pixels_at_1_mm():
     text = get_card("nnunet2d").choices["entropy_threshold"]
     assert "fewer than 34 lesion pixels on a 181x217" in text and "fewer than 226 on the paper's 512x512" in text
     assert "one model" in get_card("nnunet2d").choices["folds"]
+
+
+@pytest.mark.parametrize(
+    ("name", "candidates", "message"),
+    [
+        ("fsh", {"card": {"lr": 1e-3}}, "names the smoke recipe itself"),
+        ("fsh", {"wide": {"no_such_knob": 1}}, r"changes \['no_such_knob'\]"),
+        ("fsh", {"same": {}}, "changes nothing"),
+        ("threshold", {"other": {"threshold": 0.4}}, "only a trainable method"),
+    ],
+)
+def test_smoke_candidates_are_checked_when_the_card_is_made(name, candidates, message):
+    with pytest.raises(ValueError, match=message):
+        dataclasses.replace(get_card(name), smoke_candidates=candidates)

@@ -66,7 +66,7 @@ def test_tuning_opens_no_test_patient_of_the_tuned_fold(smoke_phantom, smoke_cas
                         or get_scaled(self, *a, **k))  # fmt: skip
     files: set[str] = set()  # every file opened (raw or by nibabel) while a trial runs
     in_trial: list[int] = []
-    run_trial = tuning._run_trial
+    run_trial = tuning.study._run_trial
 
     def trial_spy(*args, **kwargs):
         in_trial.append(1)
@@ -75,7 +75,7 @@ def test_tuning_opens_no_test_patient_of_the_tuned_fold(smoke_phantom, smoke_cas
         finally:
             in_trial.pop()
 
-    monkeypatch.setattr(tuning, "_run_trial", trial_spy)
+    monkeypatch.setattr(tuning.study, "_run_trial", trial_spy)
     nib_load, real_open = nib.load, open
     monkeypatch.setattr(nib, "load", lambda p, *a, **k: (in_trial and files.add(str(p))) or nib_load(p, *a, **k))
     monkeypatch.setattr("builtins.open", lambda p, *a, **k: (in_trial and files.add(str(p))) or real_open(p, *a, **k))

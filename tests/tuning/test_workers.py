@@ -111,11 +111,11 @@ def test_a_worker_opening_the_study_mid_record_sees_no_conflict(tmp_path, monkey
         write(study, key, value)
         seen.append(key)
         monkeypatch.setattr(optuna.Study, "set_user_attr", write)  # B writes normally
-        tuning._open_study(STUDY, storage, attrs, optuna.pruners.NopPruner())
+        tuning.study._open_study(STUDY, storage, attrs, optuna.pruners.NopPruner())
         monkeypatch.setattr(optuna.Study, "set_user_attr", write_then_second_worker_opens)
 
     monkeypatch.setattr(optuna.Study, "set_user_attr", write_then_second_worker_opens)
-    tuning._open_study(STUDY, storage, attrs, optuna.pruners.NopPruner())
+    tuning.study._open_study(STUDY, storage, attrs, optuna.pruners.NopPruner())
     assert seen and seen[-1] == "method"
     stored = optuna.load_study(study_name=STUDY, storage=open_storage(storage)).user_attrs
     assert stored == attrs

@@ -1,4 +1,4 @@
-"""The case iterator (lazy, typed arrays, grid carried along) and the datasets list/info tables."""
+"""Loading a case's images, and the datasets list/info tables."""
 
 from __future__ import annotations
 
@@ -7,37 +7,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from msbench.datasets import LoadedCase, dataset_info, describe_datasets, get_dataset, iter_cases, list_datasets
+from msbench.datasets import dataset_info, describe_datasets, get_dataset, list_datasets
 
 
-def test_iter_cases_yields_float32_channels_bool_mask_spacing_and_affine(tmp_path: Path, tl) -> None:
-    cases = get_dataset("nnunet-raw").load_cases(tl.write_nnunet(tmp_path / "ds"))
-    loaded = list(iter_cases(cases, ("flair", "t1"), "label"))
-    assert [item.case_id for item in loaded] == ["ms_001", "ms_002", "ms_003"]
-    first = loaded[0]
-    assert isinstance(first, LoadedCase)
-    assert first.image.shape == (2, *tl.SHAPE) and first.image.dtype == np.float32
-    assert first.image.flags.c_contiguous
-    assert first.mask is not None and first.mask.dtype == bool and first.mask.sum() == 9
-    assert first.spacing_mm == tl.SPACING and np.allclose(first.affine, tl.affine())
-    assert first.modalities == ("flair", "t1") and first.shape == tl.SHAPE
-    assert next(iter_cases(cases, ("t1",))).mask is None
-
-
-def test_iter_cases_reads_one_case_at_a_time(tmp_path: Path, tl) -> None:
-    root = tl.write_nnunet(tmp_path / "ds", channels=("FLAIR",))
-    cases = get_dataset("nnunet-raw").load_cases(root)
-    iterator = iter_cases(cases, ("flair",), "label")
-    assert next(iterator).case_id == "ms_001"
-    (root / "imagesTr" / "ms_002_0000.nii.gz").write_bytes(b"not a nifti")  # damaged after listing
-    with pytest.raises(ValueError, match=r"ms_002_0000\.nii\.gz: cannot read"):
-        next(iterator)
-
-
-def test_iter_cases_unknown_modality_lists_what_the_case_has(tmp_path: Path, tl) -> None:
-    cases = get_dataset("nnunet-raw").load_cases(tl.write_nnunet(tmp_path / "ds"))
+def test_loading_an_absent_modality_lists_what_the_case_has(tmp_path: Path, tl) -> None:
+    (case, *_) = get_dataset("nnunet-raw").load_cases(tl.write_nnunet(tmp_path / "ds"))
     with pytest.raises(KeyError, match=r"no 'pd' image; it has \['flair', 't1'\]"):
-        next(iter_cases(cases, ("pd",)))
+        case.load_images(("pd",))
 
 
 def test_dataset_info_counts_lesions_with_18_connectivity_and_load_in_ml(tmp_path: Path, tl) -> None:
