@@ -1,8 +1,9 @@
 """The ``msbench`` command line: a thin layer over the Python API (every command calls one function).
 
-The ``cli*`` modules import what a command runs inside the command: the harness pulls in pandas, scipy and numba,
-and ``import msbench.benchmark.cli`` (every ``msbench --help``) took 2.7-3.2 s with them at the top against 0.13-0.33
-s without (``python -X importtime -c "import msbench.benchmark.cli"``, 2 shared cores). Each such import says which.
+``msbench run``, ``evaluate`` and ``predict`` import the harness inside the command: it loads numba (the metric
+kernels), which ``msbench --help`` need not pay for. Everything else is imported here (pandas, scipy and nibabel
+load on ``import msbench.benchmark.cli`` anyway, through the tune and store commands); ``msbench gate`` imports its
+module inside too (scipy.stats, measured).
 """
 
 from __future__ import annotations
@@ -15,6 +16,15 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from msbench.datasets import DatasetNotFoundError, get_dataset
+from msbench.datasets.info import dataset_info, describe_datasets
+from msbench.datasets.nnunet_raw import check_patient_regex
+from msbench.datasets.phantom import generate_synth_ms, realism_report
+from msbench.datasets.registry import PluginError
+from msbench.datasets.splits import make_kfold_split
+from msbench.methods import get_card, list_methods
+from msbench.methods.show import describe_method
+
 from ._console import err, out, print_table
 from ._console import fail as _fail
 from .cli_datasets_fetch import datasets_fetch
@@ -23,6 +33,8 @@ from .cli_leaderboard import leaderboard_app
 from .cli_profile import profile
 from .cli_store import runs_app, store_app
 from .cli_tune import tune as _tune_command
+from .metrics import SUITE_VERSION
+from .store import check_results_dir, store_writes
 
 app = typer.Typer(
     help="msbench: one protocol for MS lesion segmentation methods.", no_args_is_help=True, add_completion=False
@@ -111,13 +123,9 @@ def run(
     ] = None,
 ) -> None:
     """Run methods under one protocol; resumable (finished folds are reused), failures recorded."""
-    from msbench.datasets import DatasetNotFoundError  # pandas: on use, so 'msbench --help' stays quick (see cli.py)
-    from msbench.datasets.nnunet_raw import check_patient_regex
-
-    from .plan import ALL_FOLDS, RunRequest  # numba: on use, so 'msbench --help' stays quick (see cli.py)
+    from .plan import ALL_FOLDS, RunRequest  # numba: on use (module docstring)
     from .run_report import next_commands, outcome_table, work_summary
     from .runner import RunInterrupted, interruptible, run_benchmark
-    from .store import store_writes
 
     request = RunRequest(
         methods=method,
@@ -206,7 +214,7 @@ def evaluate(
     ] = None,
 ) -> None:
     """Score predictions against references with the same metric code the runner uses."""
-    from .evaluate import evaluate_to_csv  # numba: on use, so 'msbench --help' stays quick (see cli.py)
+    from .evaluate import evaluate_to_csv  # numba: on use (module docstring)
 
     try:
         table = evaluate_to_csv(
@@ -223,7 +231,6 @@ def evaluate(
         return
     cols = [c for c in ("case", "dice", "ppv", "sensitivity", "hd95_mm", "ltpr", "lfpr") if c in table.columns]
     out.print(table[cols].to_string(index=False, float_format=lambda v: f"{v:.4f}"), soft_wrap=True)
-    from .metrics import SUITE_VERSION  # pandas: on use, so 'msbench --help' stays quick (see cli.py)
 
     written = f"wrote {out_csv}" + (f" and {lesions_out}" if lesions_out else "")
     out.print(f"{written} (metric suite {SUITE_VERSION}, lesion connectivity {connectivity})", highlight=False)
@@ -242,8 +249,7 @@ def predict(
     device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "auto",
 ) -> None:
     """Segment your own scans with a model trained in the store (mask and probability on each scan's own grid)."""
-    from .predict import predict_scans  # numba: on use, so 'msbench --help' stays quick (see cli.py)
-    from .store import check_results_dir
+    from .predict import predict_scans  # numba: on use (module docstring)
 
     if fold is not None and ensemble:
         _fail("--fold and --ensemble exclude each other: one fold's model, or all of them.")
@@ -260,8 +266,6 @@ def predict(
 @datasets_app.command("list")
 def datasets_list() -> None:
     """List the registered datasets, their layouts' variables and protocols."""
-    from msbench.datasets.info import describe_datasets  # pandas: on use, so 'msbench --help' stays quick (see cli.py)
-
     table = Table()
     frame = describe_datasets()
     columns = [c for c in ("name", "env_var", "protocols", "references", "root_status") if c in frame]
@@ -284,9 +288,6 @@ def datasets_info(
     ] = None,
 ) -> None:
     """Cases, patients, time points, modalities, shape, spacing, lesion count and load per case."""
-    from msbench.datasets.info import dataset_info  # pandas: on use, so 'msbench --help' stays quick (see cli.py)
-    from msbench.datasets.nnunet_raw import check_patient_regex
-
     try:
         check_patient_regex(name, patient_regex)
         table = dataset_info(
@@ -311,10 +312,6 @@ def datasets_split(
     ] = None,
 ) -> None:
     """Write a seeded patient-level K-fold split of the cases on disk (use it with --protocol FILE.json)."""
-    from msbench.datasets import get_dataset  # pandas: on use, so 'msbench --help' stays quick (see cli.py)
-    from msbench.datasets.nnunet_raw import check_patient_regex
-    from msbench.datasets.splits import make_kfold_split
-
     try:
         check_patient_regex(name, patient_regex)
         spec = get_dataset(name)
@@ -334,8 +331,6 @@ def datasets_synth(
     patients: Annotated[int, typer.Option(help="Number of patients.")] = 5,
 ) -> None:
     """Write the synth-ms phantom in the ISBI 2015 training layout."""
-    from msbench.datasets.phantom import generate_synth_ms  # scipy, nibabel: on use (see cli.py)
-
     try:
         root = generate_synth_ms(out_dir, seed=seed, resolution_mm=resolution, n_patients=patients, progress=True)
     except (TypeError, ValueError) as error:
@@ -354,8 +349,6 @@ def datasets_realism(
     seed: Annotated[int, typer.Option(help="Seed of the phantom generated when --root is not given.")] = 0,
 ) -> None:
     """Compare the phantom's lesion statistics with the reference figures and real masks."""
-    from msbench.datasets.phantom import realism_report  # scipy, nibabel: on use (see cli.py)
-
     report = realism_report(root, real_dir=real, seed=seed)
     out.print(report.to_text(), soft_wrap=True, markup=False, highlight=False)
     out.print(f"figure: {report.write_png(png)}")
@@ -364,8 +357,6 @@ def datasets_realism(
 @methods_app.command("list")
 def methods_list() -> None:
     """List registered methods with their input kind, modalities and paper."""
-    from msbench.methods import get_card, list_methods  # pandas: on use, so 'msbench --help' stays quick (see cli.py)
-
     table = Table()
     for column in ("name", "input", "modalities", "trainable", "title"):
         table.add_column(column)
@@ -378,8 +369,6 @@ def methods_list() -> None:
 @methods_app.command("show")
 def methods_show(name: Annotated[str, typer.Argument(help="Method name.")]) -> None:
     """Print a method's card: citation, claims, defaults, search space, recipes, choices, parameter count."""
-    from msbench.methods.show import describe_method  # pandas: on use, so 'msbench --help' stays quick (see cli.py)
-
     try:
         text = describe_method(name)
     except KeyError as error:
@@ -390,8 +379,6 @@ def methods_show(name: Annotated[str, typer.Argument(help="Method name.")]) -> N
 
 def main() -> None:
     """Console-script entry point."""
-    from msbench.datasets.registry import PluginError  # pandas: on use, so 'msbench --help' stays quick (see cli.py)
-
     try:
         app(prog_name="msbench")
     except PluginError as error:  # raised wherever a registry is first read, whichever command that is

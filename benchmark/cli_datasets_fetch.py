@@ -7,6 +7,8 @@ from typing import Annotated
 
 import typer
 
+from msbench.datasets.fetch import FetchError, fetch, load_manifest
+
 from ._console import err, out
 from ._console import fail as _fail
 
@@ -27,8 +29,6 @@ def datasets_fetch(
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
 ) -> None:
     """Download, verify (per-file checksums) and atomically unpack a public data set; resumable."""
-    from msbench.datasets.fetch import FetchError, fetch, load_manifest  # pandas: on use (see cli.py)
-
     try:
         spec = load_manifest(name, manifest)
         if manifest is None and base_url is None:

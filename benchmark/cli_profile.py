@@ -10,12 +10,17 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from msbench.methods import BUDGETS, get_card, resolve_methods
+
+from . import options
 from ._console import err, out, print_table
 from ._console import fail as _fail
+from .options import check_batch_size
+from .profiling import default_spacing, profile_case, profile_method, settings_for, store_profile
+from .store import check_results_dir
 
 
 def _check_device(device: str) -> str:
-    from . import options  # loads the datasets (pandas): on use, so that 'msbench --help' stays quick
 
     options.check_device_option(device, auto=False)  # a profile names the device it measures
     return options.resolve_device(device)
@@ -86,12 +91,6 @@ def profile(
     ] = None,
 ) -> None:
     """Profile methods at their own patch/slice and batch size: parameters, FLOPs, peak memory, throughput, latency."""
-    from msbench.methods import BUDGETS, get_card, resolve_methods  # pandas: on use (see cli.py)
-
-    from .options import check_batch_size
-    from .profiling import default_spacing, profile_case, profile_method, settings_for, store_profile
-    from .store import check_results_dir
-
     try:
         check_results_dir(results, write=True)
         names = resolve_methods(method)
