@@ -41,7 +41,6 @@ from .plan import (
     check_tuning_study,
     plan_run,
     prepare_run,
-    with_batch_size,
 )
 from .progress import JobBoard
 from .run_report import BASELINE
@@ -89,6 +88,7 @@ def run_benchmark(request: RunRequest) -> list[MethodOutcome]:
 def _plan(request: RunRequest) -> tuple[RunSetup, list[RunPlan]]:
     """Checks the request, loads the data and plans one run per method (nothing runs yet)."""
     options.check_device_option(request.device)
+    options.check_batch_size(request.batch_size)
     options.check_modality_names(request.modalities)
     check_executor(request.executor)
     check_store_version(request.results)
@@ -104,10 +104,7 @@ def _plan(request: RunRequest) -> tuple[RunSetup, list[RunPlan]]:
         options.check_modalities_on_disk(request.modalities or get_card(name).modalities, setup.cases, name)
         if setup.shifted is not None:
             options.check_modalities_on_disk(request.modalities or get_card(name).modalities, setup.shifted.cases, name)
-    plans = [
-        plan_run(with_batch_size(get_card(name), setup.budget.name, request.batch_size), request, setup)
-        for name in names
-    ]
+    plans = [plan_run(get_card(name), request, setup) for name in names]
     return setup, plans
 
 

@@ -1,7 +1,7 @@
 """Datasets: loaders for the layouts users have, the synth-ms phantom, committed splits and the case iterator."""
 
 from ._layout import MissingFileError, canonical_modality
-from .case import EXTRA_MODALITIES, MODALITIES, Case
+from .case import EXTRA_MODALITIES, MODALITIES, ArrayCase, Case
 from .info import dataset_info, describe_datasets
 from .iteration import LoadedCase, iter_cases, load_case
 from .nifti import read_mask
@@ -11,6 +11,7 @@ from .splits import Fold, Split, case_fingerprint, load_split, make_kfold_split
 __all__ = [
     "EXTRA_MODALITIES",
     "MODALITIES",
+    "ArrayCase",
     "Case",
     "DatasetNotFoundError",
     "DatasetSpec",
