@@ -34,15 +34,17 @@ SPACING_RTOL = 0.1
 
 @dataclass(frozen=True)
 class Overrides:
-    """What a caller changes of a card's budget: tuned hyper-parameters and ``--batch-size``.
+    """What a caller changes of a card's budget: tuned hyper-parameters, ``--batch-size``, a candidate recipe.
 
     Attributes:
-        params: Hyper-parameters that win over the card's defaults and the budget's overrides (a study's best).
+        params: Hyper-parameters that win over the card's defaults and the recipe's overrides (a study's best).
         batch_size: Samples per step instead of the recipe's (trainable methods only; None: the recipe's).
+        recipe: A candidate recipe instead of the budget's (recipe selection); None: the card's for the budget.
     """
 
     params: Mapping[str, Any] = field(default_factory=dict)
     batch_size: int | None = None
+    recipe: Recipe | None = None
 
     def __post_init__(self) -> None:
         check_batch_size(self.batch_size)
@@ -117,9 +119,9 @@ class FitSpec:
 def fit_settings(card: MethodCard, budget: str, overrides: Overrides | None = None) -> tuple[dict[str, Any], Recipe]:
     """The hyper-parameters and recipe of a fit: the one place a card, a budget and overrides meet.
 
-    Hyper-parameters are the card's defaults, then the budget's overrides, then the tuned parameters. The recipe is
-    the budget's, carrying the tuned parameters among its ``overrides`` and the ``--batch-size`` (a training-free
-    method keeps its own): what a run's manifest records as its ``hparams`` and ``recipe``.
+    Hyper-parameters are the card's defaults, then the recipe's overrides, then the tuned parameters. The recipe is
+    the budget's (or the candidate's), carrying the tuned parameters among its ``overrides`` and the ``--batch-size``
+    (a training-free method keeps its own): what a run's manifest records as its ``hparams`` and ``recipe``.
 
     Raises:
         KeyError: A tuned parameter is not one of the card's hyper-parameters (the message lists them).
@@ -127,8 +129,9 @@ def fit_settings(card: MethodCard, budget: str, overrides: Overrides | None = No
     """
     overrides = overrides or Overrides()
     params = dict(overrides.params)
-    hparams = card.hparams(budget, **params)
-    recipe = card.recipe(budget)
+    card.hparams(budget, **params)  # unknown names fail here, naming the card's hyper-parameters
+    recipe = overrides.recipe or card.recipe(budget)
+    hparams = {**card.defaults, **recipe.overrides, **params}
     if overrides.batch_size is not None and card.trainable:
         recipe = replace(recipe, batch_size=overrides.batch_size)
     if params:

@@ -158,23 +158,21 @@ def finite_mean(values: Sequence[float]) -> float:
 def _fit_and_score(
     method: str, recipe: Recipe, train: Sequence[Case], val: Sequence[Case], workdir: Path, seed: int, reference: str
 ) -> dict[str, Any]:
-    from .adapter import FitContext, build_adapter
+    # The harness's one door fits every candidate; imported here because methods import no harness module at load
+    # time (selection becomes a mode of 'msbench tune', in the harness, where this import goes to the top).
+    from msbench.benchmark.fitting import FitSpec, Overrides, fit
 
-    card = get_card(method)
-    context = FitContext(
+    spec = FitSpec.from_card(
+        get_card(method),
+        BUDGET,
+        overrides=Overrides(recipe=recipe),
         workdir=workdir,
         seed=seed,
         device="cpu",
-        budget=BUDGET,
-        recipe=recipe,
-        hparams={**card.defaults, **recipe.overrides},
-        modalities=card.modalities,
         reference=reference,
-        progress=False,
     )
     start = time.perf_counter()
-    adapter = build_adapter(card, context)
-    report = adapter.fit(list(train), list(val))
+    adapter, report = fit(spec, train, val)
     per_case = validation_dice_of(adapter.predict, val, reference)
     return {
         "val_dice": finite_mean(per_case),

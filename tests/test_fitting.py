@@ -54,6 +54,13 @@ def test_a_training_free_method_keeps_its_batch_size() -> None:
     assert fit_settings(card, "smoke", Overrides(batch_size=7))[1] == card.recipe("smoke")
 
 
+def test_a_candidate_recipe_replaces_the_budget_one() -> None:
+    card = get_card("unet3d")
+    candidate = dataclasses.replace(card.recipe("smoke"), epochs=1, overrides={"lr": 0.5})
+    hparams, recipe = fit_settings(card, "smoke", Overrides(recipe=candidate))
+    assert recipe == candidate and hparams == {**card.defaults, "lr": 0.5}
+
+
 def test_unknown_override_names_fail_naming_the_card_hyper_parameters() -> None:
     card = get_card("unet3d")
     with pytest.raises(KeyError) as error:
