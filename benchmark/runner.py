@@ -1,7 +1,8 @@
 """The benchmark runner: every requested method under one protocol, as jobs (method x fold x seed), resumable.
 
 A run is planned (``plan.py``) as one job per (fold, seed) of each method; ``job.py`` fits on the fold's training
-patients, selects on its validation patient only, predicts and scores the test patient's scans. A job committed by
+patients, selects on its validation patient only, predicts and scores the test patient's scans, all through the one
+door (``fitting.py``), and keeps the job's records and files. A job committed by
 the same code is reused; one committed by other code is rerun (or kept and marked stale with ``reuse_stale``); an
 interrupted or failed one resumes from its checkpoint. A failing job is recorded and the run goes on. Run-level tables
 and the manifest are re-derived from the committed jobs under the run lock.
