@@ -3,9 +3,10 @@
 Every part of the harness that fits, restores or applies a method comes through here: a run's job
 (:mod:`~msbench.benchmark.job`), a tuning trial, recipe selection, profiling and ``msbench predict``.
 
-* :meth:`FitSpec.from_card` is the one place where a card, a budget and :class:`Overrides` (tuned parameters,
-  ``--batch-size``) become hyper-parameters and a recipe; cards are never rebuilt to carry overrides. A run's
-  manifest records the result (``hparams``, ``recipe``), from which :meth:`FitSpec.recorded` rebuilds it.
+* :func:`fit_settings` (behind :meth:`FitSpec.from_card`) is the one place where a card, a budget and
+  :class:`Overrides` (tuned parameters, ``--batch-size``, a candidate recipe) become hyper-parameters and a recipe;
+  cards are never rebuilt to carry overrides. A run's manifest records the result (``hparams``, ``recipe``), from
+  which :meth:`FitSpec.recorded` rebuilds a fit (``msbench predict``).
 * :func:`fit` seeds the process once, builds the adapter and fits it; :func:`restore` builds it from a stored fit.
 * :func:`predict_case` brings a scan to the model on the training spacing (resampled in memory when its voxel size
   differs by more than ``SPACING_RTOL``), checks the prediction and returns it on the scan's own grid.
