@@ -8,7 +8,7 @@ Every check here fails before a job runs; the run's manifest is written once, wh
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +17,7 @@ from msbench.methods import MethodCard, get_card, resolve_methods
 
 from . import manifest as mf
 from . import options
+from .fitting import Overrides, fit_settings
 from .job import Job, JobInputs, ShiftedInputs
 from .metrics import SUITE_VERSION, MetricParams
 from .protocol import Budget, get_budget
@@ -219,12 +220,16 @@ def prepare_run(request: RunRequest, *, fingerprint: bool = True) -> RunSetup:
     )
 
 
-def run_config(card: MethodCard, request: RunRequest, setup: RunSetup) -> dict[str, Any]:
-    """Everything that changes a run's numbers; its hash names the run (a cross-dataset run adds its test set)."""
+def run_config(card: MethodCard, request: RunRequest, setup: RunSetup, overrides: Overrides) -> dict[str, Any]:
+    """Everything that changes a run's numbers; its hash names the run (a cross-dataset run adds its test set).
+
+    Its ``hparams`` and ``recipe`` are the door's (:func:`~msbench.benchmark.fitting.fit_settings`).
+    """
+    hparams, recipe = fit_settings(card, setup.budget.name, overrides)
     config = {
         "method": card.name,
-        "hparams": card.hparams(setup.budget.name),
-        "recipe": asdict(card.recipe(setup.budget.name)),
+        "hparams": hparams,
+        "recipe": asdict(recipe),
         "modalities": list(request.modalities or card.modalities),
         "dataset": setup.spec.name,
         "protocol": setup.protocol,
@@ -253,22 +258,6 @@ class RunPlan:
     outcome: MethodOutcome
 
 
-def with_batch_size(card: MethodCard, budget: str, batch_size: int | None) -> MethodCard:
-    """The card with the budget's batch size replaced (``--batch-size``, e.g. after CUDA ran out of memory)."""
-    options.check_batch_size(batch_size)
-    if batch_size is None or not card.trainable:
-        return card
-    recipe = replace(card.recipe(budget), batch_size=batch_size)
-    return replace(card, recipes={**card.recipes, budget: recipe})
-
-
-def with_params(card: MethodCard, budget: str, params: dict[str, Any]) -> MethodCard:
-    """The card whose ``budget`` recipe sets ``params`` (tuned values win over defaults and the budget's overrides)."""
-    card.hparams(budget, **params)  # unknown names fail here, naming the card's hyper-parameters
-    recipe = card.recipe(budget)
-    return replace(card, recipes={**card.recipes, budget: replace(recipe, overrides={**recipe.overrides, **params})})
-
-
 def check_tuning_study(request: RunRequest) -> None:
     """``--study`` names one study: it needs ``--tuned`` and exactly one requested method with a search space.
 
@@ -288,15 +277,15 @@ def check_tuning_study(request: RunRequest) -> None:
         )
 
 
-def tuned_card(card: MethodCard, request: RunRequest, setup: RunSetup) -> tuple[MethodCard, Any]:
-    """``--tuned``: the card with its study's best parameters and the study's record (None without a search space).
+def tuned_params(card: MethodCard, request: RunRequest, setup: RunSetup) -> tuple[dict[str, Any], Any]:
+    """``--tuned``: the study's best parameters of the card and the study's record (none without a search space).
 
     Raises:
         ValueError: No finished study (the message names the ``msbench tune`` command), or a run fold whose test
             patients the study saw as training or validation patients.
     """
     if not request.tuned or not card.search_space:
-        return card, None
+        return {}, None
     from .tuning import load_tuned
 
     tuned = load_tuned(
@@ -318,13 +307,14 @@ def tuned_card(card: MethodCard, request: RunRequest, setup: RunSetup) -> tuple[
                 f"{sorted(leaked)} are test patients of fold {fold.index} of this run; run --tuned with --folds "
                 f"{tuned.fold} (a study's parameters are for the folds whose test patients it never saw)."
             )
-    return with_params(card, setup.budget.name, tuned.params), tuned
+    return dict(tuned.params), tuned
 
 
 def plan_run(card: MethodCard, request: RunRequest, setup: RunSetup) -> RunPlan:
     """Names the run (config hash), writes its manifest once, and lists its jobs (fold x seed)."""
-    card, tuned = tuned_card(card, request, setup)
-    config = run_config(card, request, setup)
+    params, tuned = tuned_params(card, request, setup)
+    overrides = Overrides(params=params, batch_size=request.batch_size)
+    config = run_config(card, request, setup, overrides)
     if tuned is not None:  # study, trial and parameters name the run; where the storage lies does not
         config["tuning"] = {"study": tuned.study, "trial": tuned.trial, "params": tuned.params}
     chash = mf.config_hash(config)
@@ -345,6 +335,7 @@ def plan_run(card: MethodCard, request: RunRequest, setup: RunSetup) -> RunPlan:
         progress=request.progress and request.executor == "local",
         dataset=setup.spec.name,
         shifted=None if setup.shifted is None else ShiftedInputs(setup.shifted.spec.name, setup.shifted.cases),
+        overrides=overrides,
     )
     with file_lock(store.lock_path):
         if store.manifest_path.is_file():
