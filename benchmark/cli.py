@@ -1,9 +1,9 @@
 """The ``msbench`` command line: a thin layer over the Python API (every command calls one function).
 
-``msbench run``, ``evaluate`` and ``predict`` import the harness inside the command: it loads numba (the metric
-kernels), which ``msbench --help`` need not pay for. Everything else is imported here (pandas, scipy and nibabel
-load on ``import msbench.benchmark.cli`` anyway, through the tune and store commands); ``msbench gate`` imports its
-module inside too (scipy.stats, measured).
+A command imports inside its body only what ``msbench --help`` should not pay for, each with its reason: the harness
+behind ``run``, ``evaluate``, ``predict``, ``profile``, ``tune`` and ``store reindex`` loads numba (the metric
+kernels, through the fitting door); ``gate`` and ``leaderboard export`` load scipy.stats and ``datasets synth`` and
+``realism`` the phantom generator (each about 0.2-0.4 s, measured with ``python -X importtime``).
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ from rich.table import Table
 from msbench.datasets import DatasetNotFoundError, get_dataset
 from msbench.datasets.info import dataset_info, describe_datasets
 from msbench.datasets.nnunet_raw import check_patient_regex
-from msbench.datasets.phantom import generate_synth_ms, realism_report
 from msbench.datasets.registry import PluginError
 from msbench.datasets.splits import make_kfold_split
 from msbench.methods import get_card, list_methods
@@ -331,6 +330,9 @@ def datasets_synth(
     patients: Annotated[int, typer.Option(help="Number of patients.")] = 5,
 ) -> None:
     """Write the synth-ms phantom in the ISBI 2015 training layout."""
+    # scipy, nibabel, nilearn (the phantom generator): about 0.2-0.3 s of every 'msbench --help' (importtime)
+    from msbench.datasets.phantom import generate_synth_ms
+
     try:
         root = generate_synth_ms(out_dir, seed=seed, resolution_mm=resolution, n_patients=patients, progress=True)
     except (TypeError, ValueError) as error:
@@ -349,6 +351,9 @@ def datasets_realism(
     seed: Annotated[int, typer.Option(help="Seed of the phantom generated when --root is not given.")] = 0,
 ) -> None:
     """Compare the phantom's lesion statistics with the reference figures and real masks."""
+    # scipy, nibabel, nilearn (the phantom generator): about 0.2-0.3 s of every 'msbench --help' (importtime)
+    from msbench.datasets.phantom import realism_report
+
     report = realism_report(root, real_dir=real, seed=seed)
     out.print(report.to_text(), soft_wrap=True, markup=False, highlight=False)
     out.print(f"figure: {report.write_png(png)}")

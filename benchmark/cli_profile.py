@@ -16,7 +16,6 @@ from . import options
 from ._console import err, out, print_table
 from ._console import fail as _fail
 from .options import check_batch_size
-from .profiling import default_spacing, profile_case, profile_method, settings_for, store_profile
 from .store import check_results_dir
 
 
@@ -91,6 +90,9 @@ def profile(
     ] = None,
 ) -> None:
     """Profile methods at their own patch/slice and batch size: parameters, FLOPs, peak memory, throughput, latency."""
+    # numba: profiling imports the fitting door and its metric kernels (cli.py's docstring)
+    from .profiling import default_spacing, profile_case, profile_method, settings_for, store_profile
+
     try:
         check_results_dir(results, write=True)
         names = resolve_methods(method)

@@ -14,7 +14,6 @@ from ._console import fail as _fail
 from ._console import out, print_table
 from .options import INTER_RATER
 from .store import check_results_dir, check_store, export_run, find_run, job_table, reindex, store_writes
-from .tuning import index_journal
 
 store_app = typer.Typer(help="The results store's SQLite index.", no_args_is_help=True)
 runs_app = typer.Typer(help="List and inspect the runs of a results store.", no_args_is_help=True)
@@ -33,6 +32,9 @@ def _check_results(results: Path, *, index: bool = True) -> None:
 @store_app.command("reindex")
 def store_reindex(results: ResultsOption = Path("results")) -> None:
     """Rebuild the SQLite index (msbench.sqlite) from the committed job folders."""
+    # numba: the tuning package imports the fitting door and its metric kernels (cli.py's docstring)
+    from .tuning import index_journal
+
     _check_results(results, index=False)
     set_aside = lambda path: out.print(f"moved the damaged index aside to {path}", highlight=False)  # noqa: E731
     try:

@@ -7,7 +7,7 @@ see :mod:`.recipe_selection`) and writes the committed record that ``msbench met
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -18,10 +18,10 @@ from msbench.methods.selection import record_path
 
 from ._console import err, out
 from ._console import fail as _fail
-from .recipe_selection import candidate_recipes, run_selection
 from .store import check_results_dir, store_writes
-from .tuning import TuneRequest
-from .tuning import tune as run_tune
+
+if TYPE_CHECKING:
+    from .tuning import TuneRequest
 
 
 def _methods(spec: str, *, candidates: bool = False) -> list[str]:
@@ -35,6 +35,9 @@ def _methods(spec: str, *, candidates: bool = False) -> list[str]:
 
 def _select(requests: list[TuneRequest], candidates: str, record_dir: Path | None) -> None:
     """``--candidates``: one recipe selection per method, then a table of what each chose and where it is recorded."""
+    # numba: recipe selection imports the fitting door and its metric kernels (cli.py's docstring)
+    from .recipe_selection import candidate_recipes, run_selection
+
     try:
         for request in requests:  # every set is checked before the first fit
             candidate_recipes(request.method, candidates)
@@ -103,7 +106,11 @@ def tune(
     ] = None,
 ) -> None:
     """Tune methods with a seeded TPE sampler and a median pruner; resumable, several workers may share a study."""
+    # numba: tuning imports the fitting door and its metric kernels (cli.py's docstring)
     import optuna  # heavy: imported by the command that runs studies, not by every msbench command
+
+    from .tuning import TuneRequest
+    from .tuning import tune as run_tune
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:

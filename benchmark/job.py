@@ -6,26 +6,28 @@ device and thread count, timings, and whether it resumed from a checkpoint left 
 
 A cross-dataset run (``JobInputs.shifted``) also scores every scan of a second data set with the same model: those
 rows say ``domain`` = ``shifted`` and name their ``dataset``; the fold's own test patients say ``in-domain``. Every
-scan reaches the model through :func:`msbench.benchmark.predict.predict_on_training_grid`, as in ``msbench predict``.
+scan reaches the model through the one door (:mod:`msbench.benchmark.fitting`), as in ``msbench predict``: the job
+keeps the records and files; the door fits, predicts and scores.
 """
 
 from __future__ import annotations
 
 import time
 import traceback
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import nibabel as nib
 import numpy as np
 import pandas as pd
 
 from msbench.datasets import Case, Split
-from msbench.methods import FitContext, MethodCard, Prediction, build_adapter
+from msbench.methods import FitContext, MethodCard, Prediction
 
 from . import manifest as mf
-from .metrics import SUITE_VERSION, MetricParams, evaluate_case_with_lesions, provenance_columns
-from .predict import predict_on_training_grid, training_spacing
+from .fitting import FitSpec, Overrides, fit, predict_case, score_case, training_spacing
+from .metrics import SUITE_VERSION, MetricParams, provenance_columns
 from .profiling import profile_job_adapter
 from .store import JOB_RECORD, atomic_path, read_table, write_csv, write_json
 
@@ -55,7 +57,10 @@ class Job:
 
 @dataclass(frozen=True)
 class JobInputs:
-    """What every job of a run shares: the cases, the split, the device and the fit settings."""
+    """What every job of a run shares: the cases, the split, the device and the fit settings.
+
+    ``overrides`` (tuned parameters, ``--batch-size``) travel beside the card: the door applies them to each fit.
+    """
 
     cases: list[Case]
     split: Split
@@ -67,6 +72,7 @@ class JobInputs:
     progress: bool
     dataset: str = ""
     shifted: ShiftedInputs | None = None
+    overrides: Overrides = field(default_factory=Overrides)
 
 
 IN_DOMAIN = "in-domain"
@@ -114,17 +120,18 @@ def run_job(card: MethodCard, job: Job, inputs: JobInputs, folder: Path) -> dict
     """
     split_fold = inputs.split.folds[[f.index for f in inputs.split.folds].index(job.fold)]
     train, val, test = (split_fold.select(inputs.cases, role) for role in ("train", "val", "test"))
-    context = FitContext(
+    spec = FitSpec.from_card(
+        card,
+        inputs.budget,
+        overrides=inputs.overrides,
         workdir=folder / "work",
         seed=job.seed,
         device=inputs.device,
-        budget=inputs.budget,
-        recipe=card.recipe(inputs.budget),
-        hparams=card.hparams(inputs.budget),
         modalities=inputs.modalities,
         reference=inputs.reference,
         progress=inputs.progress,
     )
+    context = spec.context
     resumed_from = epochs_done(context.workdir) if context.workdir.exists() else 0
     record: dict[str, Any] = {
         "job_id": job.job_id,
@@ -148,12 +155,7 @@ def run_job(card: MethodCard, job: Job, inputs: JobInputs, folder: Path) -> dict
     }
     t0 = time.perf_counter()
     try:
-        context.workdir.mkdir(parents=True, exist_ok=True)
-        from msbench.methods.engine import seed_everything
-
-        seed_everything(job.seed)
-        adapter = build_adapter(card, context)
-        report = adapter.fit(train, val)
+        adapter, report = fit(spec, train, val)
         fit_s = time.perf_counter() - t0 + _seconds_before(report.history, resumed_from)
         cases_rows, lesion_rows, predict_s = [], [], 0.0
         provenance = provenance_columns(inputs.metric_params)  # suite version and parameters on every case row
@@ -166,9 +168,8 @@ def run_job(card: MethodCard, job: Job, inputs: JobInputs, folder: Path) -> dict
             scored += [(case, SHIFTED, inputs.shifted.dataset, "shifted") for case in inputs.shifted.cases]
         for case, domain, dataset, sub in scored:
             t1 = time.perf_counter()
-            prediction = predict_on_training_grid(adapter.predict, case, spacing, inputs.modalities)
+            prediction = predict_case(adapter, case, spacing, inputs.modalities)
             predict_s += time.perf_counter() - t1
-            check_prediction(card.name, case, prediction)
             save_prediction(folder, case, prediction, sub)
             rows, lesions = score_case(case, prediction, inputs.metric_params, inputs.modalities)
             where = {"domain": domain, "dataset": dataset}
@@ -217,26 +218,12 @@ def _seconds_before(history: list[dict[str, Any]], resumed_from: int) -> float:
     return float(sum(row.get("seconds", 0.0) or 0.0 for row in history[:resumed_from]))
 
 
-def check_prediction(method: str, case: Case, prediction: Prediction) -> None:
-    mask = prediction.mask
-    if not isinstance(mask, np.ndarray) or mask.dtype != bool or mask.shape != case.shape:
-        got = f"{type(mask).__name__} {getattr(mask, 'dtype', '?')} {getattr(mask, 'shape', '?')}"
-        raise ValueError(f"method {method!r} returned {got} for {case.case_id}; expected a bool array of {case.shape}.")
-    prob = prediction.probability
-    if prob is not None and (prob.shape != case.shape or not np.isfinite(prob).all()):
-        raise ValueError(
-            f"method {method!r}: probability map for {case.case_id} has shape {prob.shape} or non-finite values."
-        )
-
-
 def save_prediction(folder: Path, case: Case, prediction: Prediction, sub: str = "predictions") -> None:
     """Writes the mask (and probability map) in the orientation and affine of the case's input files.
 
     In-domain scans go to ``predictions/`` and ``probabilities/``; a cross-dataset run's other data set to
     ``shifted/`` and ``shifted_probabilities/`` (its case ids may repeat the first data set's).
     """
-    import nibabel as nib
-
     items = [(sub, prediction.mask.astype(np.uint8))]
     if prediction.probability is not None:
         items.append(
@@ -249,25 +236,3 @@ def save_prediction(folder: Path, case: Case, prediction: Prediction, sub: str =
         path = folder / name / f"{case.case_id}.nii.gz"
         with atomic_path(path) as tmp:
             nib.save(case.to_nifti(data), str(tmp))
-
-
-def score_case(
-    case: Case, prediction: Prediction, params: MetricParams, modalities: tuple[str, ...] = ("flair",)
-) -> tuple[list[dict], list[dict]]:
-    """Scores one prediction against every reference of the case.
-
-    The scored domain (nDSC's N, the balanced slice set's negatives) is the case's brain mask: the dataset's own where
-    it ships one, else the voxels > 0 of the method's inputs (``Case.load_brain``).
-    """
-    rows, lesion_rows = [], []
-    brain = case.load_brain(modalities)
-    ids = {"case": case.case_id, "patient": case.patient_id, "timepoint": case.timepoint}
-    for reference in case.masks:
-        if reference == prediction.copied_reference:
-            continue
-        record, lesions = evaluate_case_with_lesions(
-            prediction.mask, case.load_mask(reference), case.spacing_mm, params=params, domain=brain
-        )
-        rows.append({**ids, "reference": reference, **record})
-        lesion_rows += [{**ids, "reference": reference, **row} for row in lesions]
-    return rows, lesion_rows

@@ -162,11 +162,13 @@ def command_line() -> list[str]:
 
 
 #: Code every job runs besides its method's own package, each of which can change its numbers: the engine and the
-#: adapter contract (fitting), the job and predict modules (prediction on the training grid, resampling back, the
-#: scoring call), the data's reading and pre-processing, and the metric suite.
+#: adapter contract (fitting), the one door (hyper-parameters from card, budget and overrides, seeding, prediction
+#: on the training grid, resampling in memory and back, scoring), the job and predict modules, the data's reading
+#: and pre-processing, and the metric suite.
 SHARED_CODE = (
     "msbench.methods.engine",
     "msbench.methods.adapter",
+    "msbench.benchmark.fitting",
     "msbench.benchmark.job",
     "msbench.benchmark.predict",
     "msbench.benchmark.metrics",

@@ -8,7 +8,7 @@ Every check here fails before a job runs; the run's manifest is written once, wh
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -17,6 +17,7 @@ from msbench.methods import MethodCard, get_card, resolve_methods
 
 from . import manifest as mf
 from . import options
+from .fitting import Overrides, fit_settings
 from .job import Job, JobInputs, ShiftedInputs
 from .metrics import SUITE_VERSION, MetricParams
 from .protocol import Budget, get_budget
@@ -222,12 +223,16 @@ def prepare_run(request: RunRequest, *, fingerprint: bool = True) -> RunSetup:
     )
 
 
-def run_config(card: MethodCard, request: RunRequest, setup: RunSetup) -> dict[str, Any]:
-    """Everything that changes a run's numbers; its hash names the run (a cross-dataset run adds its test set)."""
+def run_config(card: MethodCard, request: RunRequest, setup: RunSetup, overrides: Overrides) -> dict[str, Any]:
+    """Everything that changes a run's numbers; its hash names the run (a cross-dataset run adds its test set).
+
+    Its ``hparams`` and ``recipe`` are the door's (:func:`~msbench.benchmark.fitting.fit_settings`).
+    """
+    hparams, recipe = fit_settings(card, setup.budget.name, overrides)
     config = {
         "method": card.name,
-        "hparams": card.hparams(setup.budget.name),
-        "recipe": asdict(card.recipe(setup.budget.name)),
+        "hparams": hparams,
+        "recipe": asdict(recipe),
         "modalities": list(request.modalities or card.modalities),
         "dataset": setup.spec.name,
         "protocol": setup.protocol,
@@ -256,22 +261,6 @@ class RunPlan:
     outcome: MethodOutcome
 
 
-def with_batch_size(card: MethodCard, budget: str, batch_size: int | None) -> MethodCard:
-    """The card with the budget's batch size replaced (``--batch-size``, e.g. after CUDA ran out of memory)."""
-    options.check_batch_size(batch_size)
-    if batch_size is None or not card.trainable:
-        return card
-    recipe = replace(card.recipe(budget), batch_size=batch_size)
-    return replace(card, recipes={**card.recipes, budget: recipe})
-
-
-def with_params(card: MethodCard, budget: str, params: dict[str, Any]) -> MethodCard:
-    """The card whose ``budget`` recipe sets ``params`` (tuned values win over defaults and the budget's overrides)."""
-    card.hparams(budget, **params)  # unknown names fail here, naming the card's hyper-parameters
-    recipe = card.recipe(budget)
-    return replace(card, recipes={**card.recipes, budget: replace(recipe, overrides={**recipe.overrides, **params})})
-
-
 def check_tuning_study(request: RunRequest) -> None:
     """``--study`` names one study: it needs ``--tuned`` and exactly one requested method with a search space.
 
@@ -291,8 +280,8 @@ def check_tuning_study(request: RunRequest) -> None:
         )
 
 
-def tuned_card(card: MethodCard, tuned: TunedParams | None, setup: RunSetup) -> tuple[MethodCard, Any]:
-    """``--tuned``: the card with its study's best parameters and the study's record (None: the card as it is).
+def tuned_params(tuned: TunedParams | None, setup: RunSetup) -> tuple[dict[str, Any], TunedParams | None]:
+    """``--tuned``: the study's best parameters and the study's record ({} and None without ``--tuned``).
 
     ``tuned`` is what the runner loaded from the study (:func:`msbench.benchmark.tuning.load_tuned`).
 
@@ -300,7 +289,7 @@ def tuned_card(card: MethodCard, tuned: TunedParams | None, setup: RunSetup) -> 
         ValueError: A run fold whose test patients the study saw as training or validation patients.
     """
     if tuned is None:
-        return card, None
+        return {}, None
     seen = set(tuned.seen_patients)
     for fold in (f for f in setup.split.folds if f.index in setup.folds):
         leaked = seen & {c.patient_id for c in fold.select(setup.cases, "test")}
@@ -310,7 +299,7 @@ def tuned_card(card: MethodCard, tuned: TunedParams | None, setup: RunSetup) -> 
                 f"{sorted(leaked)} are test patients of fold {fold.index} of this run; run --tuned with --folds "
                 f"{tuned.fold} (a study's parameters are for the folds whose test patients it never saw)."
             )
-    return with_params(card, setup.budget.name, tuned.params), tuned
+    return dict(tuned.params), tuned
 
 
 def plan_run(card: MethodCard, request: RunRequest, setup: RunSetup, tuned: TunedParams | None = None) -> RunPlan:
@@ -318,8 +307,9 @@ def plan_run(card: MethodCard, request: RunRequest, setup: RunSetup, tuned: Tune
 
     ``tuned``: the best parameters of the method's study (``--tuned``, loaded by the runner), or None.
     """
-    card, tuned = tuned_card(card, tuned, setup)
-    config = run_config(card, request, setup)
+    params, tuned = tuned_params(tuned, setup)
+    overrides = Overrides(params=params, batch_size=request.batch_size)
+    config = run_config(card, request, setup, overrides)
     if tuned is not None:  # study, trial and parameters name the run; where the storage lies does not
         config["tuning"] = {"study": tuned.study, "trial": tuned.trial, "params": tuned.params}
     chash = mf.config_hash(config)
@@ -340,6 +330,7 @@ def plan_run(card: MethodCard, request: RunRequest, setup: RunSetup, tuned: Tune
         progress=request.progress and request.executor == "local",
         dataset=setup.spec.name,
         shifted=None if setup.shifted is None else ShiftedInputs(setup.shifted.spec.name, setup.shifted.cases),
+        overrides=overrides,
     )
     with file_lock(store.lock_path):
         if store.manifest_path.is_file():

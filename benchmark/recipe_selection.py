@@ -31,13 +31,12 @@ from msbench.methods.selection import (
     BUDGET,
     CRITERION,
     RECORD_VERSION,
-    finite_mean,
     recipe_to_dict,
     record_path,
     recorded_candidates,
-    validation_dice_of,
 )
 
+from .fitting import FitSpec, Overrides, finite_mean, fit, validation_dice_of
 from .manifest import git_state
 from .store.files import atomic_path
 from .tuning import TuneRequest, fold_data
@@ -72,23 +71,17 @@ def candidate_recipes(method: str, candidates: str) -> dict[str, Recipe]:
 def _fit_and_score(
     method: str, recipe: Recipe, train: Sequence[Case], val: Sequence[Case], workdir: Path, seed: int, reference: str
 ) -> dict[str, Any]:
-    from msbench.methods.adapter import FitContext, build_adapter
-
-    card = get_card(method)
-    context = FitContext(
+    spec = FitSpec.from_card(
+        get_card(method),
+        BUDGET,
+        overrides=Overrides(recipe=recipe),
         workdir=workdir,
         seed=seed,
         device="cpu",
-        budget=BUDGET,
-        recipe=recipe,
-        hparams={**card.defaults, **recipe.overrides},
-        modalities=card.modalities,
         reference=reference,
-        progress=False,
     )
     start = time.perf_counter()
-    adapter = build_adapter(card, context)
-    report = adapter.fit(list(train), list(val))
+    adapter, report = fit(spec, train, val)
     per_case = validation_dice_of(adapter.predict, val, reference)
     return {
         "val_dice": finite_mean(per_case),

@@ -1,7 +1,8 @@
 """The benchmark runner: every requested method under one protocol, as jobs (method x fold x seed), resumable.
 
 A run is planned (``plan.py``) as one job per (fold, seed) of each method; ``job.py`` fits on the fold's training
-patients, selects on its validation patient only, predicts and scores the test patient's scans. A job committed by
+patients, selects on its validation patient only, predicts and scores the test patient's scans, all through the one
+door (``fitting.py``), and keeps the job's records and files. A job committed by
 the same code is reused; one committed by other code is rerun (or kept and marked stale with ``reuse_stale``); an
 interrupted or failed one resumes from its checkpoint. A failing job is recorded and the run goes on. Run-level tables
 and the manifest are re-derived from the committed jobs under the run lock.
@@ -41,7 +42,6 @@ from .plan import (
     check_tuning_study,
     plan_run,
     prepare_run,
-    with_batch_size,
 )
 from .progress import JobBoard
 from .run_report import BASELINE
@@ -96,6 +96,7 @@ def run_benchmark(request: RunRequest) -> list[MethodOutcome]:
 def _plan(request: RunRequest) -> tuple[RunSetup, list[RunPlan]]:
     """Checks the request, loads the data and plans one run per method (nothing runs yet)."""
     options.check_device_option(request.device)
+    options.check_batch_size(request.batch_size)
     options.check_modality_names(request.modalities)
     check_executor(request.executor)
     check_store_version(request.results)
@@ -111,15 +112,7 @@ def _plan(request: RunRequest) -> tuple[RunSetup, list[RunPlan]]:
         options.check_modalities_on_disk(request.modalities or get_card(name).modalities, setup.cases, name)
         if setup.shifted is not None:
             options.check_modalities_on_disk(request.modalities or get_card(name).modalities, setup.shifted.cases, name)
-    plans = [
-        plan_run(
-            with_batch_size(get_card(name), setup.budget.name, request.batch_size),
-            request,
-            setup,
-            _load_tuned(get_card(name), request, setup),
-        )
-        for name in names
-    ]
+    plans = [plan_run(get_card(name), request, setup, _load_tuned(get_card(name), request, setup)) for name in names]
     return setup, plans
 
 

@@ -1,7 +1,7 @@
 """Datasets: loaders for the layouts users have, the synth-ms phantom, and committed splits."""
 
 from ._layout import MissingFileError, canonical_modality
-from .case import DEFAULT_MODALITIES, DEFAULT_REFERENCE, EXTRA_MODALITIES, MODALITIES, Case
+from .case import DEFAULT_MODALITIES, DEFAULT_REFERENCE, EXTRA_MODALITIES, MODALITIES, ArrayCase, Case
 from .info import dataset_info, describe_datasets
 from .nifti import read_mask
 from .registry import DatasetNotFoundError, DatasetSpec, get_dataset, list_datasets, register_dataset
@@ -12,6 +12,7 @@ __all__ = [
     "DEFAULT_REFERENCE",
     "EXTRA_MODALITIES",
     "MODALITIES",
+    "ArrayCase",
     "Case",
     "DatasetNotFoundError",
     "DatasetSpec",

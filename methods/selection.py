@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from msbench.datasets.splits import load_split
 
 from .card import Recipe
 
@@ -85,24 +87,9 @@ def recipe_from_dict(data: Mapping[str, Any]) -> Recipe:
 
 def fold_train_val(cases: Sequence[Case], fold_index: int = 0) -> tuple[list[Case], list[Case]]:
     """The training and validation cases of one fold of synth-ms/isbi2015; its test cases are not returned."""
-    from msbench.datasets.splits import load_split
-
     split = load_split(DATASET, PROTOCOL, cases)
     folds = {f.index: f for f in split.folds}
     if fold_index not in folds:
         raise ValueError(f"fold {fold_index} does not exist in {split.path.name}; it has {sorted(folds)}.")
     fold = folds[fold_index]
     return fold.select(cases, "train"), fold.select(cases, "val")
-
-
-def validation_dice_of(predict: Callable[[Case], Any], val: Sequence[Case], reference: str) -> list[float]:
-    """The metric suite's ``dice`` of each validation scan (NaN for a both-empty scan)."""
-    from msbench.benchmark.metrics import evaluate_case
-
-    return [float(evaluate_case(predict(c).mask, c.load_mask(reference), c.spacing_mm)["dice"]) for c in val]
-
-
-def finite_mean(values: Sequence[float]) -> float:
-    """Mean of the non-NaN values (NaN when there is none): the validation Dice over scans, both-empty ones left out."""
-    valid = [v for v in values if v == v]
-    return sum(valid) / len(valid) if valid else float("nan")

@@ -19,7 +19,8 @@ NUMBER_CHANGING = (
     "msbench.methods.unet3d.adapter",  # the method
     "msbench.methods.engine.loop",  # fitting
     "msbench.methods.adapter",  # the contract every fit goes through
-    "msbench.benchmark.job",  # fit, predict each case, score
+    "msbench.benchmark.fitting",  # the one door: hparams from card and overrides, seed, training grid, scoring
+    "msbench.benchmark.job",  # the job's records and files
     "msbench.benchmark.predict",  # the training grid and the resampling back
     "msbench.benchmark.metrics._lesions",  # the metric code
     "msbench.datasets.nifti",  # how masks are read

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from msbench.benchmark.aggregation import domain_shift, shift_table
 from msbench.benchmark.cli import app
-from msbench.benchmark.predict import predict_on_training_grid
+from msbench.benchmark.fitting import predict_on_training_grid
 from msbench.benchmark.store import dump
 from msbench.datasets import Case, get_dataset
 from msbench.methods import Prediction

@@ -44,7 +44,7 @@ def test_scoring_still_loads_its_kernels_on_first_use():
 
 def test_the_command_line_imports_without_the_harness():
     loaded = _modules_after("import msbench.benchmark.cli")  # every 'msbench --help'
-    assert not {"numba", "torch", "streamlit", "optuna"} & loaded
+    assert not {"numba", "torch", "streamlit", "optuna", "scipy", "nibabel"} & loaded
 
 
 @pytest.mark.parametrize("statement", ["import msbench.datasets", "from msbench.methods import get_card"])

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .. import manifest as mf
+from ..fitting import FitSpec, Overrides, finite_mean, fit, validation_dice_of
 from .request import TuneRequest, _Data
 from .workers import NOT_COUNTED
 
@@ -21,9 +22,6 @@ def _run_trial(study: optuna.Study, trial: optuna.Trial, data: _Data, request: T
     """Fits one trial on the fold's training patients, scores its validation patient, tells the study."""
     import optuna
     from optuna.trial import TrialState
-
-    from msbench.methods.adapter import FitContext, build_adapter
-    from msbench.methods.selection import finite_mean, validation_dice_of
 
     card, setup = data.card, data.setup
     budget = setup.budget.name
@@ -41,20 +39,18 @@ def _run_trial(study: optuna.Study, trial: optuna.Trial, data: _Data, request: T
     start = time.perf_counter()
     try:
         with tempfile.TemporaryDirectory(prefix=f"msbench-tune-{card.name}-{trial.number}-") as workdir:
-            context = FitContext(
+            spec = FitSpec.from_card(
+                card,
+                budget,
+                overrides=Overrides(params=trial.params),
                 workdir=Path(workdir),
                 seed=request.seed,  # the request's seed, as the sampler's: one --seed repeats a whole study
                 device=setup.device,
-                budget=budget,
-                recipe=recipe,
-                hparams=card.hparams(budget, **trial.params),
                 modalities=card.modalities,
                 reference=setup.spec.primary_reference,
-                progress=False,
                 on_epoch=report,
             )
-            adapter = build_adapter(card, context)
-            adapter.fit(list(data.train), list(data.val))
+            adapter, _ = fit(spec, data.train, data.val)
             per_case = validation_dice_of(adapter.predict, data.val, setup.spec.primary_reference)
     except optuna.TrialPruned as pruned:
         trial.set_user_attr("pruned", str(pruned))

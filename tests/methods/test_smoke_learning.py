@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import pytest
 
+from msbench.benchmark.fitting import validation_dice_of
 from msbench.methods import FitContext, build_adapter, get_card, list_methods
-from msbench.methods.selection import fold_train_val, validation_dice_of
+from msbench.methods.selection import fold_train_val
 
 NOT_TRAINED = ("threshold", "inter-rater")
 

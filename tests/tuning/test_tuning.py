@@ -210,16 +210,16 @@ def test_tune_cli_shows_progress_and_a_missing_study_names_the_command(smoke_pha
 
 def test_the_seed_of_a_study_seeds_every_trial_fit_too(smoke_phantom, tmp_path, monkeypatch):
     """``msbench tune --seed N`` repeats a study: the sampler and every fit take N (every fit took seed 0)."""
-    from msbench.methods import adapter
+    from msbench.benchmark import fitting
 
     seeds: list[int] = []
-    original = adapter.build_adapter
+    original = fitting.build_adapter
 
     def spy(card, context):
         seeds.append(context.seed)
         return original(card, context)
 
-    monkeypatch.setattr(adapter, "build_adapter", spy)
+    monkeypatch.setattr(fitting, "build_adapter", spy)  # every fit goes through the one door
     tune(_request(tmp_path, smoke_phantom, trials=1, seed=3))
     assert seeds == [3]
 
