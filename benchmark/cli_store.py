@@ -8,10 +8,13 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from msbench.leaderboard.data import load_index
+from msbench.leaderboard.data import StoreError, load_index, load_store
+from msbench.methods import get_card
 
+from . import manifest as mf
 from ._console import fail as _fail
 from ._console import out, print_table
+from .metrics.specs import SUITE_VERSION
 from .options import INTER_RATER
 from .store import check_results_dir, check_store, export_run, find_run, job_table, reindex, store_writes
 
@@ -65,7 +68,8 @@ def store_check(results: ResultsOption = Path("results")) -> None:
     _check_results(results)
     try:
         problems = check_store(results, rater_methods=(INTER_RATER,))
-    except (FileNotFoundError, ValueError) as error:
+        problems += [] if problems else code_problems(results)
+    except (FileNotFoundError, ValueError, StoreError) as error:
         _fail(str(error))
         return
     for problem in problems:
@@ -73,6 +77,27 @@ def store_check(results: ResultsOption = Path("results")) -> None:
     if problems:
         raise typer.Exit(1)
     out.print(f"{results}: every run and job file matches the index.", highlight=False)
+
+
+def code_problems(results: Path) -> list[str]:
+    """Runs whose jobs ran other code of their method than this checkout's (the code hash a job would get now)."""
+    data = load_store(results)
+    problems = []
+    for run_id, manifest in sorted(data.manifests.items()):
+        method = manifest["method"]
+        try:
+            current = mf.code_hash(get_card(method).adapter, SUITE_VERSION)
+        except KeyError:
+            problems.append(f"run {run_id}: method {method!r} is not registered here; its code cannot be checked.")
+            continue
+        jobs = data.jobs[data.jobs["run_id"] == run_id]
+        other = sorted(jobs.loc[jobs["code_hash"] != current, "job_id"])
+        if other:
+            problems.append(
+                f"run {run_id}: jobs {', '.join(other)} ran other code of {method!r} than this checkout's (code hash "
+                f"{current}); 'msbench run' with the run's options reruns them."
+            )
+    return problems
 
 
 @runs_app.command("list")

@@ -198,7 +198,9 @@ def prepare_run(request: RunRequest, *, fingerprint: bool = True) -> RunSetup:
     available = tuple(f.index for f in split.folds)
     if request.folds is None:
         folds = budget.default_folds(available)
-    elif request.folds == ALL_FOLDS:
+    elif isinstance(request.folds, str):
+        if request.folds != ALL_FOLDS:
+            raise ValueError(f"--folds {request.folds!r}: give fold indices (e.g. 0,2) or {ALL_FOLDS!r}.")
         folds = available
     else:
         folds = request.folds
@@ -354,6 +356,7 @@ def _manifest(
         "run_id": run_id,
         "method": card.name,
         "method_title": card.title,
+        "claims": [asdict(claim) for claim in card.claims],  # what the paper reports: the board reads it from here
         "dataset": setup.spec.name,
         "data_root": str(setup.root),
         "data_fingerprint": setup.data_fingerprint,

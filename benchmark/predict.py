@@ -161,8 +161,9 @@ def _recorded_spacing(jobs: list[tuple[str, dict[str, Any]]]) -> tuple[float, ..
 def _combine(predictions: list[Prediction]) -> tuple[np.ndarray, np.ndarray | None]:
     if len(predictions) == 1:
         return predictions[0].mask, predictions[0].probability
-    if all(p.probability is not None for p in predictions):
-        probability = np.mean([p.probability for p in predictions], axis=0)
+    probabilities = [p.probability for p in predictions if p.probability is not None]
+    if len(probabilities) == len(predictions):
+        probability = np.mean(probabilities, axis=0)
         return probability >= 0.5, probability
     votes = np.mean([p.mask for p in predictions], axis=0)
     return votes > 0.5, None

@@ -252,7 +252,7 @@ def _execute(plans: list[RunPlan], request: RunRequest, before: Snapshot) -> Non
     slots = {slot.key: slot for slot in todo}
     try:
         with board, ExitStack() as cleanup:
-            cleanup.callback(lambda: [lock.close() for lock in held.values()])
+            cleanup.callback(_close_all, held)
             while todo:
                 busy: list[Slot] = []
                 drawn = claimed(todo, busy, held, request, before, board)
@@ -357,3 +357,9 @@ def _read_shifted(store: RunStore) -> pd.DataFrame | None:
     """A cross-dataset run's shifted summary (None for a run without a test dataset: its index rows stay)."""
     path = store.root / SHIFTED_SUMMARY
     return read_table(path, dtype={"seed": str}) if path.is_file() else None
+
+
+def _close_all(held: dict[str, ExitStack]) -> None:
+    """Releases every claim still held (on the way out, whatever ends the loop)."""
+    for lock in held.values():
+        lock.close()

@@ -15,6 +15,7 @@ from . import charts, plots
 from .data import StoreData
 from .display import DEFAULT_GROUPS, GROUPS, row_height_px, styled, with_scans
 from .export import run_label
+from .shift import shift_table
 from .statistics import STATEMENT, dice_matrix, rank_stability, wilcoxon_matrix
 from .table import COST_COLUMNS, SECTIONS, filter_table, not_ranked_reasons
 
@@ -332,8 +333,6 @@ SHIFT_COLUMNS = (
 
 def render_shift(data: StoreData, table: pd.DataFrame, filters: Filters) -> None:
     """Cross-dataset runs: in-domain (the training data set's test patients) and shifted (another data set)."""
-    from msbench.benchmark.aggregation import shift_table  # numba: aggregation imports the metric suite
-
     shift = shift_table(data.results)
     if not shift.empty:
         shift = shift[shift["dataset"] == filters.dataset]

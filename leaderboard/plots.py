@@ -15,7 +15,8 @@ from matplotlib.figure import Figure  # noqa: E402
 #: Lesion size bins of the detection plot, in mm³ of the reference lesion: (label, low inclusive, high exclusive).
 SIZE_BINS_MM3 = (("< 30", 0, 30), ("30-300", 30, 300), ("300-3000", 300, 3000), ("> 3000", 3000, np.inf))
 #: 20 distinct colours (tab20, dark shades first): one per series, never two series in one colour.
-PALETTE = tuple(matplotlib.colors.to_hex(c) for c in (*plt.cm.tab20.colors[0::2], *plt.cm.tab20.colors[1::2]))
+_TAB20 = [plt.get_cmap("tab20")(i) for i in range(20)]  # the 20 listed colours, in order
+PALETTE = tuple(matplotlib.colors.to_hex(c) for c in (*_TAB20[0::2], *_TAB20[1::2]))
 
 
 def palette(names: list[str]) -> dict[str, str]:

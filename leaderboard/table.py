@@ -10,14 +10,15 @@ with a failed job or no scored case: shown with its error, never ranked).
 
 from __future__ import annotations
 
-import functools
 import json
 import math
+from collections.abc import Mapping
+from types import SimpleNamespace
 from typing import Any
 
 import pandas as pd
 
-from msbench.benchmark.metrics._challenge import RATER_AGREEMENT_SCORE
+from msbench.benchmark.metrics.specs import RATER_AGREEMENT_SCORE, SUITE_VERSION
 from msbench.benchmark.statistics import can_rank, not_ranked_reason
 
 from .data import StoreData
@@ -99,7 +100,7 @@ def main_table(data: StoreData) -> pd.DataFrame:
             "stale": stale_text(data, run["run_id"], run["method"]),
             "section": section_of(run),
             **_cost(data, run["run_id"], run["method"], run["budget"]),
-            **_claim(run["method"], cases, run["protocol"]),
+            **_claim(manifest, cases, run["protocol"]),
         }
         rows.append(row)
     rows += _rater_rows(data, per_case, scores)
@@ -187,7 +188,7 @@ def _rater_rows(
                 "section": "human reference",
                 **dict.fromkeys(COST_COLUMNS, math.nan),
                 "profile": "",
-                **_claim("", rater_cases),
+                **_claim({}, rater_cases),
             }
         )
     return rows
@@ -277,24 +278,12 @@ def tuning_text(manifest: dict[str, Any]) -> str:
     return f"{budget} trials (study {tuning.get('study')}, trial {tuning.get('trial')})"
 
 
-@functools.lru_cache(maxsize=256)
-def current_code_hash(method: str) -> str | None:
-    """The code hash a job of ``method`` would get now (None when the method is not registered here)."""
-    from msbench.benchmark.manifest import code_hash
-    from msbench.benchmark.metrics.specs import SUITE_VERSION
-    from msbench.methods import get_card
-
-    try:
-        card = get_card(method)
-        return code_hash(card.adapter, SUITE_VERSION)
-    except (KeyError, ValueError):
-        return None
-
-
 def stale_text(data: StoreData, run_id: str, method: str) -> str:
-    """Why the run is stale (its code or metric suite differs from the current); empty when it is not."""
-    from msbench.benchmark.metrics.specs import SUITE_VERSION
+    """Why the run is stale (jobs the index marks stale, or another metric suite); empty when it is not.
 
+    Whether the method's code changed since is a question about the code, not the store: ``msbench store check``
+    answers it (the board reads only the store and the metric specs).
+    """
     jobs = data.jobs[data.jobs["run_id"] == run_id]
     reasons = []
     if jobs["stale"].fillna(0).astype(bool).any():
@@ -302,11 +291,6 @@ def stale_text(data: StoreData, run_id: str, method: str) -> str:
     suites = set(jobs["suite_version"].dropna()) - {SUITE_VERSION}
     if suites:
         reasons.append(f"metric suite {', '.join(sorted(suites))} (now {SUITE_VERSION})")
-    current = current_code_hash(method)
-    if current is None:
-        reasons.append("method not registered here: code unchecked")
-    elif (jobs["code_hash"].dropna() != current).any():
-        reasons.append("method code changed")
     return "; ".join(reasons)
 
 
@@ -369,18 +353,15 @@ def _float(value: Any) -> float:
         return math.nan
 
 
-def _claim(method: str, cases: pd.DataFrame, protocol: str = "") -> dict[str, Any]:
-    """The paper's claimed Dice from the method card, with its data named and msbench's number on the same key.
+def _claim(manifest: Mapping[str, Any], cases: pd.DataFrame, protocol: str = "") -> dict[str, Any]:
+    """The paper's claimed Dice, as the run's manifest recorded it from the method card, with msbench's number beside.
 
-    Of several Dice claims, the first whose split names the run's protocol is shown, else the card's first one.
+    Of several Dice claims, the first whose split names the run's protocol is shown, else the card's first one. A run
+    planned before manifests recorded claims shows none (``msbench run`` again plans a new manifest only for a new
+    run id: such runs keep an empty column).
     """
-    from msbench.methods import get_card
-
     empty = {"paper Dice": math.nan, "paper data": "", "measured (paper's metric)": math.nan}
-    try:
-        claims = [c for c in get_card(method).claims if c.metric == "dice"]
-    except KeyError:
-        return empty
+    claims = [SimpleNamespace(**c) for c in manifest.get("claims") or [] if c.get("metric") == "dice"]
     if not claims:
         return empty
     claim = next((c for c in claims if protocol and c.split.startswith(protocol)), claims[0])

@@ -12,11 +12,11 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from msbench.benchmark.aggregation import domain_shift, shift_table
 from msbench.benchmark.cli import app
 from msbench.benchmark.fitting import predict_on_training_grid
 from msbench.benchmark.store import dump
 from msbench.datasets import Case, get_dataset
+from msbench.leaderboard.shift import domain_shift, shift_table
 from msbench.methods import Prediction
 
 runner = CliRunner()

@@ -51,3 +51,10 @@ def test_the_command_line_imports_without_the_harness():
 def test_data_sets_and_cards_import_without_the_phantom_generator(statement):
     loaded = _modules_after(statement)
     assert not {"scipy", "nibabel", "torch", "numba"} & loaded
+
+
+def test_the_protocol_defines_exactly_the_budgets_the_cards_name() -> None:
+    from msbench.benchmark.protocol import BUDGETS as PROTOCOL_BUDGETS
+    from msbench.methods.card import BUDGETS as CARD_BUDGETS
+
+    assert tuple(PROTOCOL_BUDGETS) == CARD_BUDGETS

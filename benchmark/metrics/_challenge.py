@@ -17,9 +17,8 @@ import numpy as np
 import pandas as pd
 
 from ._aggregate import check_suite_version
+from .specs import RATER_AGREEMENT_SCORE
 
-#: The public ISBI 2015 leaderboard maps the raters' agreement to 90; msbench's normalisation follows it.
-RATER_AGREEMENT_SCORE = 90.0
 _NEEDED = ("dice", "ppv", "lfpr", "ltpr", "vol_pred_ml", "vol_ref_ml")
 
 

@@ -36,6 +36,9 @@ from dataclasses import asdict, dataclass
 #: lesion-slice Dice, balanced slice scores, the scored domain, CI NaN under two patients.
 SUITE_VERSION = "2.0.0+empty-worst-1"
 
+#: The public ISBI 2015 leaderboard maps the raters' agreement to 90; msbench's normalisation follows it.
+RATER_AGREEMENT_SCORE = 90.0
+
 #: Column order of `msbench evaluate` CSVs after `case`; `evaluate_case` returns these keys and more.
 CSV_COLUMNS: tuple[str, ...] = (
     "dice",

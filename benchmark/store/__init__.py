@@ -3,6 +3,7 @@
 from ._db import INDEX_NAME, open_index, read_index
 from .checks import check_results_dir, check_store, newer_than_index, store_writes
 from .files import (
+    ALL_SEEDS,
     JOB_RECORD,
     MANIFEST_SCHEMA_VERSION,
     STORE_SCHEMA_VERSION,
@@ -38,6 +39,7 @@ from .raters import RATER_CASES, RATER_SUMMARY, RUN_SCORES, SCORE_COLUMNS, read_
 
 __all__ = [
     "INDEX_NAME",
+    "ALL_SEEDS",
     "JOB_RECORD",
     "MANIFEST_SCHEMA_VERSION",
     "RATER_CASES",

@@ -32,6 +32,8 @@ import pandas as pd
 STORE_SCHEMA_VERSION = 2
 MANIFEST_SCHEMA_VERSION = 1
 JOB_RECORD = "job.json"
+ALL_SEEDS = "all"
+"""The ``seed`` of a summary row over every seed of a run (``summary.csv``; the other rows name their seed)."""
 
 
 @contextmanager

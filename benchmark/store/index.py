@@ -379,7 +379,7 @@ def trial_table(results: Path, study: str | None = None) -> pd.DataFrame:
 def shift_inputs(results: Path) -> tuple[list[dict[str, Any]], pd.DataFrame, pd.DataFrame]:
     """What a domain-shift table joins: the cross-dataset runs' manifests, every run's summary and shifted summary.
 
-    :func:`msbench.benchmark.aggregation.shift_table` puts them side by side; the store only reads them.
+    :func:`msbench.leaderboard.shift.shift_table` puts them side by side; the store only reads them.
     """
     with read_index(results) as conn:
         runs = pd.read_sql_query("SELECT run_id, manifest FROM runs ORDER BY run_id", conn)

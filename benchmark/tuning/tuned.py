@@ -76,7 +76,7 @@ def load_tuned(
     n_budget = int(loaded.user_attrs.get("n_trials_budget", 0))
     n_done = sum(t.state.is_finished() for t in counted(loaded.get_trials(deepcopy=False)))
     best = _best(loaded)
-    if n_budget < 1 or n_done < n_budget or best is None:
+    if n_budget < 1 or n_done < n_budget or best is None or best.value is None:
         raise ValueError(
             f"--tuned: study {name!r} is not finished ({n_done} of {n_budget} trials finished, "
             f"{'no' if best is None else 'a'} complete trial); run `{command}` to finish it."

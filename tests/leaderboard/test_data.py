@@ -85,18 +85,18 @@ def test_profiles_trials_and_tuning_key_are_read_when_present(board_store, tmp_p
         assert not at.exception and not at.info and (at.get("image") or at.get("vega_lite_chart")), page
 
 
-def test_stale_code_hash_is_flagged(board_store, tmp_path):
+def test_stale_code_hash_is_named_by_store_check_not_computed_by_the_board(board_store, tmp_path):
     store = copy_store(board_store, tmp_path)
     record_path = next((store / "runs").glob("threshold__synth-ms__isbi2015__*/jobs/fold0-seed0/job.json"))
     record = json.loads(record_path.read_text())
     record["code_hash"] = "0" * 16
     record_path.write_text(json.dumps(record))
     reindex(store)
-    table = main_table(load_store(store))
-    stale = table.loc[table["run_id"] == record["run_id"], "stale"]
-    assert stale.str.contains("method code changed").all()
-    others = table[(table["method"] == "threshold") & (table["run_id"] != record["run_id"])]
-    assert others["stale"].eq("").all()
+    code, text = _check(store)
+    assert code == 1 and f"run {record['run_id']}: jobs fold0-seed0 ran other code of 'threshold'" in text
+    assert text.count("ran other code") == 1  # the untouched runs are not named
+    table = main_table(load_store(store))  # the board reads the store only: it computes no code hash
+    assert table["stale"].eq("").all()
 
 
 def test_index_behind_the_files_is_refused(board_store, tmp_path):
