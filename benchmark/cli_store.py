@@ -68,19 +68,24 @@ def store_check(results: ResultsOption = Path("results")) -> None:
     _check_results(results)
     try:
         problems = check_store(results, rater_methods=(INTER_RATER,))
-        problems += [] if problems else code_problems(results)
+        unchecked: list[str] = []
+        problems += [] if problems else code_problems(results, unchecked)
     except (FileNotFoundError, ValueError, StoreError) as error:
         _fail(str(error))
         return
-    for problem in problems:
-        out.print(problem, highlight=False, soft_wrap=True)
+    for line in (*problems, *unchecked):
+        out.print(line, highlight=False, soft_wrap=True)
     if problems:
         raise typer.Exit(1)
     out.print(f"{results}: every run and job file matches the index.", highlight=False)
 
 
-def code_problems(results: Path) -> list[str]:
-    """Runs whose jobs ran other code of their method than this checkout's (the code hash a job would get now)."""
+def code_problems(results: Path, unchecked: list[str]) -> list[str]:
+    """Runs whose jobs ran other code of their method than this checkout's (the code hash a job would get now).
+
+    A run of a method this installation does not register (a plugin that is not installed) cannot be checked: it is
+    added to ``unchecked`` as a note, not counted as a problem.
+    """
     data = load_store(results)
     problems = []
     for run_id, manifest in sorted(data.manifests.items()):
@@ -88,7 +93,7 @@ def code_problems(results: Path) -> list[str]:
         try:
             current = mf.code_hash(get_card(method).adapter, SUITE_VERSION)
         except KeyError:
-            problems.append(f"run {run_id}: method {method!r} is not registered here; its code cannot be checked.")
+            unchecked.append(f"note: run {run_id}: method {method!r} is not registered here; its code is unchecked.")
             continue
         jobs = data.jobs[data.jobs["run_id"] == run_id]
         other = sorted(jobs.loc[jobs["code_hash"] != current, "job_id"])

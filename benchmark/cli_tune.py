@@ -14,6 +14,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from msbench.datasets import DatasetNotFoundError
+from msbench.methods import get_card, resolve_methods
 from msbench.methods.selection import record_path
 
 from ._console import err, out
@@ -25,8 +26,6 @@ if TYPE_CHECKING:
 
 
 def _methods(spec: str, *, candidates: bool = False) -> list[str]:
-    from msbench.methods import get_card, resolve_methods
-
     names = resolve_methods(spec)
     if spec == "all":
         return [n for n in names if (get_card(n).smoke_candidates if candidates else get_card(n).search_space)]

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from msbench.datasets import ArrayCase, Case
+from msbench.datasets import DEFAULT_MODALITIES, ArrayCase, Case
 from msbench.datasets.preprocessing import resample_to_shape, shape_for_spacing
 from msbench.methods import Adapter, FitContext, FitReport, MethodCard, Prediction, Recipe, build_adapter
 
@@ -261,7 +261,7 @@ def check_prediction(method: str, case: Case, prediction: Prediction) -> None:
 
 
 def score_case(
-    case: Case, prediction: Prediction, params: MetricParams, modalities: tuple[str, ...] = ("flair",)
+    case: Case, prediction: Prediction, params: MetricParams, modalities: tuple[str, ...] = DEFAULT_MODALITIES
 ) -> tuple[list[dict], list[dict]]:
     """Scores one prediction against every reference of the case.
 

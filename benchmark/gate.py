@@ -25,11 +25,11 @@ import numpy as np
 import pandas as pd
 
 from .gate_baseline import Baseline, MethodBaseline, sides
+from .options import BASELINE
 from .statistics import Alternative, min_p, min_patients, paired_test
 from .store import find_run, job_table, read_index, run_table
 from .store.index import number_or_none, profile_table
 
-THRESHOLD_METHOD = "threshold"
 PASS, FAIL, MISMATCH = "pass", "FAIL", "mismatch"
 
 
@@ -152,9 +152,9 @@ def _threshold_dice(baseline: Baseline, table: pd.DataFrame, pinned: Mapping[str
     needed = any(e.threshold_fraction or baseline.threshold_fraction for e in baseline.methods.values())
     if not needed:
         return None
-    row = pinned.get(THRESHOLD_METHOD)
+    row = pinned.get(BASELINE)
     if row is None:
-        row = _pick_run(table, THRESHOLD_METHOD, *_ident(baseline))
+        row = _pick_run(table, BASELINE, *_ident(baseline))
     return row if isinstance(row, str) else number_or_none(row["dice_mean"])
 
 
@@ -197,7 +197,7 @@ def judge_dice(
     fraction = entry.threshold_fraction if entry.threshold_fraction is not None else baseline.threshold_fraction
     if entry.min_dice is not None:
         checks.append(_floor(name, "dice >= min_dice", entry.min_dice, dice, ""))
-    if fraction and name != THRESHOLD_METHOD:
+    if fraction and name != BASELINE:
         label = f"dice >= {fraction:g} x threshold"
         if isinstance(threshold, str) or threshold is None:
             checks.append(Check(name, label, "-", dice, None, MISMATCH, threshold or "the threshold run has no Dice"))

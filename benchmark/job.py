@@ -24,6 +24,7 @@ import pandas as pd
 
 from msbench.datasets import Case, Split
 from msbench.methods import FitContext, MethodCard, Prediction
+from msbench.methods.adapter import HISTORY_CSV
 
 from . import manifest as mf
 from .fitting import FitSpec, Overrides, fit, predict_case, score_case, training_spacing
@@ -87,7 +88,7 @@ class ShiftedInputs:
     cases: list[Case]
 
 
-EPOCH_LOG = "history.csv"
+EPOCH_LOG = HISTORY_CSV
 """The per-epoch log a fit writes under its workdir: the engine's, and nnunet2d's trainer's (in its output folder)."""
 
 

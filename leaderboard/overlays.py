@@ -14,6 +14,8 @@ from typing import Any
 
 import numpy as np
 
+from msbench.datasets import get_dataset
+
 from .plots import Figure, plt
 
 VIEWS = (("axial", 2), ("coronal", 1), ("sagittal", 0))
@@ -42,8 +44,6 @@ def case_files(manifest: dict[str, Any], case_id: str, reference: str) -> tuple[
     Raises:
         FileNotFoundError: The dataset folder the run read is gone, or the case or reference is not in it.
     """
-    from msbench.datasets import get_dataset
-
     root = Path(manifest.get("data_root") or "")
     if not root.is_dir():
         raise FileNotFoundError(

@@ -15,6 +15,7 @@ from . import charts, plots
 from .data import StoreData
 from .display import DEFAULT_GROUPS, GROUPS, row_height_px, styled, with_scans
 from .export import run_label
+from .overlays import best_slices, case_files, load_case, overlay_figure, prediction_file
 from .shift import shift_table
 from .statistics import STATEMENT, dice_matrix, rank_stability, wilcoxon_matrix
 from .table import COST_COLUMNS, SECTIONS, filter_table, not_ranked_reasons
@@ -357,8 +358,6 @@ def render_shift(data: StoreData, table: pd.DataFrame, filters: Filters) -> None
 
 def render_overlays(data: StoreData, table: pd.DataFrame, filters: Filters) -> None:
     """FLAIR slices of one case with reference and prediction outlines for two methods side by side."""
-    from .overlays import best_slices, case_files, load_case, overlay_figure, prediction_file
-
     rows = shown_rows(table, filters)
     rows = rows[rows["section"] != "failed or partial"]
     labels = _labels(rows)

@@ -39,7 +39,6 @@ CASE_MEANS = {
 #: the profile measured no training: a training-free method, or one that trains in a worker process).
 COST_COLUMNS = ("parameters", "GFLOPs", "train peak GiB", "inference peak GiB", "volumes/hour")
 #: Which profile the cost columns come from: repeatable ones (``msbench profile``) are preferred over job-time ones.
-PROFILE_KINDS = ("repeatable", "job-time")
 COLUMNS = (
     "rank", "method", "modalities", "dataset", "protocol", "reference", "budget", "cases", "patients", "mean Dice",
     "Dice 95% CI", "median Dice", *CASE_MEANS, "ISBI score", "ISBI score (normalised)", "volume r", "volume r scans",

@@ -26,6 +26,10 @@ if TYPE_CHECKING:
 
     from msbench.datasets.case import Case
 
+HISTORY_CSV = "history.csv"
+"""The per-epoch log a fit writes under its workdir (the engine's loop, nnunet2d's trainer); the harness reads it
+for progress and resume."""
+
 
 @dataclass(frozen=True)
 class Prediction:

@@ -26,9 +26,8 @@ How each number is measured:
   post-processing, as a user's prediction does.
 """
 
+from ..store.index import PROFILE_FILE
 from .measure import (
-    MEMORY_KINDS,
-    PROFILE_FILE,
     PROFILE_SHAPE,
     PROFILE_VERSION,
     PeakMemory,
@@ -47,7 +46,6 @@ from .record import profile_adapter, profile_job_adapter
 from .standalone import default_spacing, new_profile_id, profile_case, profile_method, store_profile
 
 __all__ = [
-    "MEMORY_KINDS",
     "PROFILE_FILE",
     "PROFILE_SHAPE",
     "PROFILE_VERSION",

@@ -28,8 +28,6 @@ if TYPE_CHECKING:
 PROFILE_VERSION = 1
 PROFILE_SHAPE = (181, 217, 181)
 """The whole-volume grid latency is measured on by ``msbench profile``: MNI 1 mm (open_ms_data, MSSEG-2016 style)."""
-PROFILE_FILE = "profile.json"
-MEMORY_KINDS = ("cuda-allocator", "cpu-rss")
 
 
 @dataclass(frozen=True)

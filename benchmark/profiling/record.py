@@ -13,8 +13,8 @@ from msbench.datasets import Case
 from msbench.methods import Adapter
 
 from ..store import write_json
+from ..store.index import PROFILE_FILE
 from .measure import (
-    PROFILE_FILE,
     PROFILE_VERSION,
     ProfileSettings,
     environment,

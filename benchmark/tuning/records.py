@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..store.index import index_study, open_index
 from .space import _startup_trials
 from .storage import default_storage, display_storage, open_storage
 from .workers import _best, counted
@@ -67,8 +68,6 @@ def trial_rows(study: optuna.Study) -> list[dict[str, Any]]:
 
 
 def _index(results: Path, study: optuna.Study, storage: str) -> None:
-    from ..store.index import index_study, open_index
-
     with open_index(results) as conn:
         index_study(conn, study_row(study, storage), trial_rows(study))
 

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from msbench.methods import MethodCard, get_card
 
 from .. import manifest as mf
+from ..plan import RunRequest, prepare_run
 from .space import search_space_json
 
 if TYPE_CHECKING:
@@ -108,8 +109,6 @@ def _prepare(request: TuneRequest) -> _Data:
 
 def fold_data(request: TuneRequest, card: MethodCard) -> _Data:
     """The training and validation cases of the request's fold; its test cases are checked apart, never returned."""
-    from ..plan import RunRequest, prepare_run
-
     folds = None if request.fold is None else (request.fold,)
     run = RunRequest(
         methods=card.name,

@@ -24,10 +24,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..adapter import HISTORY_CSV
 from .checkpoint import CHECKPOINT_NAME, CHECKPOINT_VERSION, capture_rng_states, load_checkpoint, restore_rng_states
 from .checkpoint import save_atomic as _save_atomic
 
-HISTORY_CSV = "history.csv"
 HISTORY_JSON = "history.json"
 NUM_THREADS_ENV = "MSBENCH_NUM_THREADS"
 

@@ -17,7 +17,7 @@ from nnunetv2.training.dataloading.nnunet_dataset import nnUNetBaseDataset
 from nnunetv2.training.lr_scheduler.polylr import PolyLRScheduler
 from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
 
-from msbench.methods.engine.loop import HISTORY_CSV
+from msbench.methods.adapter import HISTORY_CSV
 
 from ._augment import PaperAffine2D
 from ._process import EPOCH_MARKER

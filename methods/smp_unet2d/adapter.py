@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
 def count_parameters(hparams: Mapping[str, Any], in_channels: int = 1) -> int:
     """Trainable parameters of the U-Net these hyper-parameters build (on the meta device: no memory)."""
-    import torch
+    import torch  # torch and the network module on use: the cards are read without torch (tests/test_layers.py)
 
     from .network import build_unet
 

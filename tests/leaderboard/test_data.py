@@ -7,7 +7,6 @@ import os
 import sqlite3
 import subprocess
 import sys
-import time
 from dataclasses import replace
 
 import nibabel as nib
@@ -132,7 +131,8 @@ def test_the_board_lists_run_files_newer_than_the_index(board_store, tmp_path):
     store = copy_store(board_store, tmp_path)
     assert load_store(store).behind == ()
     summary = next((store / "runs").glob("threshold__synth-ms__isbi2015__*/summary.csv"))
-    later = time.time_ns() + 10**9
+    index = [p for p in (store / "msbench.sqlite", store / "msbench.sqlite-wal") if p.exists()]
+    later = max(p.stat().st_mtime_ns for p in index) + 10**6  # a millisecond after the index was last written
     os.utime(summary, ns=(later, later))
     assert load_store(store).behind == (summary,)
     reindex(store)
@@ -159,7 +159,9 @@ def _check(store):
 
 def test_store_check_finds_edited_missing_and_truncated_job_files(board_store, tmp_path):
     store = copy_store(board_store, tmp_path)
-    assert _check(store) == (0, f"{store}: every run and job file matches the index.")
+    code, text = _check(store)
+    assert code == 0 and text.endswith(f"{store}: every run and job file matches the index.")
+    assert "method 'failing' is not registered here; its code is unchecked." in text  # a test-only method
     jobs = sorted(p.parent for p in (store / "runs").glob("*__synth-ms__isbi2015__*/jobs/fold0-seed0/cases.csv"))
     edited, missing, cut = (jobs[0] / "cases.csv", jobs[1] / "cases.csv", jobs[2] / "lesions.csv")
     edited.write_text(edited.read_text().replace(",0.", ",0.1", 1))
@@ -333,9 +335,16 @@ def test_runs_without_stored_scores_are_named(board_store, tmp_path):
 
 
 def test_paper_claims_come_from_the_cards_with_their_data_named():
-    from msbench.leaderboard.table import _claim
+    from dataclasses import asdict
+
+    from msbench.leaderboard.table import _claim as claim_of
+    from msbench.methods import get_card
 
     cases = pd.DataFrame({"dice": [0.5, 0.7], "dice_lesion_slices": [0.6, 0.8]})
+
+    def _claim(method, cases, protocol=""):  # the claims as a run's manifest records them (plan.py)
+        return claim_of({"claims": [asdict(c) for c in get_card(method).claims]}, cases, protocol)
+
     unet3d = _claim("unet3d", cases, "isbi2015")
     assert unet3d["paper Dice"] == 0.78 and "private data: shown, never ranked" in unet3d["paper data"]
     assert unet3d["measured (paper's metric)"] == pytest.approx(0.6)  # the claim's key is whole-volume Dice
@@ -374,3 +383,20 @@ def test_each_method_s_loss_gets_its_own_panel_four_a_row():
     rows = {round(ax.get_position().y0, 3) for ax in panels}
     assert len(rows) == 3 and all(sum(round(a.get_position().y0, 3) == y for a in panels) <= 4 for y in rows)
     assert len([ax for ax in curves_plot(curves, labels, "val_dice", {}).axes if ax.get_visible()]) == 1
+
+
+def test_paper_claims_are_read_from_the_runs_manifest_not_the_card(board_store, tmp_path):
+    from dataclasses import asdict
+
+    from msbench.methods import get_card
+
+    store = copy_store(board_store, tmp_path)
+    path = next((store / "runs").glob("threshold__synth-ms__isbi2015__*/manifest.json"))
+    manifest = json.loads(path.read_text())
+    assert manifest["claims"] == []  # what plan recorded: the threshold card claims nothing
+    manifest["claims"] = [asdict(c) for c in get_card("unet3d").claims]
+    path.write_text(json.dumps(manifest))
+    reindex(store)
+    table = main_table(load_store(store))
+    shown = table.loc[table["run_id"] == manifest["run_id"], "paper Dice"]
+    assert len(shown) and set(shown) == {0.78}  # one row per reference
