@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from msbench.methods.engine.parameters import count_parameters
+
 from ..manifest import library_versions
 
 if TYPE_CHECKING:
@@ -66,8 +68,7 @@ def settings_for(budget: str, repeats: int | None = None) -> ProfileSettings:
 
 def parameter_counts(model: torch.nn.Module) -> tuple[int, int]:
     """(total, trainable) parameters: ``numel`` of each distinct parameter tensor (shared ones counted once)."""
-    params = list(model.parameters())  # deduplicated by nn.Module
-    return sum(p.numel() for p in params), sum(p.numel() for p in params if p.requires_grad)
+    return count_parameters(model, trainable_only=False), count_parameters(model)
 
 
 def forward_flops(model: torch.nn.Module, inputs: torch.Tensor) -> int:
