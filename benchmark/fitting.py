@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from msbench.datasets import DEFAULT_MODALITIES, ArrayCase, Case
+from msbench.datasets import DEFAULT_MODALITIES, DEFAULT_REFERENCE, ArrayCase, Case
 from msbench.datasets.preprocessing import resample_to_shape, shape_for_spacing
 from msbench.methods import Adapter, FitContext, FitReport, MethodCard, Prediction, Recipe, build_adapter
 
@@ -69,7 +69,7 @@ class FitSpec:
         seed: int = 0,
         device: str = "cpu",
         modalities: Sequence[str] | None = None,
-        reference: str = "mask1",
+        reference: str = DEFAULT_REFERENCE,
         progress: bool = False,
         on_epoch: Callable[[int, Mapping[str, float]], None] | None = None,
     ) -> FitSpec:
@@ -97,7 +97,7 @@ class FitSpec:
         seed: int = 0,
         device: str = "cpu",
         modalities: Sequence[str] | None = None,
-        reference: str = "mask1",
+        reference: str = DEFAULT_REFERENCE,
         progress: bool = False,
         on_epoch: Callable[[int, Mapping[str, float]], None] | None = None,
     ) -> FitSpec:
