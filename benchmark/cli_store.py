@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from msbench.leaderboard.data import StoreError, load_index, load_store
+from msbench.leaderboard.data import load_index
 from msbench.methods import get_card
 
 from . import manifest as mf
@@ -16,7 +16,7 @@ from ._console import fail as _fail
 from ._console import out, print_table
 from .metrics.specs import SUITE_VERSION
 from .options import INTER_RATER
-from .store import check_results_dir, check_store, export_run, find_run, job_table, reindex, store_writes
+from .store import check_results_dir, check_store, export_run, find_run, job_table, reindex, run_table, store_writes
 
 store_app = typer.Typer(help="The results store's SQLite index.", no_args_is_help=True)
 runs_app = typer.Typer(help="List and inspect the runs of a results store.", no_args_is_help=True)
@@ -68,41 +68,42 @@ def store_check(results: ResultsOption = Path("results")) -> None:
     _check_results(results)
     try:
         problems = check_store(results, rater_methods=(INTER_RATER,))
-        unchecked: list[str] = []
-        problems += [] if problems else code_problems(results, unchecked)
-    except (FileNotFoundError, ValueError, StoreError) as error:
+        code, notes = ([], []) if problems else code_problems(results)  # damaged files first: the index may not read
+        problems += code
+    except (FileNotFoundError, ValueError) as error:
         _fail(str(error))
         return
-    for line in (*problems, *unchecked):
+    for line in (*problems, *notes):
         out.print(line, highlight=False, soft_wrap=True)
     if problems:
         raise typer.Exit(1)
     out.print(f"{results}: every run and job file matches the index.", highlight=False)
 
 
-def code_problems(results: Path, unchecked: list[str]) -> list[str]:
+def code_problems(results: Path) -> tuple[list[str], list[str]]:
     """Runs whose jobs ran other code of their method than this checkout's (the code hash a job would get now).
 
-    A run of a method this installation does not register (a plugin that is not installed) cannot be checked: it is
-    added to ``unchecked`` as a note, not counted as a problem.
+    Returns:
+        The problems, and notes for runs of a method this installation does not register (a plugin that is not
+        installed): their code cannot be checked, which is not counted as a problem.
     """
-    data = load_store(results)
-    problems = []
-    for run_id, manifest in sorted(data.manifests.items()):
-        method = manifest["method"]
+    methods = run_table(results).drop_duplicates("run_id").set_index("run_id")["method"]
+    jobs = job_table(results)
+    problems, notes = [], []
+    for run_id, method in methods.sort_index().items():
         try:
             current = mf.code_hash(get_card(method).adapter, SUITE_VERSION)
         except KeyError:
-            unchecked.append(f"note: run {run_id}: method {method!r} is not registered here; its code is unchecked.")
+            notes.append(f"note: run {run_id}: method {method!r} is not registered here; its code is unchecked.")
             continue
-        jobs = data.jobs[data.jobs["run_id"] == run_id]
-        other = sorted(jobs.loc[jobs["code_hash"] != current, "job_id"])
+        run_jobs = jobs[jobs["run_id"] == run_id]
+        other = sorted(run_jobs.loc[run_jobs["code_hash"] != current, "job_id"])
         if other:
             problems.append(
                 f"run {run_id}: jobs {', '.join(other)} ran other code of {method!r} than this checkout's (code hash "
                 f"{current}); 'msbench run' with the run's options reruns them."
             )
-    return problems
+    return problems, notes
 
 
 @runs_app.command("list")
