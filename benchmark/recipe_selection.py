@@ -25,6 +25,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from msbench.datasets import DEFAULT_REFERENCE
 from msbench.methods import get_card
 from msbench.methods.card import CARD_CANDIDATE, Recipe
 from msbench.methods.selection import (
@@ -105,7 +106,7 @@ def select_recipe(
     *,
     workdir: Path,
     seed: int = 0,
-    reference: str = "mask1",
+    reference: str = DEFAULT_REFERENCE,
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
     """Fits every candidate on ``train`` and scores it on ``val`` in a fixed Optuna study; the best wins.

@@ -25,6 +25,7 @@ from typing import Any
 import pandas as pd
 from rich.console import Console
 
+from msbench.datasets import DEFAULT_MODALITIES
 from msbench.methods import MethodCard, get_card, resolve_methods
 
 from . import manifest as mf
@@ -112,7 +113,8 @@ def _plan(request: RunRequest) -> tuple[RunSetup, list[RunPlan]]:
         options.check_modalities_on_disk(request.modalities or get_card(name).modalities, setup.cases, name)
         if setup.shifted is not None:
             options.check_modalities_on_disk(request.modalities or get_card(name).modalities, setup.shifted.cases, name)
-    plans = [plan_run(get_card(name), request, setup, _load_tuned(get_card(name), request, setup)) for name in names]
+    cards = [get_card(name) for name in names]
+    plans = [plan_run(card, request, setup, _load_tuned(card, request, setup)) for card in cards]
     return setup, plans
 
 
@@ -320,7 +322,7 @@ def _refresh_run(
         manifest = read_manifest(store.manifest_path)
         scores = [run_scores(cases)]
         if manifest["method"] == options.INTER_RATER:  # the human reference rows, scored once and stored
-            modalities = manifest.get("modalities") or ("flair",)
+            modalities = manifest.get("modalities") or DEFAULT_MODALITIES
             primary = manifest.get("reference", "")
             raters = human_reference(cases, setup.spec.references, primary, setup.cases, params, modalities)
             write_csv(store.root / RATER_CASES, raters[0])

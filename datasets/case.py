@@ -72,7 +72,6 @@ class Case:
 
     @cached_property
     def _grid(self) -> _Grid:
-
         # Masks-only cases (reference statistics) take their grid from the first mask.
         files = [*self.images.values(), *self.masks.values()]
         if not files:
@@ -268,7 +267,9 @@ class ArrayCase(Case):
         _ = self._grid
         return np.array(self.arrays[modality], dtype=np.float32, order="C")
 
-    def load_brain(self, modalities: Sequence[str] = ("flair",), images: np.ndarray | None = None) -> np.ndarray:
+    def load_brain(
+        self, modalities: Sequence[str] = DEFAULT_MODALITIES, images: np.ndarray | None = None
+    ) -> np.ndarray:
         """The given brain mask (a copy), else :meth:`Case.load_brain` over the arrays (voxels above 0)."""
         if self.brain is None:
             return super().load_brain(modalities, images)
